@@ -1,0 +1,34 @@
+// Elementwise activations, forward and backward; the modes are in common.wgsl (shared with the
+// matmul and batch-norm epilogues). The backward takes the forward's OUTPUT y.
+
+struct Params {
+    n: u32,
+    mode: u32,
+    alpha: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> fw_x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> fw_y: array<f32>;
+@group(0) @binding(2) var<uniform> fw_p: Params;
+
+@compute @workgroup_size(256)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < fw_p.n) {
+        fw_y[i] = activate(fw_x[i], fw_p.mode, fw_p.alpha);
+    }
+}
+
+@group(0) @binding(0) var<storage, read> bw_y: array<f32>;
+@group(0) @binding(1) var<storage, read> bw_dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> bw_dx: array<f32>;
+@group(0) @binding(3) var<uniform> bw_p: Params;
+
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < bw_p.n) {
+        bw_dx[i] = bw_dy[i] * derivative_from_output(bw_y[i], bw_p.mode, bw_p.alpha);
+    }
+}

@@ -1,0 +1,71 @@
+// Reductions of a [rows, cols] matrix, one workgroup per output, fixed-order trees: deterministic.
+// sum_over_rows -> [cols] (bias gradients), sum_over_cols -> [rows], mean_all -> [1].
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    // bit 0: accumulate into dst
+    flags: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+fn store(i: u32, v: f32) {
+    if ((p.flags & 1u) != 0u) {
+        dst[i] += v;
+    } else {
+        dst[i] = v;
+    }
+}
+
+fn output_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wg.x + wg.y * nwg.x;
+}
+
+@compute @workgroup_size(256)
+fn sum_over_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let col = output_index(wg, nwg);
+    var s = 0.0;
+    if (col < p.cols) {
+        for (var r = li; r < p.rows; r += 256u) {
+            s += src[r * p.cols + col];
+        }
+    }
+    let total = tree_sum(li, vec2<f32>(s, 0.0)).x;
+    if (li == 0u && col < p.cols) {
+        store(col, total);
+    }
+}
+
+@compute @workgroup_size(256)
+fn sum_over_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let row = output_index(wg, nwg);
+    var s = 0.0;
+    if (row < p.rows) {
+        for (var c = li; c < p.cols; c += 256u) {
+            s += src[row * p.cols + c];
+        }
+    }
+    let total = tree_sum(li, vec2<f32>(s, 0.0)).x;
+    if (li == 0u && row < p.rows) {
+        store(row, total);
+    }
+}
+
+@compute @workgroup_size(256)
+fn mean_all(@builtin(local_invocation_index) li: u32) {
+    let n = p.rows * p.cols;
+    var s = 0.0;
+    for (var i = li; i < n; i += 256u) {
+        s += src[i];
+    }
+    let total = tree_sum(li, vec2<f32>(s, 0.0)).x;
+    if (li == 0u) {
+        store(0u, total / f32(n));
+    }
+}

@@ -1,0 +1,48 @@
+//! One error type for the whole crate: every failure becomes one clear message and a non-zero exit.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum Error {
+    /// No adapter, or none matching the user's choice.
+    NoAdapter(String),
+    /// The GPU reported an error: validation, out of memory, device lost.
+    Gpu(String),
+    /// Tensor shapes do not fit the kernel.
+    Shape(String),
+    /// A data or checkpoint file is missing, unreadable or malformed.
+    File { path: PathBuf, problem: String },
+    /// Bad command-line arguments or configuration.
+    Invalid(String),
+    /// Training produced NaN or infinity.
+    NonFinite(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn file(path: &Path, problem: impl Into<String>) -> Error {
+        Error::File { path: path.to_path_buf(), problem: problem.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoAdapter(m) => write!(f, "no usable GPU adapter: {m}"),
+            Error::Gpu(m) => write!(f, "GPU error: {m}"),
+            Error::Shape(m) => write!(f, "shape mismatch: {m}"),
+            Error::File { path, problem } => write!(f, "{}: {problem}", path.display()),
+            Error::Invalid(m) => write!(f, "{m}"),
+            Error::NonFinite(m) => write!(f, "training diverged: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Shape checks shared by the GPU launchers and the CPU references.
+pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<()> {
+    if cond { Ok(()) } else { Err(Error::Shape(msg())) }
+}

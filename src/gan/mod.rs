@@ -1,0 +1,5 @@
+//! The article's GAN: model, training step, GPU trainer.
+
+pub mod model;
+pub mod step;
+pub mod trainer;

@@ -1,0 +1,209 @@
+//! The article's GAN, corrected. Activations are NHWC; names and layouts follow PyTorch's
+//! `nn.Sequential` so checkpoints load there:
+//!
+//! generator:     0 Linear(100,128) 1 LeakyReLU(0.2) 2 BatchNorm1d 3 Linear(128,128) 4 LeakyReLU
+//!                5 BatchNorm1d 6 Linear(128,784) 7 Tanh                          -> [B, 28, 28, 1]
+//! discriminator: 0 Conv(1,32,3,s2,p1) 1 LeakyReLU 2 Conv(32,64) 3 BatchNorm2d 4 LeakyReLU
+//!                5 Conv(64,128) 6 BatchNorm2d 7 LeakyReLU 8 Flatten 9 Linear(2048,1) -> logit
+
+use crate::error::Result;
+use crate::nn::layers::{batch_norm_specs, conv_specs, linear_specs};
+use crate::nn::{Backend, BatchNorm, BnMode, Conv2d, Linear, ParamSpec, ParamStore};
+use crate::spec::{Activation, ConvGeom};
+
+pub const LATENT: usize = 100;
+pub const HIDDEN: usize = 128;
+pub const SIDE: usize = 28;
+pub const PIXELS: usize = SIDE * SIDE;
+pub const LEAKY: Activation = Activation::LeakyRelu(0.2);
+/// Keras' BatchNormalization(momentum=0.8) and its default epsilon.
+pub const BN_MOMENTUM: f32 = 0.8;
+pub const BN_EPS: f32 = 1e-3;
+/// The discriminator's last feature map: [4, 4, 128].
+pub const D_FEATURES: [usize; 3] = [4, 4, 128];
+
+pub fn generator_specs() -> Vec<ParamSpec> {
+    let mut s = linear_specs("generator.0", LATENT, HIDDEN);
+    s.extend(batch_norm_specs("generator.2", HIDDEN));
+    s.extend(linear_specs("generator.3", HIDDEN, HIDDEN));
+    s.extend(batch_norm_specs("generator.5", HIDDEN));
+    s.extend(linear_specs("generator.6", HIDDEN, PIXELS));
+    s
+}
+
+pub fn discriminator_specs() -> Vec<ParamSpec> {
+    let mut s = conv_specs("discriminator.0", 1, 32, 3);
+    s.extend(conv_specs("discriminator.2", 32, 64, 3));
+    s.extend(batch_norm_specs("discriminator.3", 64));
+    s.extend(conv_specs("discriminator.5", 64, 128, 3));
+    s.extend(batch_norm_specs("discriminator.6", 128));
+    s.extend(linear_specs("discriminator.9", D_FEATURES.iter().product(), 1));
+    s
+}
+
+/// The generator for one batch size: layers (views into the shared store) and activations.
+pub struct Generator<B: Backend> {
+    l1: Linear<B>,
+    bn1: BatchNorm<B>,
+    l2: Linear<B>,
+    bn2: BatchNorm<B>,
+    l3: Linear<B>,
+    /// Input noise [N, 100].
+    pub z: B::Tensor,
+    /// Output images [N, 784] in [-1, 1].
+    pub out: B::Tensor,
+    pub batch: usize,
+    h1a: B::Tensor,
+    h1: B::Tensor,
+    h2a: B::Tensor,
+    h2: B::Tensor,
+    d3: B::Tensor,
+    dh2: B::Tensor,
+    dh2a: B::Tensor,
+    d2: B::Tensor,
+    dh1: B::Tensor,
+    dh1a: B::Tensor,
+    d1: B::Tensor,
+}
+
+impl<B: Backend> Generator<B> {
+    /// `out` ([batch, 784] elements) is where the images go: the discriminator's input in training.
+    pub fn new(be: &mut B, store: &ParamStore<B>, batch: usize, out: &B::Tensor) -> Result<Generator<B>> {
+        let rows = batch;
+        let hidden = |be: &mut B| be.zeros(&[rows, HIDDEN]);
+        Ok(Generator {
+            l1: Linear::new(be, store, "generator.0", LATENT, HIDDEN)?,
+            bn1: BatchNorm::new(be, store, "generator.2", HIDDEN, BN_MOMENTUM, BN_EPS)?,
+            l2: Linear::new(be, store, "generator.3", HIDDEN, HIDDEN)?,
+            bn2: BatchNorm::new(be, store, "generator.5", HIDDEN, BN_MOMENTUM, BN_EPS)?,
+            l3: Linear::new(be, store, "generator.6", HIDDEN, PIXELS)?,
+            z: be.zeros(&[rows, LATENT])?,
+            out: be.reshape(out, &[rows, PIXELS])?,
+            batch,
+            h1a: hidden(be)?,
+            h1: hidden(be)?,
+            h2a: hidden(be)?,
+            h2: hidden(be)?,
+            d3: be.zeros(&[rows, PIXELS])?,
+            dh2: hidden(be)?,
+            dh2a: hidden(be)?,
+            d2: hidden(be)?,
+            dh1: hidden(be)?,
+            dh1a: hidden(be)?,
+            d1: hidden(be)?,
+        })
+    }
+
+    /// out = G(z). Training mode normalises with batch statistics (and updates the running ones).
+    pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
+        self.l1.forward(be, &self.z, &self.h1a, LEAKY)?;
+        self.bn1.forward(be, &self.h1a, &self.h1, Activation::Identity, mode)?;
+        self.l2.forward(be, &self.h1, &self.h2a, LEAKY)?;
+        self.bn2.forward(be, &self.h2a, &self.h2, Activation::Identity, mode)?;
+        self.l3.forward(be, &self.h2, &self.out, Activation::Tanh)
+    }
+
+    /// Accumulates parameter gradients from dout [N, 784] (after a training-mode forward).
+    pub fn backward(&self, be: &mut B, dout: &B::Tensor) -> Result<()> {
+        let dout = be.reshape(dout, &[self.batch, PIXELS])?;
+        be.activation_backward(&self.out, &dout, &self.d3, Activation::Tanh)?;
+        self.l3.backward(be, &self.h2, &self.d3, Some(&self.dh2), true)?;
+        self.bn2.backward(be, &self.h2a, &self.dh2, &self.dh2a, true)?;
+        be.activation_backward(&self.h2a, &self.dh2a, &self.d2, LEAKY)?;
+        self.l2.backward(be, &self.h1, &self.d2, Some(&self.dh1), true)?;
+        self.bn1.backward(be, &self.h1a, &self.dh1, &self.dh1a, true)?;
+        be.activation_backward(&self.h1a, &self.dh1a, &self.d1, LEAKY)?;
+        self.l1.backward(be, &self.z, &self.d1, None, true)
+    }
+
+}
+
+/// The discriminator for one batch size: layers and activations.
+pub struct Discriminator<B: Backend> {
+    batch: usize,
+    c1: Conv2d<B>,
+    c2: Conv2d<B>,
+    bn2: BatchNorm<B>,
+    c3: Conv2d<B>,
+    bn3: BatchNorm<B>,
+    dense: Linear<B>,
+    /// Input images [B, 28, 28, 1] (shared with the generator's output and the real batch).
+    pub input: B::Tensor,
+    /// Output logits [B, 1].
+    pub logits: B::Tensor,
+    a1: B::Tensor,
+    c2out: B::Tensor,
+    a2: B::Tensor,
+    c3out: B::Tensor,
+    a3: B::Tensor,
+    da3: B::Tensor,
+    dbn3: B::Tensor,
+    dc3: B::Tensor,
+    da2: B::Tensor,
+    dbn2: B::Tensor,
+    dc2: B::Tensor,
+    da1: B::Tensor,
+    dc1: B::Tensor,
+}
+
+fn geom(batch: usize, side: usize, channels: usize) -> ConvGeom {
+    ConvGeom { batch, height: side, width: side, channels, kernel: 3, stride: 2, padding: 1 }
+}
+
+impl<B: Backend> Discriminator<B> {
+    pub fn new(be: &mut B, store: &ParamStore<B>, batch: usize, input: &B::Tensor) -> Result<Discriminator<B>> {
+        let (g1, g2, g3) = (geom(batch, 28, 1), geom(batch, 14, 32), geom(batch, 7, 64));
+        let rows = |g: ConvGeom| g.cols_shape()[0];
+        let flat: usize = D_FEATURES.iter().product();
+        Ok(Discriminator {
+            batch,
+            c1: Conv2d::new(be, store, "discriminator.0", g1, 32)?,
+            c2: Conv2d::new(be, store, "discriminator.2", g2, 64)?,
+            bn2: BatchNorm::new(be, store, "discriminator.3", 64, BN_MOMENTUM, BN_EPS)?,
+            c3: Conv2d::new(be, store, "discriminator.5", g3, 128)?,
+            bn3: BatchNorm::new(be, store, "discriminator.6", 128, BN_MOMENTUM, BN_EPS)?,
+            dense: Linear::new(be, store, "discriminator.9", flat, 1)?,
+            input: be.reshape(input, &[batch, SIDE, SIDE, 1])?,
+            logits: be.zeros(&[batch, 1])?,
+            a1: be.zeros(&[rows(g1), 32])?,
+            c2out: be.zeros(&[rows(g2), 64])?,
+            a2: be.zeros(&[rows(g2), 64])?,
+            c3out: be.zeros(&[rows(g3), 128])?,
+            a3: be.zeros(&[batch, flat])?,
+            da3: be.zeros(&[batch, flat])?,
+            dbn3: be.zeros(&[rows(g3), 128])?,
+            dc3: be.zeros(&[rows(g3), 128])?,
+            da2: be.zeros(&[batch, 7, 7, 64])?,
+            dbn2: be.zeros(&[rows(g2), 64])?,
+            dc2: be.zeros(&[rows(g2), 64])?,
+            da1: be.zeros(&[batch, 14, 14, 32])?,
+            dc1: be.zeros(&[rows(g1), 32])?,
+        })
+    }
+
+    /// logits = D(input), batch norm in training mode.
+    pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
+        // Kernels check element counts, so NHWC maps pass as their [rows, C] matrices.
+        self.c1.forward(be, &self.input, &self.a1, LEAKY)?;
+        self.c2.forward(be, &self.a1, &self.c2out, Activation::Identity)?;
+        self.bn2.forward(be, &self.c2out, &self.a2, LEAKY, mode)?;
+        self.c3.forward(be, &self.a2, &self.c3out, Activation::Identity)?;
+        self.bn3.forward(be, &self.c3out, &self.a3, LEAKY, mode)?;
+        self.dense.forward(be, &self.a3, &self.logits, Activation::Identity)
+    }
+
+    /// Backward from dlogits [B, 1]: accumulates parameter gradients when `grads`; writes the
+    /// input gradient [B, 28, 28, 1] into `dinput` when given.
+    pub fn backward(&self, be: &mut B, dlogits: &B::Tensor, dinput: Option<&B::Tensor>, grads: bool) -> Result<()> {
+        let dinput = dinput.map(|d| be.reshape(d, &[self.batch, SIDE, SIDE, 1])).transpose()?;
+        self.dense.backward(be, &self.a3, dlogits, Some(&self.da3), grads)?;
+        be.activation_backward(&self.a3, &self.da3, &self.dbn3, LEAKY)?;
+        self.bn3.backward(be, &self.c3out, &self.dbn3, &self.dc3, grads)?;
+        self.c3.backward(be, &self.dc3, Some(&self.da2), grads)?;
+        be.activation_backward(&self.a2, &self.da2, &self.dbn2, LEAKY)?;
+        self.bn2.backward(be, &self.c2out, &self.dbn2, &self.dc2, grads)?;
+        self.c2.backward(be, &self.dc2, Some(&self.da1), grads)?;
+        be.activation_backward(&self.a1, &self.da1, &self.dc1, LEAKY)?;
+        self.c1.backward(be, &self.dc1, dinput.as_ref(), grads)
+    }
+}

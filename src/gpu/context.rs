@@ -1,0 +1,242 @@
+//! The GPU context: adapter choice, device with the adapter's own limits, error capture.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// Environment variable with the same meaning as `--adapter`.
+pub const ADAPTER_ENV: &str = "WGSL_GAN_ADAPTER";
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub timestamps: bool,
+    /// Bound where a kernel's optional input is absent (a binding cannot alias the output).
+    pub(crate) placeholder: wgpu::Buffer,
+    pub(crate) pipelines: super::kernel::PipelineCache,
+    errors: Arc<Mutex<Vec<String>>>,
+    buffers_created: AtomicUsize,
+    bind_groups_created: AtomicUsize,
+}
+
+/// One line describing an adapter, as `info` prints it.
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?}, driver {} {})", info.name, info.backend, info.device_type, info.driver, info.driver_info)
+}
+
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 1,
+        wgpu::DeviceType::Other => 0,
+    };
+    // Prefer the native APIs over GL, which lacks compute features on many drivers.
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 1,
+        _ => 0,
+    };
+    (kind, backend)
+}
+
+fn matches(info: &wgpu::AdapterInfo, wanted: &str) -> bool {
+    let wanted = wanted.to_lowercase();
+    info.name.to_lowercase().contains(&wanted) || format!("{:?}", info.backend).to_lowercase().contains(&wanted)
+}
+
+const HOW_TO_GET_ONE: &str = "install a GPU driver with Vulkan, Metal or DX12 support, or Mesa's software \
+Vulkan driver (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)";
+
+/// Every adapter wgpu finds, over all backends.
+pub fn enumerate() -> Vec<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+/// Picks the adapter named by `wanted` (substring of its name or backend), else by
+/// `WGSL_GAN_ADAPTER`, else the best: discrete > integrated > virtual > CPU.
+pub fn choose(adapters: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu::Adapter> {
+    let env = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
+    let wanted = wanted.map(str::to_string).or(env);
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter(format!("wgpu found none; {HOW_TO_GET_ONE}")));
+    }
+    let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+    let mut candidates: Vec<wgpu::Adapter> = match &wanted {
+        Some(w) => adapters.into_iter().filter(|a| matches(&a.get_info(), w)).collect(),
+        None => adapters,
+    };
+    candidates.sort_by_key(|a| std::cmp::Reverse(rank(&a.get_info())));
+    match (candidates.into_iter().next(), wanted) {
+        (Some(a), _) => Ok(a),
+        (None, Some(w)) => Err(Error::NoAdapter(format!(
+            "none matches '{w}'; found: {}",
+            names.join("; ")
+        ))),
+        (None, None) => Err(Error::NoAdapter(HOW_TO_GET_ONE.to_string())),
+    }
+}
+
+impl Gpu {
+    /// Opens the chosen adapter (see [`choose`]) with all the limits it offers.
+    pub fn new(wanted: Option<&str>) -> Result<Gpu> {
+        let adapter = choose(enumerate(), wanted)?;
+        Gpu::from_adapter(adapter)
+    }
+
+    pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let features = adapter.features() & wanted;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgsl-gan"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("cannot open {}: {e}", describe(&info))))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let msg = match &e {
+                wgpu::Error::OutOfMemory { .. } => format!("out of GPU memory: {e}"),
+                _ => e.to_string(),
+            };
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(msg);
+        }));
+        let sink = errors.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost: {msg}"));
+            }
+        });
+        log::info!("using adapter {}", describe(&info));
+        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("placeholder"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Gpu {
+            placeholder,
+            device,
+            queue,
+            info,
+            limits,
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            pipelines: Default::default(),
+            errors,
+            buffers_created: AtomicUsize::new(0),
+            bind_groups_created: AtomicUsize::new(0),
+        })
+    }
+
+    /// Returns the first GPU error reported since the last check, if any.
+    pub fn check(&self) -> Result<()> {
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let all = errors.join("; ");
+        errors.clear();
+        Err(Error::Gpu(all))
+    }
+
+    /// Blocks until the queue is idle, then reports any GPU error.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        self.check()
+    }
+
+    /// A storage buffer of `bytes`, checked against the device's limits first.
+    pub fn storage_buffer(&self, bytes: u64, label: &str) -> Result<wgpu::Buffer> {
+        let max = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        if bytes > max {
+            return Err(Error::Gpu(format!(
+                "{label}: {bytes} bytes exceeds this adapter's storage buffer limit of {max} bytes; use a smaller batch"
+            )));
+        }
+        let bytes = bytes.max(4).div_ceil(4) * 4;
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("{label}: out of GPU memory allocating {bytes} bytes: {e}")));
+        }
+        Ok(buffer)
+    }
+
+    /// A uniform buffer holding `words` (padded to 16 bytes).
+    pub(crate) fn uniform_buffer(&self, words: &[u32]) -> wgpu::Buffer {
+        let mut padded = words.to_vec();
+        padded.resize(words.len().div_ceil(4).max(1) * 4, 0);
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: (padded.len() * 4) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&padded));
+        buffer
+    }
+
+    pub(crate) fn count_bind_group(&self) {
+        self.bind_groups_created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (buffers, bind groups) created so far: lets tests prove a training step allocates nothing.
+    pub fn creation_counts(&self) -> (usize, usize) {
+        (self.buffers_created.load(Ordering::Relaxed), self.bind_groups_created.load(Ordering::Relaxed))
+    }
+
+    /// Copies `bytes` of `src` from `offset` back to the host.
+    pub fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(src, offset, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        map_and_read(self, &staging, bytes)
+    }
+
+    /// Minimum alignment, in f32 elements, of a tensor view's offset inside a buffer.
+    pub fn view_alignment(&self) -> usize {
+        (self.limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
+    }
+}
+
+/// Maps a MAP_READ buffer (after the copy into it was submitted) and returns its first `bytes`.
+pub fn map_and_read(gpu: &Gpu, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    let slice = staging.slice(..bytes);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    gpu.wait()?;
+    rx.recv()
+        .map_err(|_| Error::Gpu("buffer mapping was cancelled".into()))?
+        .map_err(|e| Error::Gpu(format!("cannot map buffer for reading: {e}")))?;
+    let data = slice
+        .get_mapped_range()
+        .map_err(|e| Error::Gpu(format!("cannot read mapped buffer: {e}")))?
+        .to_vec();
+    staging.unmap();
+    Ok(data)
+}

@@ -1,0 +1,201 @@
+//! Shaders, the pipeline cache and prepared dispatches ("prepare once, record many times").
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+/// Every shader file; `common.wgsl` (helpers) is prepended to each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Matmul,
+    Conv,
+    BatchNorm,
+    Activation,
+    Loss,
+    Reduce,
+    Adam,
+    Elementwise,
+    Rng,
+    Batch,
+}
+
+pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+impl Shader {
+    pub const ALL: [Shader; 10] = [
+        Shader::Matmul,
+        Shader::Conv,
+        Shader::BatchNorm,
+        Shader::Activation,
+        Shader::Loss,
+        Shader::Reduce,
+        Shader::Adam,
+        Shader::Elementwise,
+        Shader::Rng,
+        Shader::Batch,
+    ];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Shader::Matmul => "matmul.wgsl",
+            Shader::Conv => "conv.wgsl",
+            Shader::BatchNorm => "batchnorm.wgsl",
+            Shader::Activation => "activation.wgsl",
+            Shader::Loss => "loss.wgsl",
+            Shader::Reduce => "reduce.wgsl",
+            Shader::Adam => "adam.wgsl",
+            Shader::Elementwise => "elementwise.wgsl",
+            Shader::Rng => "rng.wgsl",
+            Shader::Batch => "batch.wgsl",
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::Conv => include_str!("../../shaders/conv.wgsl"),
+            Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
+            Shader::Activation => include_str!("../../shaders/activation.wgsl"),
+            Shader::Loss => include_str!("../../shaders/loss.wgsl"),
+            Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Shader::Adam => include_str!("../../shaders/adam.wgsl"),
+            Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
+            Shader::Rng => include_str!("../../shaders/rng.wgsl"),
+            Shader::Batch => include_str!("../../shaders/batch.wgsl"),
+        }
+    }
+
+    /// The WGSL source as compiled: the common helpers, then the file.
+    pub fn source(self) -> String {
+        format!("{COMMON}\n{}", self.body())
+    }
+}
+
+/// A pipeline is one entry point of one shader with its override constants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PipelineKey {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub constants: Vec<(&'static str, u32)>,
+}
+
+#[derive(Default)]
+pub(crate) struct PipelineCache {
+    modules: RefCell<HashMap<Shader, wgpu::ShaderModule>>,
+    pipelines: RefCell<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+}
+
+impl Gpu {
+    /// The compute pipeline for `key`, compiled on first use.
+    pub fn pipeline(&self, key: &PipelineKey) -> Result<wgpu::ComputePipeline> {
+        if let Some(p) = self.pipelines.pipelines.borrow().get(key) {
+            return Ok(p.clone());
+        }
+        let module = self
+            .pipelines
+            .modules
+            .borrow_mut()
+            .entry(key.shader)
+            .or_insert_with(|| {
+                self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(key.shader.file_name()),
+                    source: wgpu::ShaderSource::Wgsl(key.shader.source().into()),
+                })
+            })
+            .clone();
+        let constants: Vec<(&str, f64)> = key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(key.entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(key.entry),
+            compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
+            cache: None,
+        });
+        self.check()?;
+        self.pipelines.pipelines.borrow_mut().insert(key.clone(), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Prepares one dispatch: the pipeline, a uniform buffer for `params` (bound last) and a bind
+    /// group over `bindings` (bound 0, 1, ... in order).
+    pub fn dispatch(
+        &self,
+        key: PipelineKey,
+        bindings: &[wgpu::BindingResource<'_>],
+        params: &[u32],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
+        let pipeline = self.pipeline(&key)?;
+        let params = self.uniform_buffer(params);
+        let mut entries: Vec<wgpu::BindGroupEntry> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
+            .collect();
+        entries.push(wgpu::BindGroupEntry { binding: bindings.len() as u32, resource: params.as_entire_binding() });
+        self.count_bind_group();
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(key.entry),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        self.check()?;
+        Ok(Dispatch { pipeline, bind_group, params, workgroups, name: key.entry })
+    }
+
+    /// Records `dispatches` into one compute pass, submits once and waits.
+    pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for d in dispatches {
+                d.record(&mut pass);
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+        self.wait()
+    }
+
+    /// Workgroup grid for `n` invocations of 256: 2-D when 1-D would pass the per-dimension limit.
+    pub fn grid(&self, n: usize) -> [u32; 3] {
+        self.grid_of_groups(n.div_ceil(256))
+    }
+
+    /// Workgroup grid for `groups` workgroups (the shaders flatten x + y * num_workgroups.x).
+    pub fn grid_of_groups(&self, groups: usize) -> [u32; 3] {
+        let max = self.limits.max_compute_workgroups_per_dimension.max(1) as usize;
+        let groups = groups.max(1);
+        if groups <= max {
+            [groups as u32, 1, 1]
+        } else {
+            [max as u32, groups.div_ceil(max) as u32, 1]
+        }
+    }
+}
+
+/// A prepared dispatch: pipeline, bind group, uniform parameters and grid, made once and
+/// recorded any number of times.
+pub struct Dispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    params: wgpu::Buffer,
+    pub workgroups: [u32; 3],
+    pub name: &'static str,
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// Rewrites the uniform parameters (same layout as at creation); takes effect at the next submit.
+    pub fn set_params(&self, gpu: &Gpu, params: &[u32]) {
+        gpu.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+    }
+}

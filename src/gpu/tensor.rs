@@ -1,0 +1,107 @@
+//! A GPU tensor: an f32 storage buffer (or a view into one) and its shape.
+
+use crate::error::{Error, Result, ensure};
+use crate::gpu::Gpu;
+
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    buffer: wgpu::Buffer,
+    /// Offset of the first element, in elements.
+    offset: usize,
+    shape: Vec<usize>,
+}
+
+impl Tensor {
+    pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let buffer = gpu.storage_buffer((n * 4) as u64, &format!("tensor {shape:?}"))?;
+        Ok(Tensor { buffer, offset: 0, shape: shape.to_vec() })
+    }
+
+    pub fn from_slice(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        let t = Tensor::zeros(gpu, shape)?;
+        t.write(gpu, data)?;
+        Ok(t)
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    fn byte_offset(&self) -> u64 {
+        (self.offset * 4) as u64
+    }
+
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.byte_offset(),
+            size: wgpu::BufferSize::new((self.len().max(1) * 4) as u64),
+        })
+    }
+
+    /// The same elements under another shape of equal size.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        ensure(shape.iter().product::<usize>() == self.len(), || {
+            format!("cannot reshape {:?} to {shape:?}", self.shape)
+        })?;
+        Ok(Tensor { shape: shape.to_vec(), ..self.clone() })
+    }
+
+    /// A view of `shape` starting `offset` elements into this tensor; the offset must respect the
+    /// adapter's storage offset alignment (see `Gpu::view_alignment`).
+    pub fn view(&self, gpu: &Gpu, offset: usize, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        ensure(offset + n <= self.len(), || format!("view {offset}+{shape:?} outside {:?}", self.shape))?;
+        ensure((self.offset + offset) % gpu.view_alignment() == 0, || {
+            format!("view offset {offset} is not aligned to {} elements", gpu.view_alignment())
+        })?;
+        Ok(Tensor { buffer: self.buffer.clone(), offset: self.offset + offset, shape: shape.to_vec() })
+    }
+
+    pub fn write(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
+        ensure(data.len() == self.len(), || format!("writing {} values into {:?}", data.len(), self.shape))?;
+        gpu.queue.write_buffer(&self.buffer, self.byte_offset(), bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let bytes = gpu.read_bytes(&self.buffer, self.byte_offset(), (self.len() * 4) as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}
+
+/// A u32 storage buffer (indices, packed bytes) with its length in words.
+#[derive(Clone, Debug)]
+pub struct Words {
+    pub buffer: wgpu::Buffer,
+    pub len: usize,
+}
+
+impl Words {
+    pub fn from_slice(gpu: &Gpu, data: &[u32]) -> Result<Words> {
+        let buffer = gpu.storage_buffer((data.len() * 4) as u64, "u32 data")?;
+        gpu.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+        Ok(Words { buffer, len: data.len() })
+    }
+
+    pub fn write(&self, gpu: &Gpu, data: &[u32]) -> Result<()> {
+        if data.len() != self.len {
+            return Err(Error::Shape(format!("writing {} words into a buffer of {}", data.len(), self.len)));
+        }
+        gpu.queue.write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+}

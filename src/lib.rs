@@ -1,0 +1,16 @@
+//! wgsl-gan: a small GPU compute engine whose every kernel is a hand-written WGSL compute shader,
+//! with a CPU reference for each, and a GAN trained on MNIST on top of it.
+//!
+//! - [`gpu`]: the runtime (adapter, tensors, pipelines, one launcher per kernel)
+//! - [`cpu`]: the CPU reference of every launcher, same names and shapes
+//! - [`spec`]: kernel options and shape rules shared by both
+
+pub mod cpu;
+pub mod error;
+pub mod gan;
+pub mod gpu;
+pub mod nn;
+pub mod rng;
+pub mod spec;
+
+pub use error::{Error, Result};

@@ -1,0 +1,193 @@
+//! Layers with forward and backward over a [`Backend`]. Parameter gradients always accumulate:
+//! the step zeroes a network's gradient buffer once, then every backward pass adds to it.
+
+use crate::error::Result;
+use crate::nn::{Backend, ParamSpec, ParamStore, params::Init};
+use crate::spec::{Activation, ConvGeom, MatmulSpec, ParamGrads};
+
+/// The parameter specs of a Linear layer `prefix` (PyTorch layout: weight [out, in]).
+pub fn linear_specs(prefix: &str, input: usize, output: usize) -> Vec<ParamSpec> {
+    vec![
+        ParamSpec {
+            name: format!("{prefix}.weight"),
+            shape: vec![output, input],
+            trainable: true,
+            init: Init::GlorotUniform { fan_in: input, fan_out: output },
+        },
+        ParamSpec { name: format!("{prefix}.bias"), shape: vec![output], trainable: true, init: Init::Zeros },
+    ]
+}
+
+/// The parameter specs of a Conv2d layer (weight [out, in, k, k]).
+pub fn conv_specs(prefix: &str, input: usize, output: usize, kernel: usize) -> Vec<ParamSpec> {
+    let area = kernel * kernel;
+    vec![
+        ParamSpec {
+            name: format!("{prefix}.weight"),
+            shape: vec![output, input, kernel, kernel],
+            trainable: true,
+            init: Init::GlorotUniform { fan_in: input * area, fan_out: output * area },
+        },
+        ParamSpec { name: format!("{prefix}.bias"), shape: vec![output], trainable: true, init: Init::Zeros },
+    ]
+}
+
+/// The specs of a BatchNorm layer: gamma ("weight"), beta ("bias"), running statistics.
+pub fn batch_norm_specs(prefix: &str, channels: usize) -> Vec<ParamSpec> {
+    let spec = |name: &str, trainable, init| ParamSpec { name: format!("{prefix}.{name}"), shape: vec![channels], trainable, init };
+    vec![
+        spec("weight", true, Init::Ones),
+        spec("bias", true, Init::Zeros),
+        spec("running_mean", false, Init::Zeros),
+        spec("running_var", false, Init::Ones),
+    ]
+}
+
+/// y [N, out] = act(x [N, in] W^T + b).
+pub struct Linear<B: Backend> {
+    weight: B::Tensor,
+    bias: B::Tensor,
+    dweight: B::Tensor,
+    dbias: B::Tensor,
+}
+
+impl<B: Backend> Linear<B> {
+    pub fn new(be: &B, store: &ParamStore<B>, prefix: &str, input: usize, output: usize) -> Result<Linear<B>> {
+        let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
+        Ok(Linear {
+            weight: store.get(be, &w, &[output, input])?,
+            bias: store.get(be, &b, &[output])?,
+            dweight: store.grad(be, &w, &[output, input])?,
+            dbias: store.grad(be, &b, &[output])?,
+        })
+    }
+
+    pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
+        let spec = MatmulSpec { trans_b: true, activation: act, ..MatmulSpec::PLAIN };
+        be.matmul(x, &self.weight, Some(&self.bias), y, spec)
+    }
+
+    /// dW += dy^T x, db += sum(dy) (when `grads`); dx = dy W (when wanted). dy is w.r.t. the
+    /// pre-activation output.
+    pub fn backward(&self, be: &mut B, x: &B::Tensor, dy: &B::Tensor, dx: Option<&B::Tensor>, grads: bool) -> Result<()> {
+        if grads {
+            let spec = MatmulSpec { trans_a: true, accumulate: true, ..MatmulSpec::PLAIN };
+            be.matmul(dy, x, None, &self.dweight, spec)?;
+            be.sum_over_rows(dy, &self.dbias, true)?;
+        }
+        if let Some(dx) = dx {
+            be.matmul(dy, &self.weight, None, dx, MatmulSpec::PLAIN)?;
+        }
+        Ok(())
+    }
+}
+
+/// y [B*OH*OW, out] (NHWC) = act(im2col(x) W^T + b), x [B, H, W, C].
+pub struct Conv2d<B: Backend> {
+    pub geom: ConvGeom,
+    weight: B::Tensor,
+    bias: B::Tensor,
+    dweight: B::Tensor,
+    dbias: B::Tensor,
+    cols: B::Tensor,
+    dcols: B::Tensor,
+}
+
+impl<B: Backend> Conv2d<B> {
+    pub fn new(be: &mut B, store: &ParamStore<B>, prefix: &str, geom: ConvGeom, output: usize) -> Result<Conv2d<B>> {
+        let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
+        let k = geom.cols_shape()[1];
+        Ok(Conv2d {
+            geom,
+            weight: store.get(be, &w, &[output, k])?,
+            bias: store.get(be, &b, &[output])?,
+            dweight: store.grad(be, &w, &[output, k])?,
+            dbias: store.grad(be, &b, &[output])?,
+            cols: be.zeros(&geom.cols_shape())?,
+            dcols: be.zeros(&geom.cols_shape())?,
+        })
+    }
+
+    pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
+        be.im2col(x, &self.cols, self.geom)?;
+        let spec = MatmulSpec { trans_b: true, activation: act, ..MatmulSpec::PLAIN };
+        be.matmul(&self.cols, &self.weight, Some(&self.bias), y, spec)
+    }
+
+    /// dy: [B*OH*OW, out] w.r.t. the pre-activation output; dx: [B, H, W, C] when wanted.
+    pub fn backward(&self, be: &mut B, dy: &B::Tensor, dx: Option<&B::Tensor>, grads: bool) -> Result<()> {
+        if grads {
+            let spec = MatmulSpec { trans_a: true, accumulate: true, ..MatmulSpec::PLAIN };
+            be.matmul(dy, &self.cols, None, &self.dweight, spec)?;
+            be.sum_over_rows(dy, &self.dbias, true)?;
+        }
+        if let Some(dx) = dx {
+            be.matmul(dy, &self.weight, None, &self.dcols, MatmulSpec::PLAIN)?;
+            be.col2im(&self.dcols, dx, self.geom)?;
+        }
+        Ok(())
+    }
+}
+
+/// Batch norm over the rows of [rows, C] (dense, or NHWC flattened), Keras' momentum convention.
+pub struct BatchNorm<B: Backend> {
+    gamma: B::Tensor,
+    beta: B::Tensor,
+    dgamma: B::Tensor,
+    dbeta: B::Tensor,
+    running_mean: B::Tensor,
+    running_var: B::Tensor,
+    mean: B::Tensor,
+    invstd: B::Tensor,
+    pub momentum: f32,
+    pub eps: f32,
+}
+
+impl<B: Backend> BatchNorm<B> {
+    pub fn new(be: &mut B, store: &ParamStore<B>, prefix: &str, channels: usize, momentum: f32, eps: f32) -> Result<BatchNorm<B>> {
+        let get = |n: &str| store.get(be, &format!("{prefix}.{n}"), &[channels]);
+        let (gamma, beta, running_mean, running_var) = (get("weight")?, get("bias")?, get("running_mean")?, get("running_var")?);
+        Ok(BatchNorm {
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            dgamma: store.grad(be, &format!("{prefix}.weight"), &[channels])?,
+            dbeta: store.grad(be, &format!("{prefix}.bias"), &[channels])?,
+            mean: be.zeros(&[channels])?,
+            invstd: be.zeros(&[channels])?,
+            momentum,
+            eps,
+        })
+    }
+
+    /// Training mode (batch statistics), or inference mode (running statistics).
+    pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation, mode: BnMode) -> Result<()> {
+        match mode {
+            BnMode::Train { update_running } => be.batch_norm_stats(
+                x,
+                &self.mean,
+                &self.invstd,
+                &self.running_mean,
+                &self.running_var,
+                self.momentum,
+                self.eps,
+                update_running,
+            )?,
+            BnMode::Inference => be.batch_norm_use_running(&self.running_mean, &self.running_var, &self.mean, &self.invstd, self.eps)?,
+        }
+        be.batch_norm_apply(x, &self.mean, &self.invstd, &self.gamma, &self.beta, y, act)
+    }
+
+    /// dy w.r.t. the normalised output (before any activation); after a training-mode forward.
+    pub fn backward(&self, be: &mut B, x: &B::Tensor, dy: &B::Tensor, dx: &B::Tensor, grads: bool) -> Result<()> {
+        let grads = if grads { ParamGrads::Accumulate } else { ParamGrads::Skip };
+        be.batch_norm_backward(x, &self.mean, &self.invstd, &self.gamma, dy, dx, &self.dgamma, &self.dbeta, grads)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BnMode {
+    Train { update_running: bool },
+    Inference,
+}

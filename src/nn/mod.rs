@@ -1,0 +1,9 @@
+//! Layers, parameter stores and the backend they are written over.
+
+mod backend;
+pub mod layers;
+mod params;
+
+pub use backend::{Backend, Cpu, Dynamic, NOISE_STREAMS_PER_STEP, Recorder};
+pub use layers::{BatchNorm, BnMode, Conv2d, Linear};
+pub use params::{Init, NamedValues, ParamSpec, ParamStore};

@@ -1,0 +1,196 @@
+//! A network's parameters in contiguous buffers: params, grads and Adam's m and v (one fused Adam
+//! dispatch updates them all), plus non-trainable state (batch-norm running statistics). Each
+//! named tensor is a view at an offset aligned for binding.
+
+use crate::error::{Error, Result};
+use crate::nn::Backend;
+use crate::rng::SplitMix64;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// Keras' Glorot uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
+    GlorotUniform { fan_in: usize, fan_out: usize },
+    Zeros,
+    Ones,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// PyTorch's name, e.g. `generator.0.weight`.
+    pub name: String,
+    /// PyTorch's layout, e.g. [out, in] or [out, in, kh, kw].
+    pub shape: Vec<usize>,
+    /// Non-trainable state (running statistics) lives outside params/grads/m/v.
+    pub trainable: bool,
+    pub init: Init,
+}
+
+impl ParamSpec {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Values by name, in the store's order: what checkpoints hold.
+pub type NamedValues = Vec<(String, Vec<usize>, Vec<f32>)>;
+
+pub struct ParamStore<B: Backend> {
+    pub specs: Vec<ParamSpec>,
+    /// Offset of each spec inside `params` (trainable) or `state` (not).
+    offsets: Vec<usize>,
+    /// Padded lengths of the trainable buffers and of the state buffer.
+    len: usize,
+    state_len: usize,
+    pub params: B::Tensor,
+    pub grads: B::Tensor,
+    pub m: B::Tensor,
+    pub v: B::Tensor,
+    pub state: B::Tensor,
+}
+
+fn layout(specs: &[ParamSpec], align: usize, trainable: bool, offsets: &mut [usize]) -> usize {
+    let mut end = 0;
+    for (i, s) in specs.iter().enumerate().filter(|(_, s)| s.trainable == trainable) {
+        offsets[i] = end;
+        end = (end + s.len()).div_ceil(align) * align;
+    }
+    end.max(align)
+}
+
+impl<B: Backend> ParamStore<B> {
+    /// Zeroed buffers for `specs` (call [`ParamStore::initialize`] or [`ParamStore::load`] next).
+    pub fn new(be: &mut B, specs: Vec<ParamSpec>) -> Result<ParamStore<B>> {
+        let align = be.alignment();
+        let mut offsets = vec![0; specs.len()];
+        let n = layout(&specs, align, true, &mut offsets);
+        let ns = layout(&specs, align, false, &mut offsets);
+        Ok(ParamStore {
+            params: be.zeros(&[n])?,
+            grads: be.zeros(&[n])?,
+            m: be.zeros(&[n])?,
+            v: be.zeros(&[n])?,
+            state: be.zeros(&[ns])?,
+            len: n,
+            state_len: ns,
+            specs,
+            offsets,
+        })
+    }
+
+    fn index(&self, name: &str) -> Result<usize> {
+        self.specs.iter().position(|s| s.name == name).ok_or_else(|| Error::Invalid(format!("no parameter {name}")))
+    }
+
+    /// The tensor `name` (a parameter or running statistic), viewed as `shape`.
+    pub fn get(&self, be: &B, name: &str, shape: &[usize]) -> Result<B::Tensor> {
+        let i = self.index(name)?;
+        let base = if self.specs[i].trainable { &self.params } else { &self.state };
+        be.view(base, self.offsets[i], shape)
+    }
+
+    /// The gradient of parameter `name`, viewed as `shape`.
+    pub fn grad(&self, be: &B, name: &str, shape: &[usize]) -> Result<B::Tensor> {
+        let i = self.index(name)?;
+        be.view(&self.grads, self.offsets[i], shape)
+    }
+
+    /// Keras-style initial values from `seed`.
+    pub fn initialize(&self, be: &mut B, seed: u64) -> Result<()> {
+        let mut rng = SplitMix64::new(seed);
+        let values: NamedValues = self
+            .specs
+            .iter()
+            .map(|s| {
+                let v = match s.init {
+                    Init::GlorotUniform { fan_in, fan_out } => {
+                        let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                        (0..s.len()).map(|_| ((rng.next_f64() * 2.0 - 1.0) * limit) as f32).collect()
+                    }
+                    Init::Zeros => vec![0.0; s.len()],
+                    Init::Ones => vec![1.0; s.len()],
+                };
+                (s.name.clone(), s.shape.clone(), v)
+            })
+            .collect();
+        self.load(be, &values)
+    }
+
+    fn flatten(&self, values: &NamedValues, trainable: bool, len: usize) -> Result<Vec<f32>> {
+        let mut flat = vec![0.0; len];
+        for (i, s) in self.specs.iter().enumerate().filter(|(_, s)| s.trainable == trainable) {
+            let (_, shape, v) = values
+                .iter()
+                .find(|(n, _, _)| *n == s.name)
+                .ok_or_else(|| Error::Invalid(format!("missing tensor {}", s.name)))?;
+            if *shape != s.shape || v.len() != s.len() {
+                return Err(Error::Invalid(format!("tensor {} has shape {shape:?}, expected {:?}", s.name, s.shape)));
+            }
+            flat[self.offsets[i]..self.offsets[i] + v.len()].copy_from_slice(v);
+        }
+        Ok(flat)
+    }
+
+    fn split(&self, flat: &[f32], trainable: bool) -> NamedValues {
+        self.specs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.trainable == trainable)
+            .map(|(i, s)| (s.name.clone(), s.shape.clone(), flat[self.offsets[i]..self.offsets[i] + s.len()].to_vec()))
+            .collect()
+    }
+
+    /// Writes parameters and state from named values (every spec must be present).
+    pub fn load(&self, be: &mut B, values: &NamedValues) -> Result<()> {
+        let params = self.flatten(values, true, self.len)?;
+        let state = self.flatten(values, false, self.state_len)?;
+        be.write(&self.params, &params)?;
+        be.write(&self.state, &state)
+    }
+
+    /// Parameters then state, by name.
+    pub fn values(&self, be: &mut B) -> Result<NamedValues> {
+        let mut out = self.split(&be.read(&self.params)?, true);
+        out.extend(self.split(&be.read(&self.state)?, false));
+        Ok(out)
+    }
+
+    /// Adam's moments by parameter name, with `prefix` ("adam_m." / "adam_v.") on each name.
+    pub fn moments(&self, be: &mut B) -> Result<NamedValues> {
+        let mut out = Vec::new();
+        for (prefix, t) in [("adam_m.", &self.m), ("adam_v.", &self.v)] {
+            let flat = be.read(t)?;
+            out.extend(self.split(&flat, true).into_iter().map(|(n, s, v)| (format!("{prefix}{n}"), s, v)));
+        }
+        Ok(out)
+    }
+
+    /// Restores Adam's moments saved by [`ParamStore::moments`].
+    pub fn load_moments(&self, be: &mut B, values: &NamedValues) -> Result<()> {
+        for (prefix, t) in [("adam_m.", &self.m), ("adam_v.", &self.v)] {
+            let renamed: NamedValues = values
+                .iter()
+                .filter_map(|(n, s, v)| n.strip_prefix(prefix).map(|n| (n.to_string(), s.clone(), v.clone())))
+                .collect();
+            let flat = self.flatten(&renamed, true, self.len)?;
+            be.write(t, &flat)?;
+        }
+        Ok(())
+    }
+
+    /// Length of the trainable buffers (with alignment padding).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of trainable scalars (without padding).
+    pub fn parameter_count(&self) -> usize {
+        self.specs.iter().filter(|s| s.trainable).map(ParamSpec::len).sum()
+    }
+}

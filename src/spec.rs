@@ -1,0 +1,183 @@
+//! Kernel options and shape rules shared by the GPU launchers (`gpu::ops`) and their CPU
+//! references (`cpu::ops`), so both sides accept exactly the same calls.
+
+use crate::error::{Result, ensure};
+
+/// Activation applied elementwise; the code is the `mode` the shaders switch on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Identity,
+    LeakyRelu(f32),
+    Relu,
+    Tanh,
+    Sigmoid,
+}
+
+impl Activation {
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::Identity => 0,
+            Activation::LeakyRelu(_) => 1,
+            Activation::Relu => 2,
+            Activation::Tanh => 3,
+            Activation::Sigmoid => 4,
+        }
+    }
+
+    pub fn alpha(self) -> f32 {
+        match self {
+            Activation::LeakyRelu(a) => a,
+            _ => 0.0,
+        }
+    }
+
+    pub fn apply(self, v: f32) -> f32 {
+        match self {
+            Activation::Identity => v,
+            Activation::LeakyRelu(a) => if v > 0.0 { v } else { a * v },
+            Activation::Relu => v.max(0.0),
+            Activation::Tanh => v.tanh(),
+            Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+        }
+    }
+
+    /// Derivative as a function of the activation's output (valid for LeakyReLU with alpha > 0).
+    pub fn derivative_from_output(self, y: f32) -> f32 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::LeakyRelu(a) => if y > 0.0 { 1.0 } else { a },
+            Activation::Relu => if y > 0.0 { 1.0 } else { 0.0 },
+            Activation::Tanh => 1.0 - y * y,
+            Activation::Sigmoid => y * (1.0 - y),
+        }
+    }
+}
+
+/// C = op(A) * op(B) [+ C] [+ bias], then the activation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MatmulSpec {
+    /// A is stored [K, M] and used transposed.
+    pub trans_a: bool,
+    /// B is stored [N, K] and used transposed.
+    pub trans_b: bool,
+    /// Add the product to C instead of overwriting it.
+    pub accumulate: bool,
+    pub activation: Activation,
+}
+
+impl MatmulSpec {
+    pub const PLAIN: MatmulSpec = MatmulSpec {
+        trans_a: false,
+        trans_b: false,
+        accumulate: false,
+        activation: Activation::Identity,
+    };
+
+    /// (M, N, K) from the operand shapes, or a shape error.
+    pub fn dims(&self, a: &[usize], b: &[usize], bias: Option<&[usize]>, c: &[usize]) -> Result<(usize, usize, usize)> {
+        ensure(a.len() == 2 && b.len() == 2 && c.len() == 2, || {
+            format!("matmul takes 2-D operands, got A {a:?}, B {b:?}, C {c:?}")
+        })?;
+        let (m, k) = if self.trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
+        let (kb, n) = if self.trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
+        ensure(k == kb && c[0] == m && c[1] == n && m * n * k > 0, || {
+            format!("matmul {self:?}: A {a:?}, B {b:?} and C {c:?} do not fit")
+        })?;
+        if let Some(bias) = bias {
+            ensure(bias == [n], || format!("matmul bias {bias:?} must be [{n}]"))?;
+        }
+        ensure(!(self.accumulate && self.activation != Activation::Identity), || {
+            "matmul cannot both accumulate and apply an activation".to_string()
+        })?;
+        Ok((m, n, k))
+    }
+}
+
+/// 2-D convolution geometry on NHWC tensors: x [B, H, W, C] -> y [B, OH, OW, C_out].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvGeom {
+    pub batch: usize,
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvGeom {
+    pub fn out_height(&self) -> usize {
+        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+    pub fn out_width(&self) -> usize {
+        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+    pub fn input_shape(&self) -> [usize; 4] {
+        [self.batch, self.height, self.width, self.channels]
+    }
+    /// im2col's matrix: [B * OH * OW, C * K * K].
+    pub fn cols_shape(&self) -> [usize; 2] {
+        [self.batch * self.out_height() * self.out_width(), self.channels * self.kernel * self.kernel]
+    }
+    pub fn check(&self, x: &[usize], cols: &[usize]) -> Result<()> {
+        ensure(
+            self.batch * self.channels * self.stride > 0
+                && self.kernel > 0
+                && self.height + 2 * self.padding >= self.kernel
+                && self.width + 2 * self.padding >= self.kernel,
+            || format!("invalid convolution geometry {self:?}"),
+        )?;
+        let n: usize = x.iter().product();
+        ensure(n == self.input_shape().iter().product::<usize>(), || {
+            format!("conv input {x:?} does not match {:?}", self.input_shape())
+        })?;
+        ensure(cols == self.cols_shape(), || format!("im2col matrix {cols:?} must be {:?}", self.cols_shape()))
+    }
+}
+
+/// What a batch-norm backward does with dgamma and dbeta.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParamGrads {
+    /// Only dx is wanted (gradients flowing through a frozen network).
+    Skip,
+    Write,
+    Accumulate,
+}
+
+/// Batch-norm channel count from x [rows, C] (any leading dims) and the per-channel tensors.
+pub fn batch_norm_dims(x: &[usize], per_channel: &[&[usize]]) -> Result<(usize, usize)> {
+    ensure(x.len() >= 2, || format!("batch norm input {x:?} needs [rows.., C]"))?;
+    let c = *x.last().unwrap_or(&0);
+    let rows: usize = x[..x.len() - 1].iter().product();
+    for s in per_channel {
+        ensure(*s == [c], || format!("batch norm per-channel tensor {s:?} must be [{c}]"))?;
+    }
+    ensure(rows * c > 0, || format!("batch norm input {x:?} is empty"))?;
+    Ok((rows, c))
+}
+
+/// Adam hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamSpec {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+impl AdamSpec {
+    /// (1 - beta1^t, 1 - beta2^t) for step t >= 1, computed in f64.
+    pub fn bias_corrections(&self, t: u64) -> (f32, f32) {
+        let t = t.min(i32::MAX as u64) as i32;
+        (
+            (1.0 - (self.beta1 as f64).powi(t)) as f32,
+            (1.0 - (self.beta2 as f64).powi(t)) as f32,
+        )
+    }
+}
+
+pub fn same_len(what: &str, a: &[usize], b: &[usize]) -> Result<usize> {
+    let (na, nb) = (a.iter().product::<usize>(), b.iter().product::<usize>());
+    ensure(na == nb && na > 0, || format!("{what}: {a:?} and {b:?} must have the same non-zero size"))?;
+    Ok(na)
+}

@@ -1,0 +1,52 @@
+//! Shared test helpers: the GPU (a test fails with the adapter error when there is none), seeded
+//! random data, NaN-filled outputs and the relative-error comparison.
+#![allow(dead_code)]
+
+use wgsl_gan::cpu;
+use wgsl_gan::gpu::{Gpu, Tensor};
+use wgsl_gan::rng::SplitMix64;
+
+pub fn gpu() -> Gpu {
+    match Gpu::new(None) {
+        Ok(g) => g,
+        Err(e) => panic!("these tests need a GPU adapter: {e}"),
+    }
+}
+
+pub fn random(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    let mut r = SplitMix64::new(seed);
+    (0..n).map(|_| lo + (hi - lo) * r.next_f64() as f32).collect()
+}
+
+/// The same data as a GPU tensor and a CPU tensor.
+pub fn pair(gpu: &Gpu, data: &[f32], shape: &[usize]) -> (Tensor, cpu::Tensor) {
+    (Tensor::from_slice(gpu, data, shape).unwrap(), cpu::Tensor::from_slice(data, shape).unwrap())
+}
+
+pub fn random_pair(gpu: &Gpu, seed: u64, shape: &[usize]) -> (Tensor, cpu::Tensor) {
+    pair(gpu, &random(seed, shape.iter().product(), -1.0, 1.0), shape)
+}
+
+/// An output pair whose GPU side is filled with NaN, so an element the shader never writes fails.
+pub fn nan_pair(gpu: &Gpu, shape: &[usize]) -> (Tensor, cpu::Tensor) {
+    let n = shape.iter().product();
+    (Tensor::from_slice(gpu, &vec![f32::NAN; n], shape).unwrap(), cpu::Tensor::zeros(shape))
+}
+
+/// ||a - b|| / ||b|| (or ||a - b|| when b is all zeros); NaN anywhere gives infinity.
+pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    if a.iter().chain(b).any(|v| !v.is_finite()) {
+        return f64::INFINITY;
+    }
+    let diff: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum::<f64>().sqrt();
+    if norm == 0.0 { diff } else { diff / norm }
+}
+
+pub fn assert_close(gpu: &Gpu, g: &Tensor, c: &cpu::Tensor, tol: f64, what: &str) {
+    let gv = g.read(gpu).unwrap();
+    let cv = c.to_vec();
+    let e = rel_err(&gv, &cv);
+    assert!(e < tol, "{what}: relative error {e:e} >= {tol:e}");
+}
