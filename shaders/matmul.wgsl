@@ -52,13 +52,40 @@ fn load_b(kk: u32, col: u32) -> f32 {
     return b[kk * p.n + col];
 }
 
+// Writes one row of the 4x4 block through the epilogue (bias, accumulate, activation).
+fn store_row(row: u32, col0: u32, v: vec4<f32>) {
+    if (row >= p.m) {
+        return;
+    }
+    let act = (p.flags >> 4u) & 15u;
+    for (var j = 0u; j < 4u; j++) {
+        let col = col0 + j;
+        if (col < p.n) {
+            let idx = row * p.n + col;
+            var x = v[j];
+            if ((p.flags & 2u) != 0u) {
+                x += c[idx];
+            }
+            if ((p.flags & 1u) != 0u) {
+                x += bias[col];
+            }
+            c[idx] = activate(x, act, p.alpha);
+        }
+    }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let tx = li % 16u;
     let ty = li / 16u;
     let row0 = wg.y * TILE;
     let col0 = wg.x * TILE;
-    var acc: array<vec4<f32>, 4>;
+    // Four named accumulators, not an array: an array indexed in a loop is kept in memory by
+    // some compilers (llvmpipe), which costs a load and a store per multiply-add.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
         // Each invocation stages one vec4 of A (4 consecutive rows) and one of B (4 consecutive cols).
@@ -80,30 +107,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         for (var t = 0u; t < TILE_K; t++) {
             let av = a_tile[t * 16u + ty];
             let bv = b_tile[t * 16u + tx];
-            acc[0] += av.x * bv;
-            acc[1] += av.y * bv;
-            acc[2] += av.z * bv;
-            acc[3] += av.w * bv;
+            acc0 += av.x * bv;
+            acc1 += av.y * bv;
+            acc2 += av.z * bv;
+            acc3 += av.w * bv;
         }
         workgroupBarrier();
     }
 
-    let act = (p.flags >> 4u) & 15u;
-    for (var i = 0u; i < 4u; i++) {
-        let row = row0 + ty * 4u + i;
-        for (var j = 0u; j < 4u; j++) {
-            let col = col0 + tx * 4u + j;
-            if (row < p.m && col < p.n) {
-                let idx = row * p.n + col;
-                var v = acc[i][j];
-                if ((p.flags & 2u) != 0u) {
-                    v += c[idx];
-                }
-                if ((p.flags & 1u) != 0u) {
-                    v += bias[col];
-                }
-                c[idx] = activate(v, act, p.alpha);
-            }
-        }
-    }
+    let row = row0 + ty * 4u;
+    let col = col0 + tx * 4u;
+    store_row(row, col, acc0);
+    store_row(row + 1u, col, acc1);
+    store_row(row + 2u, col, acc2);
+    store_row(row + 3u, col, acc3);
 }

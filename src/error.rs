@@ -23,7 +23,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn file(path: &Path, problem: impl Into<String>) -> Error {
-        Error::File { path: path.to_path_buf(), problem: problem.into() }
+        Error::File {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -44,5 +47,9 @@ impl std::error::Error for Error {}
 
 /// Shape checks shared by the GPU launchers and the CPU references.
 pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<()> {
-    if cond { Ok(()) } else { Err(Error::Shape(msg())) }
+    if cond {
+        Ok(())
+    } else {
+        Err(Error::Shape(msg()))
+    }
 }

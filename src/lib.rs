@@ -6,9 +6,11 @@
 //! - [`spec`]: kernel options and shape rules shared by both
 
 pub mod cpu;
+pub mod data;
 pub mod error;
 pub mod gan;
 pub mod gpu;
+pub mod io;
 pub mod nn;
 pub mod rng;
 pub mod spec;

@@ -1,1 +1,184 @@
-fn main() {}
+//! The command line: parse, dispatch to the library, print one clear error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wgsl_gan::gan::train::{self, TrainOptions};
+use wgsl_gan::gpu::{self, Gpu};
+use wgsl_gan::{Error, Result};
+
+#[derive(Parser)]
+#[command(
+    name = "wgsl-gan",
+    version,
+    about = "A GPU compute engine in WGSL, and a GAN trained on MNIST with it"
+)]
+struct Cli {
+    /// Use the adapter whose name or backend contains this (also: WGSL_GAN_ADAPTER)
+    #[arg(long, global = true, value_name = "NAME")]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every adapter wgpu finds and the one wgsl-gan would use
+    Info,
+    /// Train the GAN on MNIST (or any folder of MNIST-format IDX files)
+    Train {
+        #[arg(long, default_value_t = 5)]
+        epochs: u64,
+        /// Stop after this many steps in all (a checkpoint is written at the stop)
+        #[arg(long)]
+        max_steps: Option<u64>,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder: metrics.csv, samples/epoch_NNN.png, checkpoint.safetensors
+        #[arg(long, default_value = "runs/gan")]
+        out: PathBuf,
+        /// Continue from OUT/checkpoint.safetensors
+        #[arg(long)]
+        resume: bool,
+        /// Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] [default: assets/mnist]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 2e-4)]
+        lr: f32,
+        #[arg(long, default_value_t = 0.5)]
+        beta1: f32,
+        /// Also checkpoint every STEPS steps (always at each epoch's end)
+        #[arg(long, value_name = "STEPS")]
+        checkpoint_every: Option<u64>,
+        /// Read the losses back every N steps (the only GPU->CPU transfer of training)
+        #[arg(long, default_value_t = 50)]
+        log_every: u64,
+    },
+    /// Generate images with a checkpoint's generator
+    Sample {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        count: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write a PNG grid
+        #[arg(long)]
+        png: Option<PathBuf>,
+        /// Write the images as an IDX ubyte file (MNIST's format)
+        #[arg(long)]
+        idx: Option<PathBuf>,
+    },
+}
+
+fn default_data_dir() -> PathBuf {
+    let local = PathBuf::from("assets/mnist");
+    if local.is_dir() {
+        local
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist"))
+    }
+}
+
+fn info(adapter: Option<&str>) -> Result<()> {
+    let adapters = gpu::enumerate();
+    if adapters.is_empty() {
+        println!("no adapters found");
+    }
+    for a in &adapters {
+        let l = a.limits();
+        println!("{}", gpu::describe(&a.get_info()));
+        println!(
+            "    max storage binding {} MiB, workgroup storage {} KiB, invocations/workgroup {}, storage buffers/stage {}, timestamps {}",
+            l.max_storage_buffer_binding_size >> 20,
+            l.max_compute_workgroup_storage_size >> 10,
+            l.max_compute_invocations_per_workgroup,
+            l.max_storage_buffers_per_shader_stage,
+            a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+        );
+    }
+    let chosen = gpu::choose(adapters, adapter)?;
+    println!("chosen: {}", gpu::describe(&chosen.get_info()));
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let adapter = cli.adapter.as_deref();
+    match cli.command {
+        Command::Info => info(adapter),
+        Command::Train {
+            epochs,
+            max_steps,
+            batch_size,
+            seed,
+            out,
+            resume,
+            data_dir,
+            lr,
+            beta1,
+            checkpoint_every,
+            log_every,
+        } => {
+            let opts = TrainOptions {
+                epochs,
+                max_steps,
+                batch: batch_size,
+                seed,
+                out,
+                resume,
+                data_dir: data_dir.unwrap_or_else(default_data_dir),
+                lr,
+                beta1,
+                checkpoint_every,
+                log_every,
+                progress: true,
+            };
+            opts.validate()?;
+            let gpu = Gpu::new(adapter)?;
+            eprintln!("adapter: {}", gpu::describe(&gpu.info));
+            let out = opts.out.clone();
+            let summary = train::train(&gpu, opts)?;
+            eprintln!(
+                "trained to step {}; outputs in {}",
+                summary.steps,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Sample {
+            checkpoint,
+            count,
+            seed,
+            png,
+            idx,
+        } => {
+            let gpu = Gpu::new(adapter)?;
+            train::sample(
+                &gpu,
+                &checkpoint,
+                count,
+                seed,
+                png.as_deref(),
+                idx.as_deref(),
+            )
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if matches!(e, Error::Invalid(_)) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -34,7 +34,13 @@ impl Activation {
     pub fn apply(self, v: f32) -> f32 {
         match self {
             Activation::Identity => v,
-            Activation::LeakyRelu(a) => if v > 0.0 { v } else { a * v },
+            Activation::LeakyRelu(a) => {
+                if v > 0.0 {
+                    v
+                } else {
+                    a * v
+                }
+            }
             Activation::Relu => v.max(0.0),
             Activation::Tanh => v.tanh(),
             Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
@@ -45,8 +51,20 @@ impl Activation {
     pub fn derivative_from_output(self, y: f32) -> f32 {
         match self {
             Activation::Identity => 1.0,
-            Activation::LeakyRelu(a) => if y > 0.0 { 1.0 } else { a },
-            Activation::Relu => if y > 0.0 { 1.0 } else { 0.0 },
+            Activation::LeakyRelu(a) => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    a
+                }
+            }
+            Activation::Relu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
             Activation::Tanh => 1.0 - y * y,
             Activation::Sigmoid => y * (1.0 - y),
         }
@@ -74,21 +92,38 @@ impl MatmulSpec {
     };
 
     /// (M, N, K) from the operand shapes, or a shape error.
-    pub fn dims(&self, a: &[usize], b: &[usize], bias: Option<&[usize]>, c: &[usize]) -> Result<(usize, usize, usize)> {
+    pub fn dims(
+        &self,
+        a: &[usize],
+        b: &[usize],
+        bias: Option<&[usize]>,
+        c: &[usize],
+    ) -> Result<(usize, usize, usize)> {
         ensure(a.len() == 2 && b.len() == 2 && c.len() == 2, || {
             format!("matmul takes 2-D operands, got A {a:?}, B {b:?}, C {c:?}")
         })?;
-        let (m, k) = if self.trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
-        let (kb, n) = if self.trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
+        let (m, k) = if self.trans_a {
+            (a[1], a[0])
+        } else {
+            (a[0], a[1])
+        };
+        let (kb, n) = if self.trans_b {
+            (b[1], b[0])
+        } else {
+            (b[0], b[1])
+        };
         ensure(k == kb && c[0] == m && c[1] == n && m * n * k > 0, || {
             format!("matmul {self:?}: A {a:?}, B {b:?} and C {c:?} do not fit")
         })?;
         if let Some(bias) = bias {
-            ensure(bias == [n], || format!("matmul bias {bias:?} must be [{n}]"))?;
+            ensure(bias == [n], || {
+                format!("matmul bias {bias:?} must be [{n}]")
+            })?;
         }
-        ensure(!(self.accumulate && self.activation != Activation::Identity), || {
-            "matmul cannot both accumulate and apply an activation".to_string()
-        })?;
+        ensure(
+            !(self.accumulate && self.activation != Activation::Identity),
+            || "matmul cannot both accumulate and apply an activation".to_string(),
+        )?;
         Ok((m, n, k))
     }
 }
@@ -117,7 +152,10 @@ impl ConvGeom {
     }
     /// im2col's matrix: [B * OH * OW, C * K * K].
     pub fn cols_shape(&self) -> [usize; 2] {
-        [self.batch * self.out_height() * self.out_width(), self.channels * self.kernel * self.kernel]
+        [
+            self.batch * self.out_height() * self.out_width(),
+            self.channels * self.kernel * self.kernel,
+        ]
     }
     pub fn check(&self, x: &[usize], cols: &[usize]) -> Result<()> {
         ensure(
@@ -131,7 +169,9 @@ impl ConvGeom {
         ensure(n == self.input_shape().iter().product::<usize>(), || {
             format!("conv input {x:?} does not match {:?}", self.input_shape())
         })?;
-        ensure(cols == self.cols_shape(), || format!("im2col matrix {cols:?} must be {:?}", self.cols_shape()))
+        ensure(cols == self.cols_shape(), || {
+            format!("im2col matrix {cols:?} must be {:?}", self.cols_shape())
+        })
     }
 }
 
@@ -146,11 +186,15 @@ pub enum ParamGrads {
 
 /// Batch-norm channel count from x [rows, C] (any leading dims) and the per-channel tensors.
 pub fn batch_norm_dims(x: &[usize], per_channel: &[&[usize]]) -> Result<(usize, usize)> {
-    ensure(x.len() >= 2, || format!("batch norm input {x:?} needs [rows.., C]"))?;
+    ensure(x.len() >= 2, || {
+        format!("batch norm input {x:?} needs [rows.., C]")
+    })?;
     let c = *x.last().unwrap_or(&0);
     let rows: usize = x[..x.len() - 1].iter().product();
     for s in per_channel {
-        ensure(*s == [c], || format!("batch norm per-channel tensor {s:?} must be [{c}]"))?;
+        ensure(*s == [c], || {
+            format!("batch norm per-channel tensor {s:?} must be [{c}]")
+        })?;
     }
     ensure(rows * c > 0, || format!("batch norm input {x:?} is empty"))?;
     Ok((rows, c))
@@ -178,6 +222,34 @@ impl AdamSpec {
 
 pub fn same_len(what: &str, a: &[usize], b: &[usize]) -> Result<usize> {
     let (na, nb) = (a.iter().product::<usize>(), b.iter().product::<usize>());
-    ensure(na == nb && na > 0, || format!("{what}: {a:?} and {b:?} must have the same non-zero size"))?;
+    ensure(na == nb && na > 0, || {
+        format!("{what}: {a:?} and {b:?} must have the same non-zero size")
+    })?;
     Ok(na)
+}
+
+/// (rows, cols) of a non-empty matrix.
+pub fn matrix_dims(x: &[usize]) -> Result<(usize, usize)> {
+    ensure(x.len() == 2 && x.iter().all(|&d| d > 0), || {
+        format!("expected a non-empty matrix, got {x:?}")
+    })?;
+    Ok((x[0], x[1]))
+}
+
+/// (batch, pixels) of a gathered batch `dst` reading `order[offset..offset + batch]`.
+pub fn gather_dims(dst: &[usize], order_len: usize, offset: usize) -> Result<(usize, usize)> {
+    ensure(dst.len() >= 2 && dst[0] > 0, || {
+        format!("batch {dst:?} must be [B, pixels..]")
+    })?;
+    let batch = dst[0];
+    let pixels = dst[1..].iter().product::<usize>();
+    ensure(
+        offset + batch <= order_len && pixels.is_multiple_of(4),
+        || {
+            format!(
+                "batch of {batch} at {offset} outside {order_len} indices (or {pixels} pixels not a multiple of 4)"
+            )
+        },
+    )?;
+    Ok((batch, pixels))
 }

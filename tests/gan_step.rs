@@ -25,15 +25,28 @@ pub fn synthetic_images(count: usize, seed: u64) -> Vec<u32> {
 }
 
 /// Conv biases followed by batch norm, and the running means that carry them.
-const BIASES_BEFORE_BATCH_NORM: [&str; 4] =
-    ["discriminator.2.bias", "discriminator.5.bias", "discriminator.3.running_mean", "discriminator.6.running_mean"];
+const BIASES_BEFORE_BATCH_NORM: [&str; 4] = [
+    "discriminator.2.bias",
+    "discriminator.5.bias",
+    "discriminator.3.running_mean",
+    "discriminator.6.running_mean",
+];
 
 #[test]
 fn gpu_step_matches_cpu_reference_for_three_steps() {
     let gpu = gpu();
     let count = 48;
     let images = synthetic_images(count, 5);
-    let config = StepConfig { batch: 16, seed: 42, adam: AdamSpec { lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-7 } };
+    let config = StepConfig {
+        batch: 16,
+        seed: 42,
+        adam: AdamSpec {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-7,
+        },
+    };
     let mut order: Vec<u32> = (0..count as u32).collect();
     SplitMix64::new(9).shuffle(&mut order);
 
@@ -42,9 +55,14 @@ fn gpu_step_matches_cpu_reference_for_three_steps() {
     let reference = Gan::new(&mut cpu, config, &images, count).unwrap();
     reference.initialize(&mut cpu).unwrap();
     // Both start from the same weights: the CPU's initialisation, loaded into the GPU.
-    let (g, d) = (reference.g_store.values(&mut cpu).unwrap(), reference.d_store.values(&mut cpu).unwrap());
+    let (g, d) = (
+        reference.g_store.values(&mut cpu).unwrap(),
+        reference.d_store.values(&mut cpu).unwrap(),
+    );
     let zeros = |v: &wgsl_gan::nn::NamedValues, p: &str| -> wgsl_gan::nn::NamedValues {
-        v.iter().map(|(n, s, x)| (format!("{p}{n}"), s.clone(), vec![0.0; x.len()])).collect()
+        v.iter()
+            .map(|(n, s, x)| (format!("{p}{n}"), s.clone(), vec![0.0; x.len()]))
+            .collect()
     };
     let mut weights = g.clone();
     weights.extend(d.clone());
@@ -59,8 +77,16 @@ fn gpu_step_matches_cpu_reference_for_three_steps() {
         let got = StepStats::from_slots(&trainer.run_step(step, offset, true).unwrap().unwrap());
         reference.step(&mut cpu, step, offset).unwrap();
         let want = StepStats::from_slots(&reference.stats.to_vec());
-        for (name, a, b) in [("d_loss", got.d_loss, want.d_loss), ("g_loss", got.g_loss, want.g_loss), ("d_real", got.d_real, want.d_real), ("d_fake", got.d_fake, want.d_fake)] {
-            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "step {step} {name}: gpu {a} cpu {b}");
+        for (name, a, b) in [
+            ("d_loss", got.d_loss, want.d_loss),
+            ("g_loss", got.g_loss, want.g_loss),
+            ("d_real", got.d_real, want.d_real),
+            ("d_fake", got.d_fake, want.d_fake),
+        ] {
+            assert!(
+                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                "step {step} {name}: gpu {a} cpu {b}"
+            );
         }
     }
 
@@ -75,14 +101,24 @@ fn gpu_step_matches_cpu_reference_for_three_steps() {
             // Batch norm subtracts the mean, so these biases' true gradient is 0: both sides see
             // rounding noise, and Adam turns noise of either sign into steps of about lr (the
             // running means include the bias, so they inherit the difference).
-            let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-            assert!(worst <= 2.0 * 3.0 * config.adam.lr * 1.01, "{name}: differs by {worst}");
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                worst <= 2.0 * 3.0 * config.adam.lr * 1.01,
+                "{name}: differs by {worst}"
+            );
             continue;
         }
         let e = rel_err(a, b);
         assert!(e < 1e-4, "{name}: relative error {e:e}");
     }
     // The weights did move.
-    let moved = gw.iter().zip(&weights).any(|((_, _, a), (_, _, b))| rel_err(a, b) > 1e-4);
+    let moved = gw
+        .iter()
+        .zip(&weights)
+        .any(|((_, _, a), (_, _, b))| rel_err(a, b) > 1e-4);
     assert!(moved, "three steps left the weights unchanged");
 }

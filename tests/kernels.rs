@@ -8,41 +8,87 @@ use wgsl_gan::gpu::{Words, ops};
 use wgsl_gan::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 use wgsl_gan::{cpu, rng};
 
-const ACTIVATIONS: [Activation; 5] =
-    [Activation::Identity, Activation::LeakyRelu(0.2), Activation::Relu, Activation::Tanh, Activation::Sigmoid];
+const ACTIVATIONS: [Activation; 5] = [
+    Activation::Identity,
+    Activation::LeakyRelu(0.2),
+    Activation::Relu,
+    Activation::Tanh,
+    Activation::Sigmoid,
+];
 
 #[test]
 fn matmul_matches_cpu_at_odd_shapes_and_all_transposes() {
     let gpu = gpu();
-    let shapes = [(1, 1, 1), (7, 13, 5), (33, 65, 17), (64, 784, 128), (130, 257, 67), (64, 128, 100)];
+    let shapes = [
+        (1, 1, 1),
+        (7, 13, 5),
+        (33, 65, 17),
+        (64, 784, 128),
+        (130, 257, 67),
+        (64, 128, 100),
+    ];
     for (si, &(m, n, k)) in shapes.iter().enumerate() {
-        for (ti, (ta, tb)) in [(false, false), (true, false), (false, true), (true, true)].into_iter().enumerate() {
+        for (ti, (ta, tb)) in [(false, false), (true, false), (false, true), (true, true)]
+            .into_iter()
+            .enumerate()
+        {
             let seed = (si * 10 + ti) as u64;
             let a_shape = if ta { [k, m] } else { [m, k] };
             let b_shape = if tb { [n, k] } else { [k, n] };
             let (ga, ca) = random_pair(&gpu, seed, &a_shape);
             let (gb, cb) = random_pair(&gpu, seed + 1000, &b_shape);
             let (gbias, cbias) = random_pair(&gpu, seed + 2000, &[n]);
-            let spec = MatmulSpec { trans_a: ta, trans_b: tb, ..MatmulSpec::PLAIN };
+            let spec = MatmulSpec {
+                trans_a: ta,
+                trans_b: tb,
+                ..MatmulSpec::PLAIN
+            };
 
             let (gc, cc) = nan_pair(&gpu, &[m, n]);
-            gpu.run(&[&ops::matmul(&gpu, &ga, &gb, None, &gc, spec).unwrap()]).unwrap();
+            gpu.run(&[&ops::matmul(&gpu, &ga, &gb, None, &gc, spec).unwrap()])
+                .unwrap();
             cpu::ops::matmul(&ca, &cb, None, &cc, spec).unwrap();
-            assert_close(&gpu, &gc, &cc, 1e-5, &format!("matmul {m}x{n}x{k} ta={ta} tb={tb}"));
+            assert_close(
+                &gpu,
+                &gc,
+                &cc,
+                1e-5,
+                &format!("matmul {m}x{n}x{k} ta={ta} tb={tb}"),
+            );
 
             // Bias + activation epilogue, then accumulate into an existing C.
             let act = ACTIVATIONS[(si + ti) % 5];
-            let spec_act = MatmulSpec { activation: act, ..spec };
+            let spec_act = MatmulSpec {
+                activation: act,
+                ..spec
+            };
             let (gc, cc) = nan_pair(&gpu, &[m, n]);
-            gpu.run(&[&ops::matmul(&gpu, &ga, &gb, Some(&gbias), &gc, spec_act).unwrap()]).unwrap();
+            gpu.run(&[&ops::matmul(&gpu, &ga, &gb, Some(&gbias), &gc, spec_act).unwrap()])
+                .unwrap();
             cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec_act).unwrap();
-            assert_close(&gpu, &gc, &cc, 1e-5, &format!("matmul+bias+{act:?} {m}x{n}x{k}"));
+            assert_close(
+                &gpu,
+                &gc,
+                &cc,
+                1e-5,
+                &format!("matmul+bias+{act:?} {m}x{n}x{k}"),
+            );
 
             let (gc, cc) = random_pair(&gpu, seed + 3000, &[m, n]);
-            let spec_acc = MatmulSpec { accumulate: true, ..spec };
-            gpu.run(&[&ops::matmul(&gpu, &ga, &gb, Some(&gbias), &gc, spec_acc).unwrap()]).unwrap();
+            let spec_acc = MatmulSpec {
+                accumulate: true,
+                ..spec
+            };
+            gpu.run(&[&ops::matmul(&gpu, &ga, &gb, Some(&gbias), &gc, spec_acc).unwrap()])
+                .unwrap();
             cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec_acc).unwrap();
-            assert_close(&gpu, &gc, &cc, 1e-5, &format!("matmul accumulate {m}x{n}x{k}"));
+            assert_close(
+                &gpu,
+                &gc,
+                &cc,
+                1e-5,
+                &format!("matmul accumulate {m}x{n}x{k}"),
+            );
         }
     }
 }
@@ -53,7 +99,9 @@ fn matmul_rejects_mismatched_shapes() {
     let (a, _) = random_pair(&gpu, 1, &[3, 4]);
     let (b, _) = random_pair(&gpu, 2, &[5, 6]);
     let (c, _) = random_pair(&gpu, 3, &[3, 6]);
-    let err = ops::matmul(&gpu, &a, &b, None, &c, MatmulSpec::PLAIN).err().expect("must fail");
+    let err = ops::matmul(&gpu, &a, &b, None, &c, MatmulSpec::PLAIN)
+        .err()
+        .expect("must fail");
     assert!(err.to_string().contains("shape mismatch"), "{err}");
 }
 
@@ -85,13 +133,15 @@ fn im2col_and_col2im_match_cpu() {
     for (i, geom) in geoms().into_iter().enumerate() {
         let (gx, cx) = random_pair(&gpu, i as u64, &geom.input_shape());
         let (gcols, ccols) = nan_pair(&gpu, &geom.cols_shape());
-        gpu.run(&[&ops::im2col(&gpu, &gx, &gcols, geom).unwrap()]).unwrap();
+        gpu.run(&[&ops::im2col(&gpu, &gx, &gcols, geom).unwrap()])
+            .unwrap();
         cpu::ops::im2col(&cx, &ccols, geom).unwrap();
         assert_close(&gpu, &gcols, &ccols, 1e-6, &format!("im2col {geom:?}"));
 
         let (gd, cd) = random_pair(&gpu, 100 + i as u64, &geom.cols_shape());
         let (gdx, cdx) = nan_pair(&gpu, &geom.input_shape());
-        gpu.run(&[&ops::col2im(&gpu, &gd, &gdx, geom).unwrap()]).unwrap();
+        gpu.run(&[&ops::col2im(&gpu, &gd, &gdx, geom).unwrap()])
+            .unwrap();
         cpu::ops::col2im(&cd, &cdx, geom).unwrap();
         assert_close(&gpu, &gdx, &cdx, 1e-5, &format!("col2im {geom:?}"));
     }
@@ -100,7 +150,14 @@ fn im2col_and_col2im_match_cpu() {
 #[test]
 fn batch_norm_matches_cpu_for_dense_and_spatial_inputs() {
     let gpu = gpu();
-    let shapes: [&[usize]; 6] = [&[1, 1], &[7, 3], &[64, 128], &[300, 5], &[2, 5, 5, 3], &[64, 7, 7, 64]];
+    let shapes: [&[usize]; 6] = [
+        &[1, 1],
+        &[7, 3],
+        &[64, 128],
+        &[300, 5],
+        &[2, 5, 5, 3],
+        &[64, 7, 7, 64],
+    ];
     for (i, shape) in shapes.into_iter().enumerate() {
         let seed = 50 * i as u64;
         let c = *shape.last().unwrap();
@@ -133,10 +190,15 @@ fn batch_norm_matches_cpu_for_dense_and_spatial_inputs() {
             let (gdx, cdx) = nan_pair(&gpu, shape);
             let (gdg, cdg) = random_pair(&gpu, seed + 6, &[c]);
             let (gdb, cdb) = random_pair(&gpu, seed + 7, &[c]);
-            gpu.run(&[&ops::batch_norm_backward(&gpu, &gx, &gmean, &ginv, &ggamma, &gdy, &gdx, &gdg, &gdb, grads)
-                .unwrap()])
+            gpu.run(&[&ops::batch_norm_backward(
+                &gpu, &gx, &gmean, &ginv, &ggamma, &gdy, &gdx, &gdg, &gdb, grads,
+            )
+            .unwrap()])
                 .unwrap();
-            cpu::ops::batch_norm_backward(&cx, &cmean, &cinv, &cgamma, &cdy, &cdx, &cdg, &cdb, grads).unwrap();
+            cpu::ops::batch_norm_backward(
+                &cx, &cmean, &cinv, &cgamma, &cdy, &cdx, &cdg, &cdb, grads,
+            )
+            .unwrap();
             assert_close(&gpu, &gdx, &cdx, 1e-4, &format!("{what} dx {grads:?}"));
             assert_close(&gpu, &gdg, &cdg, 1e-4, &format!("{what} dgamma {grads:?}"));
             assert_close(&gpu, &gdb, &cdb, 1e-5, &format!("{what} dbeta {grads:?}"));
@@ -144,10 +206,23 @@ fn batch_norm_matches_cpu_for_dense_and_spatial_inputs() {
 
         let (gmean, cmean) = nan_pair(&gpu, &[c]);
         let (ginv, cinv) = nan_pair(&gpu, &[c]);
-        gpu.run(&[&ops::batch_norm_use_running(&gpu, &grm, &grv, &gmean, &ginv, 1e-3).unwrap()]).unwrap();
+        gpu.run(&[&ops::batch_norm_use_running(&gpu, &grm, &grv, &gmean, &ginv, 1e-3).unwrap()])
+            .unwrap();
         cpu::ops::batch_norm_use_running(&crm, &crv, &cmean, &cinv, 1e-3).unwrap();
-        assert_close(&gpu, &gmean, &cmean, 1e-6, &format!("{what} inference mean"));
-        assert_close(&gpu, &ginv, &cinv, 1e-6, &format!("{what} inference invstd"));
+        assert_close(
+            &gpu,
+            &gmean,
+            &cmean,
+            1e-6,
+            &format!("{what} inference mean"),
+        );
+        assert_close(
+            &gpu,
+            &ginv,
+            &cinv,
+            1e-6,
+            &format!("{what} inference invstd"),
+        );
     }
 }
 
@@ -161,12 +236,14 @@ fn activations_match_cpu_forward_and_backward() {
             let (gy, cy) = nan_pair(&gpu, &[n]);
             let (gdy, cdy) = random_pair(&gpu, 7 + i as u64, &[n]);
             let (gdx, cdx) = nan_pair(&gpu, &[n]);
-            gpu.run(&[&ops::activation_forward(&gpu, &gx, &gy, act).unwrap()]).unwrap();
+            gpu.run(&[&ops::activation_forward(&gpu, &gx, &gy, act).unwrap()])
+                .unwrap();
             cpu::ops::activation_forward(&cx, &cy, act).unwrap();
             assert_close(&gpu, &gy, &cy, 1e-5, &format!("{act:?} forward n={n}"));
             // The backward reads y: give both sides the same y (1 - y^2 magnifies tanh's last ulp).
             gy.write(&gpu, &cy.to_vec()).unwrap();
-            gpu.run(&[&ops::activation_backward(&gpu, &gy, &gdy, &gdx, act).unwrap()]).unwrap();
+            gpu.run(&[&ops::activation_backward(&gpu, &gy, &gdy, &gdx, act).unwrap()])
+                .unwrap();
             cpu::ops::activation_backward(&cy, &cdy, &cdx, act).unwrap();
             assert_close(&gpu, &gdx, &cdx, 1e-5, &format!("{act:?} backward n={n}"));
         }
@@ -187,14 +264,18 @@ fn bce_with_logits_matches_cpu_and_stays_finite_at_extreme_logits() {
             let (gg, cg) = nan_pair(&gpu, &[n, 1]);
             let (gs, cs) = pair(&gpu, &[f32::NAN; 6], &[6]);
             cs.write(&[0.0; 6]).unwrap();
-            gpu.run(&[&ops::bce_with_logits(&gpu, &gx, &gg, &gs, 2, target, 0.5).unwrap()]).unwrap();
+            gpu.run(&[&ops::bce_with_logits(&gpu, &gx, &gg, &gs, 2, target, 0.5).unwrap()])
+                .unwrap();
             cpu::ops::bce_with_logits(&cx, &cg, &cs, 2, target, 0.5).unwrap();
             assert_close(&gpu, &gg, &cg, 1e-5, &format!("bce grad n={n} t={target}"));
             let stats = gs.read(&gpu).unwrap();
             let want = cs.to_vec();
             for s in 2..4 {
                 assert!(stats[s].is_finite(), "bce stat {s} not finite: {stats:?}");
-                assert!((stats[s] - want[s]).abs() <= 1e-5 * want[s].abs().max(1.0), "bce stat {s}: {stats:?} vs {want:?}");
+                assert!(
+                    (stats[s] - want[s]).abs() <= 1e-5 * want[s].abs().max(1.0),
+                    "bce stat {s}: {stats:?} vs {want:?}"
+                );
             }
         }
     }
@@ -203,14 +284,21 @@ fn bce_with_logits_matches_cpu_and_stays_finite_at_extreme_logits() {
 #[test]
 fn reductions_match_cpu() {
     let gpu = gpu();
-    for (i, (rows, cols)) in [(1, 1), (7, 13), (300, 5), (5, 300), (1000, 3), (12544, 32)].into_iter().enumerate() {
+    for (i, (rows, cols)) in [(1, 1), (7, 13), (300, 5), (5, 300), (1000, 3), (12544, 32)]
+        .into_iter()
+        .enumerate()
+    {
         let (gx, cx) = random_pair(&gpu, i as u64, &[rows, cols]);
         for accumulate in [false, true] {
             let (gr, cr) = random_pair(&gpu, 10 + i as u64, &[cols]);
             let (gc, cc) = random_pair(&gpu, 20 + i as u64, &[rows]);
             if !accumulate {
-                ops::fill(&gpu, &gr, f32::NAN).and_then(|d| gpu.run(&[&d])).unwrap();
-                ops::fill(&gpu, &gc, f32::NAN).and_then(|d| gpu.run(&[&d])).unwrap();
+                ops::fill(&gpu, &gr, f32::NAN)
+                    .and_then(|d| gpu.run(&[&d]))
+                    .unwrap();
+                ops::fill(&gpu, &gc, f32::NAN)
+                    .and_then(|d| gpu.run(&[&d]))
+                    .unwrap();
             }
             gpu.run(&[
                 &ops::sum_over_rows(&gpu, &gx, &gr, accumulate).unwrap(),
@@ -219,8 +307,20 @@ fn reductions_match_cpu() {
             .unwrap();
             cpu::ops::sum_over_rows(&cx, &cr, accumulate).unwrap();
             cpu::ops::sum_over_cols(&cx, &cc, accumulate).unwrap();
-            assert_close(&gpu, &gr, &cr, 1e-5, &format!("sum over rows {rows}x{cols} acc={accumulate}"));
-            assert_close(&gpu, &gc, &cc, 1e-5, &format!("sum over cols {rows}x{cols} acc={accumulate}"));
+            assert_close(
+                &gpu,
+                &gr,
+                &cr,
+                1e-5,
+                &format!("sum over rows {rows}x{cols} acc={accumulate}"),
+            );
+            assert_close(
+                &gpu,
+                &gc,
+                &cc,
+                1e-5,
+                &format!("sum over cols {rows}x{cols} acc={accumulate}"),
+            );
         }
         let (gm, cm) = nan_pair(&gpu, &[1]);
         gpu.run(&[&ops::mean_all(&gpu, &gx, &gm).unwrap()]).unwrap();
@@ -232,7 +332,12 @@ fn reductions_match_cpu() {
 #[test]
 fn adam_matches_cpu_over_several_steps() {
     let gpu = gpu();
-    let spec = AdamSpec { lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-7 };
+    let spec = AdamSpec {
+        lr: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        eps: 1e-7,
+    };
     for (i, n) in [1usize, 7, 1000, 95_105].into_iter().enumerate() {
         let (gp, cp) = random_pair(&gpu, i as u64, &[n]);
         let (gm, cm) = pair(&gpu, &vec![0.0; n], &[n]);
@@ -253,7 +358,10 @@ fn adam_matches_cpu_over_several_steps() {
 #[test]
 fn elementwise_kernels_match_cpu() {
     let gpu = gpu();
-    for (i, shape) in [&[1usize][..], &[7, 3], &[33, 65], &[1000, 13]].into_iter().enumerate() {
+    for (i, shape) in [&[1usize][..], &[7, 3], &[33, 65], &[1000, 13]]
+        .into_iter()
+        .enumerate()
+    {
         let seed = 100 * i as u64;
         let c = *shape.last().unwrap();
         let (ga, ca) = random_pair(&gpu, seed, shape);
@@ -276,7 +384,13 @@ fn elementwise_kernels_match_cpu() {
         cpu::ops::copy(&ca, &cc).unwrap();
         cpu::ops::add(&ca, &cb, &csum).unwrap();
         cpu::ops::add_bias(&cb, &cbias).unwrap();
-        for (g, c, what) in [(&gf, &cf, "fill"), (&gs, &cs, "scale"), (&gc, &cc, "copy"), (&gsum, &csum, "add"), (&gb, &cb, "add_bias")] {
+        for (g, c, what) in [
+            (&gf, &cf, "fill"),
+            (&gs, &cs, "scale"),
+            (&gc, &cc, "copy"),
+            (&gsum, &csum, "add"),
+            (&gb, &cb, "add_bias"),
+        ] {
             assert_close(&gpu, g, c, 1e-6, &format!("{what} {shape:?}"));
         }
     }
@@ -290,7 +404,10 @@ fn fill_covers_a_two_dimensional_grid() {
     let (g, _) = nan_pair(&gpu, &[n]);
     gpu.run(&[&ops::fill(&gpu, &g, 3.0).unwrap()]).unwrap();
     let v = g.read(&gpu).unwrap();
-    assert!(v.iter().all(|&x| x == 3.0), "some elements were not written");
+    assert!(
+        v.iter().all(|&x| x == 3.0),
+        "some elements were not written"
+    );
 }
 
 #[test]
@@ -301,13 +418,17 @@ fn randn_matches_cpu_and_is_standard_normal() {
     let mut ks_sum = 0.0;
     for stream in 0..8 {
         let (g, c) = nan_pair(&gpu, &[n]);
-        gpu.run(&[&ops::randn(&gpu, &g, seed, stream).unwrap()]).unwrap();
+        gpu.run(&[&ops::randn(&gpu, &g, seed, stream).unwrap()])
+            .unwrap();
         cpu::ops::randn(&c, seed, stream).unwrap();
         assert_close(&gpu, &g, &c, 1e-5, "randn");
         let v = g.read(&gpu).unwrap();
         let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
         let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n as f64;
-        assert!(mean.abs() < 0.015 && (var - 1.0).abs() < 0.02, "stream {stream}: mean {mean}, var {var}");
+        assert!(
+            mean.abs() < 0.015 && (var - 1.0).abs() < 0.02,
+            "stream {stream}: mean {mean}, var {var}"
+        );
         // Kolmogorov-Smirnov against the normal CDF, scaled by sqrt(n).
         let mut sorted = v.clone();
         sorted.sort_by(f32::total_cmp);
@@ -315,7 +436,11 @@ fn randn_matches_cpu_and_is_standard_normal() {
         let d = sorted
             .iter()
             .enumerate()
-            .map(|(i, &x)| (cdf(x) - i as f64 / n as f64).abs().max((cdf(x) - (i + 1) as f64 / n as f64).abs()))
+            .map(|(i, &x)| {
+                (cdf(x) - i as f64 / n as f64)
+                    .abs()
+                    .max((cdf(x) - (i + 1) as f64 / n as f64).abs())
+            })
             .fold(0.0, f64::max)
             * (n as f64).sqrt();
         // 1.95 is the 0.1% critical value of one KS statistic.
@@ -324,14 +449,19 @@ fn randn_matches_cpu_and_is_standard_normal() {
     }
     // Under the null hypothesis the statistic averages about 0.87.
     assert!(ks_sum / 8.0 < 1.2, "mean KS statistic {}", ks_sum / 8.0);
-    assert_ne!(rng::normal_at(seed, 8, 0), rng::normal_at(seed, 9, 0), "streams must differ");
+    assert_ne!(
+        rng::normal_at(seed, 8, 0),
+        rng::normal_at(seed, 9, 0),
+        "streams must differ"
+    );
 }
 
 /// Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7), enough for a KS test.
 fn erf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
     let y = 1.0
-        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592)
+        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t
+            + 0.254_829_592)
             * t
             * (-x * x).exp();
     y.copysign(x)
@@ -348,11 +478,14 @@ fn gather_batch_matches_cpu() {
     let gorder = Words::from_slice(&gpu, &order).unwrap();
     for (batch, offset) in [(1, 0), (7, 3), (16, 34)] {
         let (g, c) = nan_pair(&gpu, &[batch, pixels]);
-        gpu.run(&[&ops::gather_batch(&gpu, &gimages, &gorder, &g, offset).unwrap()]).unwrap();
+        gpu.run(&[&ops::gather_batch(&gpu, &gimages, &gorder, &g, offset).unwrap()])
+            .unwrap();
         cpu::ops::gather_batch(&words, &order, &c, offset).unwrap();
         assert_close(&gpu, &g, &c, 1e-7, &format!("gather {batch} at {offset}"));
     }
     let (g, _) = nan_pair(&gpu, &[8, pixels]);
-    assert!(ops::gather_batch(&gpu, &gimages, &gorder, &g, 45).is_err(), "reading past the indices must fail");
+    assert!(
+        ops::gather_batch(&gpu, &gimages, &gorder, &g, 45).is_err(),
+        "reading past the indices must fail"
+    );
 }
-

@@ -3,10 +3,14 @@
 use wgsl_gan::gpu::{COMMON, Shader};
 
 fn validate(name: &str, source: &str) {
-    let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-        .validate(&module)
+    let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
 }
 
 #[test]
@@ -26,7 +30,10 @@ fn every_file_in_shaders_is_compiled_by_the_runtime() {
         .filter(|n| n.ends_with(".wgsl") && n != "common.wgsl")
         .collect();
     files.sort();
-    let mut known: Vec<String> = Shader::ALL.iter().map(|s| s.file_name().to_string()).collect();
+    let mut known: Vec<String> = Shader::ALL
+        .iter()
+        .map(|s| s.file_name().to_string())
+        .collect();
     known.sort();
     assert_eq!(files, known, "shaders/ and gpu::Shader::ALL disagree");
 }

@@ -6,7 +6,13 @@ use crate::error::{Result, ensure};
 use crate::rng;
 use crate::spec::{self, Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 
-pub fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, c: &Tensor, spec: MatmulSpec) -> Result<()> {
+pub fn matmul(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    c: &Tensor,
+    spec: MatmulSpec,
+) -> Result<()> {
     let (m, n, k) = spec.dims(a.shape(), b.shape(), bias.map(|t| t.shape()), c.shape())?;
     let (av, bv) = (a.to_vec(), b.to_vec());
     let bias = bias.map(|t| t.to_vec());
@@ -16,8 +22,16 @@ pub fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, c: &Tensor, spec: M
         for j in 0..n {
             let mut acc = 0.0f64;
             for p in 0..k {
-                let x = if spec.trans_a { av[p * m + i] } else { av[i * k + p] };
-                let y = if spec.trans_b { bv[j * k + p] } else { bv[p * n + j] };
+                let x = if spec.trans_a {
+                    av[p * m + i]
+                } else {
+                    av[i * k + p]
+                };
+                let y = if spec.trans_b {
+                    bv[j * k + p]
+                } else {
+                    bv[p * n + j]
+                };
                 acc += x as f64 * y as f64;
             }
             if spec.accumulate {
@@ -45,10 +59,13 @@ fn for_each_window(g: &ConvGeom, mut f: impl FnMut(usize, usize)) {
                         for kx in 0..k {
                             let iy = (oy * g.stride + ky) as isize - g.padding as isize;
                             let ix = (ox * g.stride + kx) as isize - g.padding as isize;
-                            if iy < 0 || ix < 0 || iy >= g.height as isize || ix >= g.width as isize {
+                            if iy < 0 || ix < 0 || iy >= g.height as isize || ix >= g.width as isize
+                            {
                                 continue;
                             }
-                            let src = ((b * g.height + iy as usize) * g.width + ix as usize) * g.channels + c;
+                            let src = ((b * g.height + iy as usize) * g.width + ix as usize)
+                                * g.channels
+                                + c;
                             f(r * kk + (c * k + ky) * k + kx, src);
                         }
                     }
@@ -79,7 +96,10 @@ fn channel_moments(x: &[f32], rows: usize, c: usize) -> Vec<(f64, f64)> {
     (0..c)
         .map(|ch| {
             let mean = (0..rows).map(|r| x[r * c + ch] as f64).sum::<f64>() / rows as f64;
-            let var = (0..rows).map(|r| (x[r * c + ch] as f64 - mean).powi(2)).sum::<f64>() / rows as f64;
+            let var = (0..rows)
+                .map(|r| (x[r * c + ch] as f64 - mean).powi(2))
+                .sum::<f64>()
+                / rows as f64;
             (mean, var)
         })
         .collect()
@@ -98,15 +118,33 @@ pub fn batch_norm_stats(
 ) -> Result<()> {
     let (rows, c) = spec::batch_norm_dims(
         x.shape(),
-        &[mean.shape(), invstd.shape(), running_mean.shape(), running_var.shape()],
+        &[
+            mean.shape(),
+            invstd.shape(),
+            running_mean.shape(),
+            running_var.shape(),
+        ],
     )?;
     let moments = channel_moments(&x.to_vec(), rows, c);
     mean.write(&moments.iter().map(|m| m.0 as f32).collect::<Vec<_>>())?;
-    invstd.write(&moments.iter().map(|m| (1.0 / (m.1 + eps as f64).sqrt()) as f32).collect::<Vec<_>>())?;
+    invstd.write(
+        &moments
+            .iter()
+            .map(|m| (1.0 / (m.1 + eps as f64).sqrt()) as f32)
+            .collect::<Vec<_>>(),
+    )?;
     if update_running {
         let mo = momentum;
-        running_mean.update(|r| r.iter_mut().zip(&moments).for_each(|(r, m)| *r = mo * *r + (1.0 - mo) * m.0 as f32));
-        running_var.update(|r| r.iter_mut().zip(&moments).for_each(|(r, m)| *r = mo * *r + (1.0 - mo) * m.1 as f32));
+        running_mean.update(|r| {
+            r.iter_mut()
+                .zip(&moments)
+                .for_each(|(r, m)| *r = mo * *r + (1.0 - mo) * m.0 as f32)
+        });
+        running_var.update(|r| {
+            r.iter_mut()
+                .zip(&moments)
+                .for_each(|(r, m)| *r = mo * *r + (1.0 - mo) * m.1 as f32)
+        });
     }
     Ok(())
 }
@@ -120,10 +158,18 @@ pub fn batch_norm_use_running(
 ) -> Result<()> {
     let c = running_mean.len();
     for t in [running_var, mean, invstd] {
-        ensure(t.shape() == [c], || format!("batch norm statistics {:?} must be [{c}]", t.shape()))?;
+        ensure(t.shape() == [c], || {
+            format!("batch norm statistics {:?} must be [{c}]", t.shape())
+        })?;
     }
     mean.write(&running_mean.to_vec())?;
-    invstd.write(&running_var.to_vec().iter().map(|v| 1.0 / (v + eps).sqrt()).collect::<Vec<_>>())
+    invstd.write(
+        &running_var
+            .to_vec()
+            .iter()
+            .map(|v| 1.0 / (v + eps).sqrt())
+            .collect::<Vec<_>>(),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -136,11 +182,23 @@ pub fn batch_norm_apply(
     y: &Tensor,
     act: Activation,
 ) -> Result<()> {
-    let (_, c) = spec::batch_norm_dims(x.shape(), &[mean.shape(), invstd.shape(), gamma.shape(), beta.shape()])?;
+    let (_, c) = spec::batch_norm_dims(
+        x.shape(),
+        &[mean.shape(), invstd.shape(), gamma.shape(), beta.shape()],
+    )?;
     spec::same_len("batch norm output", x.shape(), y.shape())?;
-    let (m, s, g, b) = (mean.to_vec(), invstd.to_vec(), gamma.to_vec(), beta.to_vec());
-    let out: Vec<f32> =
-        x.to_vec().iter().enumerate().map(|(i, &v)| act.apply((v - m[i % c]) * s[i % c] * g[i % c] + b[i % c])).collect();
+    let (m, s, g, b) = (
+        mean.to_vec(),
+        invstd.to_vec(),
+        gamma.to_vec(),
+        beta.to_vec(),
+    );
+    let out: Vec<f32> = x
+        .to_vec()
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| act.apply((v - m[i % c]) * s[i % c] * g[i % c] + b[i % c]))
+        .collect();
     y.write(&out)
 }
 
@@ -158,11 +216,23 @@ pub fn batch_norm_backward(
 ) -> Result<()> {
     let (rows, c) = spec::batch_norm_dims(
         x.shape(),
-        &[mean.shape(), invstd.shape(), gamma.shape(), dgamma.shape(), dbeta.shape()],
+        &[
+            mean.shape(),
+            invstd.shape(),
+            gamma.shape(),
+            dgamma.shape(),
+            dbeta.shape(),
+        ],
     )?;
     spec::same_len("batch norm dy", x.shape(), dy.shape())?;
     spec::same_len("batch norm dx", x.shape(), dx.shape())?;
-    let (xv, m, s, g, dyv) = (x.to_vec(), mean.to_vec(), invstd.to_vec(), gamma.to_vec(), dy.to_vec());
+    let (xv, m, s, g, dyv) = (
+        x.to_vec(),
+        mean.to_vec(),
+        invstd.to_vec(),
+        gamma.to_vec(),
+        dy.to_vec(),
+    );
     let xhat = |i: usize| ((xv[i] - m[i % c]) * s[i % c]) as f64;
     let mut sum_dy = vec![0.0f64; c];
     let mut sum_dy_xhat = vec![0.0f64; c];
@@ -174,13 +244,19 @@ pub fn batch_norm_backward(
     let out: Vec<f32> = (0..rows * c)
         .map(|i| {
             let ch = i % c;
-            ((g[ch] * s[ch]) as f64 * (dyv[i] as f64 - sum_dy[ch] / n - xhat(i) * sum_dy_xhat[ch] / n)) as f32
+            ((g[ch] * s[ch]) as f64
+                * (dyv[i] as f64 - sum_dy[ch] / n - xhat(i) * sum_dy_xhat[ch] / n))
+                as f32
         })
         .collect();
     dx.write(&out)?;
     let store = |t: &Tensor, sums: &[f64]| {
         let acc = grads == ParamGrads::Accumulate;
-        t.update(|d| d.iter_mut().zip(sums).for_each(|(d, s)| *d = if acc { *d + *s as f32 } else { *s as f32 }));
+        t.update(|d| {
+            d.iter_mut()
+                .zip(sums)
+                .for_each(|(d, s)| *d = if acc { *d + *s as f32 } else { *s as f32 })
+        });
     };
     if grads != ParamGrads::Skip {
         store(dgamma, &sum_dy_xhat);
@@ -197,14 +273,27 @@ pub fn activation_forward(x: &Tensor, y: &Tensor, act: Activation) -> Result<()>
 pub fn activation_backward(y: &Tensor, dy: &Tensor, dx: &Tensor, act: Activation) -> Result<()> {
     spec::same_len("activation backward", y.shape(), dy.shape())?;
     spec::same_len("activation backward", y.shape(), dx.shape())?;
-    let out: Vec<f32> =
-        y.to_vec().iter().zip(dy.to_vec()).map(|(&y, d)| d * act.derivative_from_output(y)).collect();
+    let out: Vec<f32> = y
+        .to_vec()
+        .iter()
+        .zip(dy.to_vec())
+        .map(|(&y, d)| d * act.derivative_from_output(y))
+        .collect();
     dx.write(&out)
 }
 
-pub fn bce_with_logits(logits: &Tensor, grad: &Tensor, stats: &Tensor, slot: usize, target: f32, scale: f32) -> Result<()> {
+pub fn bce_with_logits(
+    logits: &Tensor,
+    grad: &Tensor,
+    stats: &Tensor,
+    slot: usize,
+    target: f32,
+    scale: f32,
+) -> Result<()> {
     let n = spec::same_len("bce gradient", logits.shape(), grad.shape())?;
-    ensure(slot + 2 <= stats.len(), || format!("bce slot {slot} outside stats {:?}", stats.shape()))?;
+    ensure(slot + 2 <= stats.len(), || {
+        format!("bce slot {slot} outside stats {:?}", stats.shape())
+    })?;
     let x = logits.to_vec();
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
     let t = target as f64;
@@ -214,7 +303,11 @@ pub fn bce_with_logits(logits: &Tensor, grad: &Tensor, stats: &Tensor, slot: usi
     });
     let loss = loss.sum::<f64>() / n as f64;
     let mean_sig = x.iter().map(|&v| sigmoid(v as f64)).sum::<f64>() / n as f64;
-    grad.write(&x.iter().map(|&v| ((sigmoid(v as f64) - t) * scale as f64 / n as f64) as f32).collect::<Vec<_>>())?;
+    grad.write(
+        &x.iter()
+            .map(|&v| ((sigmoid(v as f64) - t) * scale as f64 / n as f64) as f32)
+            .collect::<Vec<_>>(),
+    )?;
     stats.update(|s| {
         s[slot] = loss as f32;
         s[slot + 1] = mean_sig as f32;
@@ -222,40 +315,60 @@ pub fn bce_with_logits(logits: &Tensor, grad: &Tensor, stats: &Tensor, slot: usi
     Ok(())
 }
 
-fn matrix_dims(x: &Tensor) -> Result<(usize, usize)> {
-    ensure(x.shape().len() == 2 && x.len() > 0, || format!("expected a non-empty matrix, got {:?}", x.shape()))?;
-    Ok((x.shape()[0], x.shape()[1]))
-}
-
 fn store_sums(out: &Tensor, sums: &[f64], accumulate: bool) {
-    out.update(|o| o.iter_mut().zip(sums).for_each(|(o, s)| *o = if accumulate { *o + *s as f32 } else { *s as f32 }));
+    out.update(|o| {
+        o.iter_mut().zip(sums).for_each(|(o, s)| {
+            *o = if accumulate {
+                *o + *s as f32
+            } else {
+                *s as f32
+            }
+        })
+    });
 }
 
 pub fn sum_over_rows(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
-    let (rows, cols) = matrix_dims(x)?;
-    ensure(out.shape() == [cols], || format!("sum over rows of {:?} into {:?}", x.shape(), out.shape()))?;
+    let (rows, cols) = spec::matrix_dims(x.shape())?;
+    ensure(out.shape() == [cols], || {
+        format!("sum over rows of {:?} into {:?}", x.shape(), out.shape())
+    })?;
     let v = x.to_vec();
-    let sums: Vec<f64> = (0..cols).map(|c| (0..rows).map(|r| v[r * cols + c] as f64).sum()).collect();
+    let sums: Vec<f64> = (0..cols)
+        .map(|c| (0..rows).map(|r| v[r * cols + c] as f64).sum())
+        .collect();
     store_sums(out, &sums, accumulate);
     Ok(())
 }
 
 pub fn sum_over_cols(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
-    let (rows, cols) = matrix_dims(x)?;
-    ensure(out.shape() == [rows], || format!("sum over cols of {:?} into {:?}", x.shape(), out.shape()))?;
+    let (rows, cols) = spec::matrix_dims(x.shape())?;
+    ensure(out.shape() == [rows], || {
+        format!("sum over cols of {:?} into {:?}", x.shape(), out.shape())
+    })?;
     let v = x.to_vec();
-    let sums: Vec<f64> = (0..rows).map(|r| v[r * cols..(r + 1) * cols].iter().map(|&x| x as f64).sum()).collect();
+    let sums: Vec<f64> = (0..rows)
+        .map(|r| v[r * cols..(r + 1) * cols].iter().map(|&x| x as f64).sum())
+        .collect();
     store_sums(out, &sums, accumulate);
     Ok(())
 }
 
 pub fn mean_all(x: &Tensor, out: &Tensor) -> Result<()> {
-    ensure(out.len() == 1 && !x.is_empty(), || format!("mean of {:?} into {:?}", x.shape(), out.shape()))?;
+    ensure(out.len() == 1 && !x.is_empty(), || {
+        format!("mean of {:?} into {:?}", x.shape(), out.shape())
+    })?;
     let v = x.to_vec();
     out.write(&[(v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64) as f32])
 }
 
-pub fn adam(params: &Tensor, grads: &Tensor, m: &Tensor, v: &Tensor, spec: AdamSpec, t: u64) -> Result<()> {
+pub fn adam(
+    params: &Tensor,
+    grads: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    spec: AdamSpec,
+    t: u64,
+) -> Result<()> {
     for x in [grads, m, v] {
         spec::same_len("adam", params.shape(), x.shape())?;
     }
@@ -288,32 +401,41 @@ pub fn copy(src: &Tensor, dst: &Tensor) -> Result<()> {
 pub fn add(a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<()> {
     spec::same_len("add", a.shape(), b.shape())?;
     spec::same_len("add", a.shape(), dst.shape())?;
-    dst.write(&a.to_vec().iter().zip(b.to_vec()).map(|(x, y)| x + y).collect::<Vec<_>>())
+    dst.write(
+        &a.to_vec()
+            .iter()
+            .zip(b.to_vec())
+            .map(|(x, y)| x + y)
+            .collect::<Vec<_>>(),
+    )
 }
 
 pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<()> {
     let c = *x.shape().last().unwrap_or(&0);
-    ensure(bias.shape() == [c] && c > 0, || format!("bias {:?} does not fit {:?}", bias.shape(), x.shape()))?;
+    ensure(bias.shape() == [c] && c > 0, || {
+        format!("bias {:?} does not fit {:?}", bias.shape(), x.shape())
+    })?;
     let b = bias.to_vec();
     x.update(|v| v.iter_mut().enumerate().for_each(|(i, v)| *v += b[i % c]));
     Ok(())
 }
 
 pub fn randn(dst: &Tensor, seed: u64, stream: u32) -> Result<()> {
-    dst.write(&(0..dst.len() as u32).map(|i| rng::normal_at(seed, stream, i)).collect::<Vec<_>>())
+    dst.write(
+        &(0..dst.len() as u32)
+            .map(|i| rng::normal_at(seed, stream, i))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// images: bytes packed 4 per u32 (little-endian), as the GPU holds them.
 pub fn gather_batch(images: &[u32], order: &[u32], dst: &Tensor, offset: usize) -> Result<()> {
-    ensure(dst.shape().len() >= 2, || format!("batch {:?} must be [B, pixels..]", dst.shape()))?;
-    let batch = dst.shape()[0];
-    let pixels = dst.len() / batch;
-    ensure(offset + batch <= order.len() && pixels % 4 == 0, || {
-        format!("batch of {batch} at {offset} outside {} indices (or {pixels} pixels not a multiple of 4)", order.len())
-    })?;
+    let (batch, pixels) = spec::gather_dims(dst.shape(), order.len(), offset)?;
     let bytes: &[u8] = bytemuck::cast_slice(images);
     let out: Vec<f32> = (0..batch * pixels)
-        .map(|i| bytes[order[offset + i / pixels] as usize * pixels + i % pixels] as f32 / 127.5 - 1.0)
+        .map(|i| {
+            bytes[order[offset + i / pixels] as usize * pixels + i % pixels] as f32 / 127.5 - 1.0
+        })
         .collect();
     dst.write(&out)
 }

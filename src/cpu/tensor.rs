@@ -15,7 +15,11 @@ pub struct Tensor {
 
 impl Tensor {
     pub fn zeros(shape: &[usize]) -> Tensor {
-        Tensor { data: Rc::new(RefCell::new(vec![0.0; shape.iter().product()])), offset: 0, shape: shape.to_vec() }
+        Tensor {
+            data: Rc::new(RefCell::new(vec![0.0; shape.iter().product()])),
+            offset: 0,
+            shape: shape.to_vec(),
+        }
     }
 
     pub fn from_slice(data: &[f32], shape: &[usize]) -> Result<Tensor> {
@@ -42,7 +46,9 @@ impl Tensor {
     }
 
     pub fn write(&self, values: &[f32]) -> Result<()> {
-        ensure(values.len() == self.len(), || format!("writing {} values into {:?}", values.len(), self.shape))?;
+        ensure(values.len() == self.len(), || {
+            format!("writing {} values into {:?}", values.len(), self.shape)
+        })?;
         self.data.borrow_mut()[self.offset..self.offset + values.len()].copy_from_slice(values);
         Ok(())
     }
@@ -57,12 +63,21 @@ impl Tensor {
         ensure(shape.iter().product::<usize>() == self.len(), || {
             format!("cannot reshape {:?} to {shape:?}", self.shape)
         })?;
-        Ok(Tensor { shape: shape.to_vec(), ..self.clone() })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            ..self.clone()
+        })
     }
 
     pub fn view(&self, offset: usize, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        ensure(offset + n <= self.len(), || format!("view {offset}+{shape:?} outside {:?}", self.shape))?;
-        Ok(Tensor { data: self.data.clone(), offset: self.offset + offset, shape: shape.to_vec() })
+        ensure(offset + n <= self.len(), || {
+            format!("view {offset}+{shape:?} outside {:?}", self.shape)
+        })?;
+        Ok(Tensor {
+            data: self.data.clone(),
+            offset: self.offset + offset,
+            shape: shape.to_vec(),
+        })
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod model;
 pub mod step;
+pub mod train;
 pub mod trainer;

@@ -37,7 +37,11 @@ pub fn discriminator_specs() -> Vec<ParamSpec> {
     s.extend(batch_norm_specs("discriminator.3", 64));
     s.extend(conv_specs("discriminator.5", 64, 128, 3));
     s.extend(batch_norm_specs("discriminator.6", 128));
-    s.extend(linear_specs("discriminator.9", D_FEATURES.iter().product(), 1));
+    s.extend(linear_specs(
+        "discriminator.9",
+        D_FEATURES.iter().product(),
+        1,
+    ));
     s
 }
 
@@ -68,7 +72,12 @@ pub struct Generator<B: Backend> {
 
 impl<B: Backend> Generator<B> {
     /// `out` ([batch, 784] elements) is where the images go: the discriminator's input in training.
-    pub fn new(be: &mut B, store: &ParamStore<B>, batch: usize, out: &B::Tensor) -> Result<Generator<B>> {
+    pub fn new(
+        be: &mut B,
+        store: &ParamStore<B>,
+        batch: usize,
+        out: &B::Tensor,
+    ) -> Result<Generator<B>> {
         let rows = batch;
         let hidden = |be: &mut B| be.zeros(&[rows, HIDDEN]);
         Ok(Generator {
@@ -97,9 +106,11 @@ impl<B: Backend> Generator<B> {
     /// out = G(z). Training mode normalises with batch statistics (and updates the running ones).
     pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
         self.l1.forward(be, &self.z, &self.h1a, LEAKY)?;
-        self.bn1.forward(be, &self.h1a, &self.h1, Activation::Identity, mode)?;
+        self.bn1
+            .forward(be, &self.h1a, &self.h1, Activation::Identity, mode)?;
         self.l2.forward(be, &self.h1, &self.h2a, LEAKY)?;
-        self.bn2.forward(be, &self.h2a, &self.h2, Activation::Identity, mode)?;
+        self.bn2
+            .forward(be, &self.h2a, &self.h2, Activation::Identity, mode)?;
         self.l3.forward(be, &self.h2, &self.out, Activation::Tanh)
     }
 
@@ -107,15 +118,18 @@ impl<B: Backend> Generator<B> {
     pub fn backward(&self, be: &mut B, dout: &B::Tensor) -> Result<()> {
         let dout = be.reshape(dout, &[self.batch, PIXELS])?;
         be.activation_backward(&self.out, &dout, &self.d3, Activation::Tanh)?;
-        self.l3.backward(be, &self.h2, &self.d3, Some(&self.dh2), true)?;
-        self.bn2.backward(be, &self.h2a, &self.dh2, &self.dh2a, true)?;
+        self.l3
+            .backward(be, &self.h2, &self.d3, Some(&self.dh2), true)?;
+        self.bn2
+            .backward(be, &self.h2a, &self.dh2, &self.dh2a, true)?;
         be.activation_backward(&self.h2a, &self.dh2a, &self.d2, LEAKY)?;
-        self.l2.backward(be, &self.h1, &self.d2, Some(&self.dh1), true)?;
-        self.bn1.backward(be, &self.h1a, &self.dh1, &self.dh1a, true)?;
+        self.l2
+            .backward(be, &self.h1, &self.d2, Some(&self.dh1), true)?;
+        self.bn1
+            .backward(be, &self.h1a, &self.dh1, &self.dh1a, true)?;
         be.activation_backward(&self.h1a, &self.dh1a, &self.d1, LEAKY)?;
         self.l1.backward(be, &self.z, &self.d1, None, true)
     }
-
 }
 
 /// The discriminator for one batch size: layers and activations.
@@ -147,11 +161,24 @@ pub struct Discriminator<B: Backend> {
 }
 
 fn geom(batch: usize, side: usize, channels: usize) -> ConvGeom {
-    ConvGeom { batch, height: side, width: side, channels, kernel: 3, stride: 2, padding: 1 }
+    ConvGeom {
+        batch,
+        height: side,
+        width: side,
+        channels,
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+    }
 }
 
 impl<B: Backend> Discriminator<B> {
-    pub fn new(be: &mut B, store: &ParamStore<B>, batch: usize, input: &B::Tensor) -> Result<Discriminator<B>> {
+    pub fn new(
+        be: &mut B,
+        store: &ParamStore<B>,
+        batch: usize,
+        input: &B::Tensor,
+    ) -> Result<Discriminator<B>> {
         let (g1, g2, g3) = (geom(batch, 28, 1), geom(batch, 14, 32), geom(batch, 7, 64));
         let rows = |g: ConvGeom| g.cols_shape()[0];
         let flat: usize = D_FEATURES.iter().product();
@@ -185,25 +212,76 @@ impl<B: Backend> Discriminator<B> {
     pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
         // Kernels check element counts, so NHWC maps pass as their [rows, C] matrices.
         self.c1.forward(be, &self.input, &self.a1, LEAKY)?;
-        self.c2.forward(be, &self.a1, &self.c2out, Activation::Identity)?;
+        self.c2
+            .forward(be, &self.a1, &self.c2out, Activation::Identity)?;
         self.bn2.forward(be, &self.c2out, &self.a2, LEAKY, mode)?;
-        self.c3.forward(be, &self.a2, &self.c3out, Activation::Identity)?;
+        self.c3
+            .forward(be, &self.a2, &self.c3out, Activation::Identity)?;
         self.bn3.forward(be, &self.c3out, &self.a3, LEAKY, mode)?;
-        self.dense.forward(be, &self.a3, &self.logits, Activation::Identity)
+        self.dense
+            .forward(be, &self.a3, &self.logits, Activation::Identity)
     }
 
     /// Backward from dlogits [B, 1]: accumulates parameter gradients when `grads`; writes the
     /// input gradient [B, 28, 28, 1] into `dinput` when given.
-    pub fn backward(&self, be: &mut B, dlogits: &B::Tensor, dinput: Option<&B::Tensor>, grads: bool) -> Result<()> {
-        let dinput = dinput.map(|d| be.reshape(d, &[self.batch, SIDE, SIDE, 1])).transpose()?;
-        self.dense.backward(be, &self.a3, dlogits, Some(&self.da3), grads)?;
+    pub fn backward(
+        &self,
+        be: &mut B,
+        dlogits: &B::Tensor,
+        dinput: Option<&B::Tensor>,
+        grads: bool,
+    ) -> Result<()> {
+        let dinput = dinput
+            .map(|d| be.reshape(d, &[self.batch, SIDE, SIDE, 1]))
+            .transpose()?;
+        self.dense
+            .backward(be, &self.a3, dlogits, Some(&self.da3), grads)?;
         be.activation_backward(&self.a3, &self.da3, &self.dbn3, LEAKY)?;
-        self.bn3.backward(be, &self.c3out, &self.dbn3, &self.dc3, grads)?;
+        self.bn3
+            .backward(be, &self.c3out, &self.dbn3, &self.dc3, grads)?;
         self.c3.backward(be, &self.dc3, Some(&self.da2), grads)?;
         be.activation_backward(&self.a2, &self.da2, &self.dbn2, LEAKY)?;
-        self.bn2.backward(be, &self.c2out, &self.dbn2, &self.dc2, grads)?;
+        self.bn2
+            .backward(be, &self.c2out, &self.dbn2, &self.dc2, grads)?;
         self.c2.backward(be, &self.dc2, Some(&self.da1), grads)?;
         be.activation_backward(&self.a1, &self.da1, &self.dc1, LEAKY)?;
         self.c1.backward(be, &self.dc1, dinput.as_ref(), grads)
     }
+}
+
+/// The discriminator's dense weight flattens our NHWC features (h, w, c); PyTorch's Flatten of an
+/// NCHW map orders them (c, h, w). Checkpoints hold PyTorch's order.
+const DENSE_WEIGHT: &str = "discriminator.9.weight";
+
+fn permute_dense(values: &mut crate::nn::NamedValues, to_pytorch: bool) {
+    let [h, w, c] = D_FEATURES;
+    for (_, _, v) in values
+        .iter_mut()
+        .filter(|(n, _, _)| n.ends_with(DENSE_WEIGHT))
+    {
+        let old = v.clone();
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    let ours = (y * w + x) * c + ch;
+                    let theirs = ch * h * w + y * w + x;
+                    if to_pytorch {
+                        v[theirs] = old[ours]
+                    } else {
+                        v[ours] = old[theirs]
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Our layouts to PyTorch's, for checkpoints.
+pub fn to_pytorch_layout(values: &mut crate::nn::NamedValues) {
+    permute_dense(values, true);
+}
+
+/// PyTorch's layouts (from a checkpoint) to ours.
+pub fn from_pytorch_layout(values: &mut crate::nn::NamedValues) {
+    permute_dense(values, false);
 }

@@ -46,7 +46,9 @@ impl StepStats {
     }
 
     pub fn is_finite(&self) -> bool {
-        [self.d_loss, self.g_loss, self.d_real, self.d_fake].iter().all(|v| v.is_finite())
+        [self.d_loss, self.g_loss, self.d_real, self.d_fake]
+            .iter()
+            .all(|v| v.is_finite())
     }
 }
 
@@ -77,9 +79,14 @@ impl<B: Backend> Gan<B> {
     /// parameters start at zero: initialise or load them next.
     pub fn new(be: &mut B, config: StepConfig, images: &[u32], count: usize) -> Result<Gan<B>> {
         ensure(config.batch >= 1 && config.batch <= count, || {
-            format!("batch size {} must be between 1 and the dataset size {count}", config.batch)
+            format!(
+                "batch size {} must be between 1 and the dataset size {count}",
+                config.batch
+            )
         })?;
-        ensure(images.len() * 4 == count * PIXELS, || "image data does not hold whole images".into())?;
+        ensure(images.len() * 4 == count * PIXELS, || {
+            "image data does not hold whole images".into()
+        })?;
         let g_store = ParamStore::new(be, generator_specs())?;
         let d_store = ParamStore::new(be, discriminator_specs())?;
         let input = be.zeros(&[config.batch, PIXELS])?;
@@ -111,18 +118,34 @@ impl<B: Backend> Gan<B> {
     pub fn step(&self, be: &mut B, step: u64, offset: usize) -> Result<()> {
         let (d, g, c) = (&self.discriminator, &self.generator, &self.config);
         let stream = NOISE_STREAMS_PER_STEP.wrapping_mul(step as u32);
-        let update = BnMode::Train { update_running: true };
+        let update = BnMode::Train {
+            update_running: true,
+        };
 
         // Discriminator: real batch (target 1), then a fake batch (target 0), loss = their mean.
         be.fill(&self.d_store.grads, 0.0)?;
         be.gather_batch(&self.images, &self.order, &self.input, offset)?;
         d.forward(be, update)?;
-        be.bce_with_logits(&d.logits, &self.dlogits, &self.stats, slot::D_LOSS_REAL, 1.0, 0.5)?;
+        be.bce_with_logits(
+            &d.logits,
+            &self.dlogits,
+            &self.stats,
+            slot::D_LOSS_REAL,
+            1.0,
+            0.5,
+        )?;
         d.backward(be, &self.dlogits, None, true)?;
         be.randn(&g.z, c.seed, stream)?;
         g.forward(be, update)?;
         d.forward(be, update)?;
-        be.bce_with_logits(&d.logits, &self.dlogits, &self.stats, slot::D_LOSS_FAKE, 0.0, 0.5)?;
+        be.bce_with_logits(
+            &d.logits,
+            &self.dlogits,
+            &self.stats,
+            slot::D_LOSS_FAKE,
+            0.0,
+            0.5,
+        )?;
         d.backward(be, &self.dlogits, None, true)?;
         let s = &self.d_store;
         be.adam(&s.params, &s.grads, &s.m, &s.v, c.adam, step + 1)?;
@@ -130,8 +153,20 @@ impl<B: Backend> Gan<B> {
         // Generator: fresh noise, target 1, gradients through D without touching D's state.
         be.randn(&g.z, c.seed, stream.wrapping_add(1))?;
         g.forward(be, update)?;
-        d.forward(be, BnMode::Train { update_running: false })?;
-        be.bce_with_logits(&d.logits, &self.dlogits, &self.stats, slot::G_LOSS, 1.0, 1.0)?;
+        d.forward(
+            be,
+            BnMode::Train {
+                update_running: false,
+            },
+        )?;
+        be.bce_with_logits(
+            &d.logits,
+            &self.dlogits,
+            &self.stats,
+            slot::G_LOSS,
+            1.0,
+            1.0,
+        )?;
         d.backward(be, &self.dlogits, Some(&self.dinput), false)?;
         be.fill(&self.g_store.grads, 0.0)?;
         g.backward(be, &self.dinput)?;

@@ -20,7 +20,12 @@ pub struct GpuTrainer<'g> {
 
 impl<'g> GpuTrainer<'g> {
     /// Allocates everything and records the step; parameters start at zero (initialise or load).
-    pub fn new(gpu: &'g Gpu, config: StepConfig, images: &[u32], count: usize) -> Result<GpuTrainer<'g>> {
+    pub fn new(
+        gpu: &'g Gpu,
+        config: StepConfig,
+        images: &[u32],
+        count: usize,
+    ) -> Result<GpuTrainer<'g>> {
         let mut be = Recorder::new(gpu);
         let gan = Gan::new(&mut be, config, images, count)?;
         gan.step(&mut be, 0, 0)?;
@@ -31,7 +36,15 @@ impl<'g> GpuTrainer<'g> {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(GpuTrainer { gpu, be, gan, step, dynamic, staging, in_flight: None })
+        Ok(GpuTrainer {
+            gpu,
+            be,
+            gan,
+            step,
+            dynamic,
+            staging,
+            in_flight: None,
+        })
     }
 
     /// Dispatches per step (for reports).
@@ -39,13 +52,14 @@ impl<'g> GpuTrainer<'g> {
         self.step.len()
     }
 
+    /// The recorded step, for profiling.
+    pub fn step_dispatches(&self) -> (&[Dispatch], &[(usize, Dynamic)]) {
+        (&self.step, &self.dynamic)
+    }
+
     /// Sets the epoch's image order (a permutation of the dataset's indices).
     pub fn set_order(&mut self, order: &[u32]) -> Result<()> {
-        self.gpu.queue.write_buffer(&self.gan.order.buffer, 0, bytemuck::cast_slice(order));
-        if order.len() != self.gan.order.len {
-            return Err(Error::Shape(format!("order of {} for {} images", order.len(), self.gan.order.len)));
-        }
-        Ok(())
+        self.gan.order.write(self.gpu, order)
     }
 
     /// Runs step `step` on the batch at `offset`; with `read`, returns the statistics slots.
@@ -62,12 +76,21 @@ impl<'g> GpuTrainer<'g> {
             }
         }
         if read {
-            encoder.copy_buffer_to_buffer(self.gan.stats.buffer(), 0, &self.staging, 0, (slot::COUNT * 4) as u64);
+            encoder.copy_buffer_to_buffer(
+                self.gan.stats.buffer(),
+                0,
+                &self.staging,
+                0,
+                (slot::COUNT * 4) as u64,
+            );
         }
         if let Some(previous) = self.in_flight.take() {
             self.gpu
                 .device
-                .poll(wgpu::PollType::Wait { submission_index: Some(previous), timeout: None })
+                .poll(wgpu::PollType::Wait {
+                    submission_index: Some(previous),
+                    timeout: None,
+                })
                 .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
         }
         let index = self.gpu.queue.submit([encoder.finish()]);
@@ -115,14 +138,23 @@ pub struct Sampler<'g> {
 pub const SAMPLE_STREAM: u32 = u32::MAX;
 
 impl<'g> Sampler<'g> {
-    pub fn new(gpu: &'g Gpu, store: &ParamStore<Recorder<'g>>, count: usize, seed: u64) -> Result<Sampler<'g>> {
+    pub fn new(
+        gpu: &'g Gpu,
+        store: &ParamStore<Recorder<'g>>,
+        count: usize,
+        seed: u64,
+    ) -> Result<Sampler<'g>> {
         let mut be = Recorder::new(gpu);
         let out = crate::gpu::Tensor::zeros(gpu, &[count, PIXELS])?;
         let generator = Generator::new(&mut be, store, count, &out)?;
         crate::nn::Backend::randn(&mut be, &generator.z, seed, SAMPLE_STREAM)?;
         generator.forward(&mut be, BnMode::Inference)?;
         let (dispatches, _) = be.take();
-        Ok(Sampler { gpu, generator, dispatches })
+        Ok(Sampler {
+            gpu,
+            generator,
+            dispatches,
+        })
     }
 
     /// Images [count, 784] in [-1, 1].

@@ -24,7 +24,10 @@ pub struct Gpu {
 
 /// One line describing an adapter, as `info` prints it.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
-    format!("{} ({:?}, {:?}, driver {} {})", info.name, info.backend, info.device_type, info.driver, info.driver_info)
+    format!(
+        "{} ({:?}, {:?}, driver {} {})",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    )
 }
 
 fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
@@ -45,7 +48,10 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
 
 fn matches(info: &wgpu::AdapterInfo, wanted: &str) -> bool {
     let wanted = wanted.to_lowercase();
-    info.name.to_lowercase().contains(&wanted) || format!("{:?}", info.backend).to_lowercase().contains(&wanted)
+    info.name.to_lowercase().contains(&wanted)
+        || format!("{:?}", info.backend)
+            .to_lowercase()
+            .contains(&wanted)
 }
 
 const HOW_TO_GET_ONE: &str = "install a GPU driver with Vulkan, Metal or DX12 support, or Mesa's software \
@@ -53,7 +59,8 @@ Vulkan driver (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)";
 
 /// Every adapter wgpu finds, over all backends.
 pub fn enumerate() -> Vec<wgpu::Adapter> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
 }
 
@@ -63,11 +70,16 @@ pub fn choose(adapters: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu
     let env = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
     let wanted = wanted.map(str::to_string).or(env);
     if adapters.is_empty() {
-        return Err(Error::NoAdapter(format!("wgpu found none; {HOW_TO_GET_ONE}")));
+        return Err(Error::NoAdapter(format!(
+            "wgpu found none; {HOW_TO_GET_ONE}"
+        )));
     }
     let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
     let mut candidates: Vec<wgpu::Adapter> = match &wanted {
-        Some(w) => adapters.into_iter().filter(|a| matches(&a.get_info(), w)).collect(),
+        Some(w) => adapters
+            .into_iter()
+            .filter(|a| matches(&a.get_info(), w))
+            .collect(),
         None => adapters,
     };
     candidates.sort_by_key(|a| std::cmp::Reverse(rank(&a.get_info())));
@@ -91,7 +103,8 @@ impl Gpu {
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let wanted =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
         let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgsl-gan"),
@@ -112,7 +125,9 @@ impl Gpu {
         let sink = errors.clone();
         device.set_device_lost_callback(move |reason, msg| {
             if reason != wgpu::DeviceLostReason::Destroyed {
-                sink.lock().unwrap_or_else(|p| p.into_inner()).push(format!("device lost: {msg}"));
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(format!("device lost: {msg}"));
             }
         });
         log::info!("using adapter {}", describe(&info));
@@ -157,7 +172,10 @@ impl Gpu {
 
     /// A storage buffer of `bytes`, checked against the device's limits first.
     pub fn storage_buffer(&self, bytes: u64, label: &str) -> Result<wgpu::Buffer> {
-        let max = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         if bytes > max {
             return Err(Error::Gpu(format!(
                 "{label}: {bytes} bytes exceeds this adapter's storage buffer limit of {max} bytes; use a smaller batch"
@@ -169,11 +187,15 @@ impl Gpu {
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu(format!("{label}: out of GPU memory allocating {bytes} bytes: {e}")));
+            return Err(Error::Gpu(format!(
+                "{label}: out of GPU memory allocating {bytes} bytes: {e}"
+            )));
         }
         Ok(buffer)
     }
@@ -189,7 +211,8 @@ impl Gpu {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&padded));
+        self.queue
+            .write_buffer(&buffer, 0, bytemuck::cast_slice(&padded));
         buffer
     }
 
@@ -199,7 +222,10 @@ impl Gpu {
 
     /// (buffers, bind groups) created so far: lets tests prove a training step allocates nothing.
     pub fn creation_counts(&self) -> (usize, usize) {
-        (self.buffers_created.load(Ordering::Relaxed), self.bind_groups_created.load(Ordering::Relaxed))
+        (
+            self.buffers_created.load(Ordering::Relaxed),
+            self.bind_groups_created.load(Ordering::Relaxed),
+        )
     }
 
     /// Copies `bytes` of `src` from `offset` back to the host.

@@ -99,23 +99,33 @@ impl Gpu {
             .borrow_mut()
             .entry(key.shader)
             .or_insert_with(|| {
-                self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(key.shader.file_name()),
-                    source: wgpu::ShaderSource::Wgsl(key.shader.source().into()),
-                })
+                self.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(key.shader.file_name()),
+                        source: wgpu::ShaderSource::Wgsl(key.shader.source().into()),
+                    })
             })
             .clone();
-        let constants: Vec<(&str, f64)> = key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(key.entry),
-            layout: None,
-            module: &module,
-            entry_point: Some(key.entry),
-            compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
-            cache: None,
-        });
+        let constants: Vec<(&str, f64)> =
+            key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(key.entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(key.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
+                cache: None,
+            });
         self.check()?;
-        self.pipelines.pipelines.borrow_mut().insert(key.clone(), pipeline.clone());
+        self.pipelines
+            .pipelines
+            .borrow_mut()
+            .insert(key.clone(), pipeline.clone());
         Ok(pipeline)
     }
 
@@ -133,9 +143,15 @@ impl Gpu {
         let mut entries: Vec<wgpu::BindGroupEntry> = bindings
             .iter()
             .enumerate()
-            .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
+            .map(|(i, r)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: r.clone(),
+            })
             .collect();
-        entries.push(wgpu::BindGroupEntry { binding: bindings.len() as u32, resource: params.as_entire_binding() });
+        entries.push(wgpu::BindGroupEntry {
+            binding: bindings.len() as u32,
+            resource: params.as_entire_binding(),
+        });
         self.count_bind_group();
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(key.entry),
@@ -143,7 +159,13 @@ impl Gpu {
             entries: &entries,
         });
         self.check()?;
-        Ok(Dispatch { pipeline, bind_group, params, workgroups, name: key.entry })
+        Ok(Dispatch {
+            pipeline,
+            bind_group,
+            params,
+            workgroups,
+            name: key.entry,
+        })
     }
 
     /// Records `dispatches` into one compute pass, submits once and waits.
@@ -196,6 +218,7 @@ impl Dispatch {
 
     /// Rewrites the uniform parameters (same layout as at creation); takes effect at the next submit.
     pub fn set_params(&self, gpu: &Gpu, params: &[u32]) {
-        gpu.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+        gpu.queue
+            .write_buffer(&self.params, 0, bytemuck::cast_slice(params));
     }
 }

@@ -7,7 +7,11 @@ use crate::gpu::{Dispatch, Gpu, PipelineKey, Shader, Tensor, Words};
 use crate::spec::{self, Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 
 fn key(shader: Shader, entry: &'static str) -> PipelineKey {
-    PipelineKey { shader, entry, constants: Vec::new() }
+    PipelineKey {
+        shader,
+        entry,
+        constants: Vec::new(),
+    }
 }
 
 fn f(v: f32) -> u32 {
@@ -20,18 +24,32 @@ fn u(v: usize) -> u32 {
 
 /// C [M, N] = op(A) op(B) (+ C) (+ bias [N]), then the activation.
 /// A: [M, K] (or [K, M] with `trans_a`); B: [K, N] (or [N, K] with `trans_b`).
-pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, c: &Tensor, spec: MatmulSpec) -> Result<Dispatch> {
+pub fn matmul(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    c: &Tensor,
+    spec: MatmulSpec,
+) -> Result<Dispatch> {
     let (m, n, k) = spec.dims(a.shape(), b.shape(), bias.map(|t| t.shape()), c.shape())?;
-    let flags = u32::from(bias.is_some()) | (u32::from(spec.accumulate) << 1) | (spec.activation.code() << 4);
+    let flags = u32::from(bias.is_some())
+        | (u32::from(spec.accumulate) << 1)
+        | (spec.activation.code() << 4);
     let key = PipelineKey {
         shader: Shader::Matmul,
         entry: "main",
-        constants: vec![("TRANS_A", u32::from(spec.trans_a)), ("TRANS_B", u32::from(spec.trans_b))],
+        constants: vec![
+            ("TRANS_A", u32::from(spec.trans_a)),
+            ("TRANS_B", u32::from(spec.trans_b)),
+        ],
     };
     let groups_x = n.div_ceil(64);
     let groups_y = m.div_ceil(64);
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
-    ensure(groups_x <= max && groups_y <= max, || format!("matmul {m}x{n} exceeds the adapter's grid"))?;
+    ensure(groups_x <= max && groups_y <= max, || {
+        format!("matmul {m}x{n} exceeds the adapter's grid")
+    })?;
     let bias = bias.map_or(gpu.placeholder.as_entire_binding(), |t| t.binding());
     gpu.dispatch(
         key,
@@ -42,27 +60,63 @@ pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, c: &Tens
 }
 
 fn conv_params(g: &ConvGeom, total: usize) -> Vec<u32> {
-    [g.batch, g.height, g.width, g.channels, g.out_height(), g.out_width(), g.kernel, g.kernel, g.stride, g.padding, total]
-        .map(u)
-        .to_vec()
+    [
+        g.batch,
+        g.height,
+        g.width,
+        g.channels,
+        g.out_height(),
+        g.out_width(),
+        g.kernel,
+        g.kernel,
+        g.stride,
+        g.padding,
+        total,
+    ]
+    .map(u)
+    .to_vec()
 }
 
 /// cols [B*OH*OW, C*K*K] = im2col(x [B, H, W, C]).
 pub fn im2col(gpu: &Gpu, x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<Dispatch> {
     geom.check(x.shape(), cols.shape())?;
     let total = cols.len();
-    gpu.dispatch(key(Shader::Conv, "im2col"), &[x.binding(), cols.binding()], &conv_params(&geom, total), gpu.grid(total))
+    gpu.dispatch(
+        key(Shader::Conv, "im2col"),
+        &[x.binding(), cols.binding()],
+        &conv_params(&geom, total),
+        gpu.grid(total),
+    )
 }
 
 /// dx [B, H, W, C] = col2im(dcols [B*OH*OW, C*K*K]): the adjoint of im2col.
 pub fn col2im(gpu: &Gpu, dcols: &Tensor, dx: &Tensor, geom: ConvGeom) -> Result<Dispatch> {
     geom.check(dx.shape(), dcols.shape())?;
     let total = dx.len();
-    gpu.dispatch(key(Shader::Conv, "col2im"), &[dcols.binding(), dx.binding()], &conv_params(&geom, total), gpu.grid(total))
+    gpu.dispatch(
+        key(Shader::Conv, "col2im"),
+        &[dcols.binding(), dx.binding()],
+        &conv_params(&geom, total),
+        gpu.grid(total),
+    )
 }
 
-fn bn_params(rows: usize, c: usize, flags: u32, momentum: f32, eps: f32, act: Activation) -> Vec<u32> {
-    vec![u(rows), u(c), flags | (act.code() << 4), f(momentum), f(eps), f(act.alpha())]
+fn bn_params(
+    rows: usize,
+    c: usize,
+    flags: u32,
+    momentum: f32,
+    eps: f32,
+    act: Activation,
+) -> Vec<u32> {
+    vec![
+        u(rows),
+        u(c),
+        flags | (act.code() << 4),
+        f(momentum),
+        f(eps),
+        f(act.alpha()),
+    ]
 }
 
 /// Per-channel mean and 1/sqrt(var + eps) of x [rows.., C]; with `update_running`,
@@ -81,12 +135,30 @@ pub fn batch_norm_stats(
 ) -> Result<Dispatch> {
     let (rows, c) = spec::batch_norm_dims(
         x.shape(),
-        &[mean.shape(), invstd.shape(), running_mean.shape(), running_var.shape()],
+        &[
+            mean.shape(),
+            invstd.shape(),
+            running_mean.shape(),
+            running_var.shape(),
+        ],
     )?;
     gpu.dispatch(
         key(Shader::BatchNorm, "stats"),
-        &[x.binding(), mean.binding(), invstd.binding(), running_mean.binding(), running_var.binding()],
-        &bn_params(rows, c, u32::from(update_running), momentum, eps, Activation::Identity),
+        &[
+            x.binding(),
+            mean.binding(),
+            invstd.binding(),
+            running_mean.binding(),
+            running_var.binding(),
+        ],
+        &bn_params(
+            rows,
+            c,
+            u32::from(update_running),
+            momentum,
+            eps,
+            Activation::Identity,
+        ),
         [u(c), 1, 1],
     )
 }
@@ -102,11 +174,18 @@ pub fn batch_norm_use_running(
 ) -> Result<Dispatch> {
     let c = running_mean.len();
     for t in [running_var, mean, invstd] {
-        ensure(t.shape() == [c], || format!("batch norm statistics {:?} must be [{c}]", t.shape()))?;
+        ensure(t.shape() == [c], || {
+            format!("batch norm statistics {:?} must be [{c}]", t.shape())
+        })?;
     }
     gpu.dispatch(
         key(Shader::BatchNorm, "use_running"),
-        &[running_mean.binding(), running_var.binding(), mean.binding(), invstd.binding()],
+        &[
+            running_mean.binding(),
+            running_var.binding(),
+            mean.binding(),
+            invstd.binding(),
+        ],
         &bn_params(1, c, 0, 0.0, eps, Activation::Identity),
         gpu.grid(c),
     )
@@ -124,11 +203,21 @@ pub fn batch_norm_apply(
     y: &Tensor,
     act: Activation,
 ) -> Result<Dispatch> {
-    let (rows, c) = spec::batch_norm_dims(x.shape(), &[mean.shape(), invstd.shape(), gamma.shape(), beta.shape()])?;
+    let (rows, c) = spec::batch_norm_dims(
+        x.shape(),
+        &[mean.shape(), invstd.shape(), gamma.shape(), beta.shape()],
+    )?;
     spec::same_len("batch norm output", x.shape(), y.shape())?;
     gpu.dispatch(
         key(Shader::BatchNorm, "apply"),
-        &[x.binding(), mean.binding(), invstd.binding(), gamma.binding(), beta.binding(), y.binding()],
+        &[
+            x.binding(),
+            mean.binding(),
+            invstd.binding(),
+            gamma.binding(),
+            beta.binding(),
+            y.binding(),
+        ],
         &bn_params(rows, c, 0, 0.0, 0.0, act),
         gpu.grid(rows * c),
     )
@@ -150,7 +239,13 @@ pub fn batch_norm_backward(
 ) -> Result<Dispatch> {
     let (rows, c) = spec::batch_norm_dims(
         x.shape(),
-        &[mean.shape(), invstd.shape(), gamma.shape(), dgamma.shape(), dbeta.shape()],
+        &[
+            mean.shape(),
+            invstd.shape(),
+            gamma.shape(),
+            dgamma.shape(),
+            dbeta.shape(),
+        ],
     )?;
     spec::same_len("batch norm dy", x.shape(), dy.shape())?;
     spec::same_len("batch norm dx", x.shape(), dx.shape())?;
@@ -188,7 +283,13 @@ pub fn activation_forward(gpu: &Gpu, x: &Tensor, y: &Tensor, act: Activation) ->
 }
 
 /// dx = dy * act'(x), computed from the forward's output y.
-pub fn activation_backward(gpu: &Gpu, y: &Tensor, dy: &Tensor, dx: &Tensor, act: Activation) -> Result<Dispatch> {
+pub fn activation_backward(
+    gpu: &Gpu,
+    y: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+    act: Activation,
+) -> Result<Dispatch> {
     let n = spec::same_len("activation backward", y.shape(), dy.shape())?;
     spec::same_len("activation backward", y.shape(), dx.shape())?;
     gpu.dispatch(
@@ -211,7 +312,9 @@ pub fn bce_with_logits(
     scale: f32,
 ) -> Result<Dispatch> {
     let n = spec::same_len("bce gradient", logits.shape(), grad.shape())?;
-    ensure(slot + 2 <= stats.len(), || format!("bce slot {slot} outside stats {:?}", stats.shape()))?;
+    ensure(slot + 2 <= stats.len(), || {
+        format!("bce slot {slot} outside stats {:?}", stats.shape())
+    })?;
     gpu.dispatch(
         key(Shader::Loss, "bce_with_logits"),
         &[logits.binding(), grad.binding(), stats.binding()],
@@ -220,15 +323,12 @@ pub fn bce_with_logits(
     )
 }
 
-fn matrix_dims(x: &Tensor) -> Result<(usize, usize)> {
-    ensure(x.shape().len() == 2 && x.len() > 0, || format!("expected a non-empty matrix, got {:?}", x.shape()))?;
-    Ok((x.shape()[0], x.shape()[1]))
-}
-
 /// out [cols] (+)= column sums of x [rows, cols].
 pub fn sum_over_rows(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
-    let (rows, cols) = matrix_dims(x)?;
-    ensure(out.shape() == [cols], || format!("sum over rows of {:?} into {:?}", x.shape(), out.shape()))?;
+    let (rows, cols) = spec::matrix_dims(x.shape())?;
+    ensure(out.shape() == [cols], || {
+        format!("sum over rows of {:?} into {:?}", x.shape(), out.shape())
+    })?;
     gpu.dispatch(
         key(Shader::Reduce, "sum_over_rows"),
         &[x.binding(), out.binding()],
@@ -239,8 +339,10 @@ pub fn sum_over_rows(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> R
 
 /// out [rows] (+)= row sums of x [rows, cols].
 pub fn sum_over_cols(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
-    let (rows, cols) = matrix_dims(x)?;
-    ensure(out.shape() == [rows], || format!("sum over cols of {:?} into {:?}", x.shape(), out.shape()))?;
+    let (rows, cols) = spec::matrix_dims(x.shape())?;
+    ensure(out.shape() == [rows], || {
+        format!("sum over cols of {:?} into {:?}", x.shape(), out.shape())
+    })?;
     gpu.dispatch(
         key(Shader::Reduce, "sum_over_cols"),
         &[x.binding(), out.binding()],
@@ -251,19 +353,42 @@ pub fn sum_over_cols(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> R
 
 /// out [1] = mean of every element of x.
 pub fn mean_all(gpu: &Gpu, x: &Tensor, out: &Tensor) -> Result<Dispatch> {
-    ensure(out.len() == 1 && !x.is_empty(), || format!("mean of {:?} into {:?}", x.shape(), out.shape()))?;
-    gpu.dispatch(key(Shader::Reduce, "mean_all"), &[x.binding(), out.binding()], &[u(x.len()), 1, 0], [1, 1, 1])
+    ensure(out.len() == 1 && !x.is_empty(), || {
+        format!("mean of {:?} into {:?}", x.shape(), out.shape())
+    })?;
+    gpu.dispatch(
+        key(Shader::Reduce, "mean_all"),
+        &[x.binding(), out.binding()],
+        &[u(x.len()), 1, 0],
+        [1, 1, 1],
+    )
 }
 
 /// The uniform words of an Adam dispatch for step `t` (>= 1); rewrite them each step with
 /// `Dispatch::set_params`.
 pub fn adam_params(n: usize, spec: AdamSpec, t: u64) -> Vec<u32> {
     let (bc1, bc2) = spec.bias_corrections(t);
-    vec![u(n), f(spec.lr), f(spec.beta1), f(spec.beta2), f(spec.eps), f(bc1), f(bc2)]
+    vec![
+        u(n),
+        f(spec.lr),
+        f(spec.beta1),
+        f(spec.beta2),
+        f(spec.eps),
+        f(bc1),
+        f(bc2),
+    ]
 }
 
 /// One fused Adam step over params, grads, m, v (all the same size) at step t.
-pub fn adam(gpu: &Gpu, params: &Tensor, grads: &Tensor, m: &Tensor, v: &Tensor, spec: AdamSpec, t: u64) -> Result<Dispatch> {
+pub fn adam(
+    gpu: &Gpu,
+    params: &Tensor,
+    grads: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    spec: AdamSpec,
+    t: u64,
+) -> Result<Dispatch> {
     let n = params.len();
     for x in [grads, m, v] {
         spec::same_len("adam", params.shape(), x.shape())?;
@@ -279,13 +404,23 @@ pub fn adam(gpu: &Gpu, params: &Tensor, grads: &Tensor, m: &Tensor, v: &Tensor, 
 /// dst = value.
 pub fn fill(gpu: &Gpu, dst: &Tensor, value: f32) -> Result<Dispatch> {
     let n = dst.len();
-    gpu.dispatch(key(Shader::Elementwise, "fill"), &[dst.binding()], &[u(n), 1, f(value)], gpu.grid(n))
+    gpu.dispatch(
+        key(Shader::Elementwise, "fill"),
+        &[dst.binding()],
+        &[u(n), 1, f(value)],
+        gpu.grid(n),
+    )
 }
 
 /// dst = alpha * src.
 pub fn scale(gpu: &Gpu, src: &Tensor, dst: &Tensor, alpha: f32) -> Result<Dispatch> {
     let n = spec::same_len("scale", src.shape(), dst.shape())?;
-    gpu.dispatch(key(Shader::Elementwise, "scale"), &[src.binding(), dst.binding()], &[u(n), 1, f(alpha)], gpu.grid(n))
+    gpu.dispatch(
+        key(Shader::Elementwise, "scale"),
+        &[src.binding(), dst.binding()],
+        &[u(n), 1, f(alpha)],
+        gpu.grid(n),
+    )
 }
 
 /// dst = src.
@@ -308,7 +443,9 @@ pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<Dispatch> 
 /// x [rows.., C] += bias [C], in place.
 pub fn add_bias(gpu: &Gpu, x: &Tensor, bias: &Tensor) -> Result<Dispatch> {
     let c = *x.shape().last().unwrap_or(&0);
-    ensure(bias.shape() == [c] && c > 0, || format!("bias {:?} does not fit {:?}", bias.shape(), x.shape()))?;
+    ensure(bias.shape() == [c] && c > 0, || {
+        format!("bias {:?} does not fit {:?}", bias.shape(), x.shape())
+    })?;
     gpu.dispatch(
         key(Shader::Elementwise, "add_bias"),
         &[x.binding(), bias.binding()],
@@ -325,7 +462,12 @@ pub fn randn_params(n: usize, seed: u64, stream: u32) -> Vec<u32> {
 /// dst = standard normal noise, a pure function of (seed, stream, element index).
 pub fn randn(gpu: &Gpu, dst: &Tensor, seed: u64, stream: u32) -> Result<Dispatch> {
     let n = dst.len();
-    gpu.dispatch(key(Shader::Rng, "randn"), &[dst.binding()], &randn_params(n, seed, stream), gpu.grid(n))
+    gpu.dispatch(
+        key(Shader::Rng, "randn"),
+        &[dst.binding()],
+        &randn_params(n, seed, stream),
+        gpu.grid(n),
+    )
 }
 
 /// The uniform words of a gather dispatch.
@@ -334,16 +476,21 @@ pub fn gather_params(batch: usize, pixels: usize, offset: usize) -> Vec<u32> {
 }
 
 /// dst [B, pixels] = images[order[offset + b]] / 127.5 - 1; images: bytes packed 4 per u32.
-pub fn gather_batch(gpu: &Gpu, images: &Words, order: &Words, dst: &Tensor, offset: usize) -> Result<Dispatch> {
-    ensure(dst.shape().len() >= 2, || format!("batch {:?} must be [B, pixels..]", dst.shape()))?;
-    let batch = dst.shape()[0];
-    let pixels = dst.len() / batch;
-    ensure(offset + batch <= order.len && pixels % 4 == 0, || {
-        format!("batch of {batch} at {offset} outside {} indices (or {pixels} pixels not a multiple of 4)", order.len)
-    })?;
+pub fn gather_batch(
+    gpu: &Gpu,
+    images: &Words,
+    order: &Words,
+    dst: &Tensor,
+    offset: usize,
+) -> Result<Dispatch> {
+    let (batch, pixels) = spec::gather_dims(dst.shape(), order.len, offset)?;
     gpu.dispatch(
         key(Shader::Batch, "gather"),
-        &[images.buffer.as_entire_binding(), order.buffer.as_entire_binding(), dst.binding()],
+        &[
+            images.buffer.as_entire_binding(),
+            order.buffer.as_entire_binding(),
+            dst.binding(),
+        ],
         &gather_params(batch, pixels, offset),
         gpu.grid(dst.len()),
     )

@@ -15,7 +15,11 @@ impl Tensor {
     pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         let buffer = gpu.storage_buffer((n * 4) as u64, &format!("tensor {shape:?}"))?;
-        Ok(Tensor { buffer, offset: 0, shape: shape.to_vec() })
+        Ok(Tensor {
+            buffer,
+            offset: 0,
+            shape: shape.to_vec(),
+        })
     }
 
     pub fn from_slice(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Result<Tensor> {
@@ -57,23 +61,41 @@ impl Tensor {
         ensure(shape.iter().product::<usize>() == self.len(), || {
             format!("cannot reshape {:?} to {shape:?}", self.shape)
         })?;
-        Ok(Tensor { shape: shape.to_vec(), ..self.clone() })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            ..self.clone()
+        })
     }
 
     /// A view of `shape` starting `offset` elements into this tensor; the offset must respect the
     /// adapter's storage offset alignment (see `Gpu::view_alignment`).
     pub fn view(&self, gpu: &Gpu, offset: usize, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        ensure(offset + n <= self.len(), || format!("view {offset}+{shape:?} outside {:?}", self.shape))?;
-        ensure((self.offset + offset) % gpu.view_alignment() == 0, || {
-            format!("view offset {offset} is not aligned to {} elements", gpu.view_alignment())
+        ensure(offset + n <= self.len(), || {
+            format!("view {offset}+{shape:?} outside {:?}", self.shape)
         })?;
-        Ok(Tensor { buffer: self.buffer.clone(), offset: self.offset + offset, shape: shape.to_vec() })
+        ensure(
+            (self.offset + offset).is_multiple_of(gpu.view_alignment()),
+            || {
+                format!(
+                    "view offset {offset} is not aligned to {} elements",
+                    gpu.view_alignment()
+                )
+            },
+        )?;
+        Ok(Tensor {
+            buffer: self.buffer.clone(),
+            offset: self.offset + offset,
+            shape: shape.to_vec(),
+        })
     }
 
     pub fn write(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
-        ensure(data.len() == self.len(), || format!("writing {} values into {:?}", data.len(), self.shape))?;
-        gpu.queue.write_buffer(&self.buffer, self.byte_offset(), bytemuck::cast_slice(data));
+        ensure(data.len() == self.len(), || {
+            format!("writing {} values into {:?}", data.len(), self.shape)
+        })?;
+        gpu.queue
+            .write_buffer(&self.buffer, self.byte_offset(), bytemuck::cast_slice(data));
         Ok(())
     }
 
@@ -93,15 +115,24 @@ pub struct Words {
 impl Words {
     pub fn from_slice(gpu: &Gpu, data: &[u32]) -> Result<Words> {
         let buffer = gpu.storage_buffer((data.len() * 4) as u64, "u32 data")?;
-        gpu.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(data));
-        Ok(Words { buffer, len: data.len() })
+        gpu.queue
+            .write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+        Ok(Words {
+            buffer,
+            len: data.len(),
+        })
     }
 
     pub fn write(&self, gpu: &Gpu, data: &[u32]) -> Result<()> {
         if data.len() != self.len {
-            return Err(Error::Shape(format!("writing {} words into a buffer of {}", data.len(), self.len)));
+            return Err(Error::Shape(format!(
+                "writing {} words into a buffer of {}",
+                data.len(),
+                self.len
+            )));
         }
-        gpu.queue.write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+        gpu.queue
+            .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
         Ok(())
     }
 }

@@ -15,26 +15,47 @@ pub enum Clock {
 
 /// Seconds per run of `dispatches` (all recorded in one pass), the median of `samples` timings of
 /// `repeats` back-to-back runs each, after one warm-up.
-pub fn time_dispatches(gpu: &Gpu, dispatches: &[&Dispatch], repeats: usize, samples: usize) -> Result<(f64, Clock)> {
+pub fn time_dispatches(
+    gpu: &Gpu,
+    dispatches: &[&Dispatch],
+    repeats: usize,
+    samples: usize,
+) -> Result<(f64, Clock)> {
     let repeats = repeats.max(1);
     gpu.run(dispatches)?;
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples.max(1) {
-        let t = if gpu.timestamps { timed_on_gpu(gpu, dispatches, repeats)? } else { timed_on_host(gpu, dispatches, repeats)? };
+        let t = if gpu.timestamps {
+            timed_on_gpu(gpu, dispatches, repeats)?
+        } else {
+            timed_on_host(gpu, dispatches, repeats)?
+        };
         times.push(t / repeats as f64);
     }
     times.sort_by(f64::total_cmp);
-    let clock = if gpu.timestamps { Clock::GpuTimestamps } else { Clock::WallTime };
+    let clock = if gpu.timestamps {
+        Clock::GpuTimestamps
+    } else {
+        Clock::WallTime
+    };
     Ok((times[times.len() / 2], clock))
 }
 
-fn record(encoder: &mut wgpu::CommandEncoder, dispatches: &[&Dispatch], repeats: usize, ts: Option<&wgpu::QuerySet>) {
+fn record(
+    encoder: &mut wgpu::CommandEncoder,
+    dispatches: &[&Dispatch],
+    repeats: usize,
+    ts: Option<&wgpu::QuerySet>,
+) {
     let timestamp_writes = ts.map(|q| wgpu::ComputePassTimestampWrites {
         query_set: q,
         beginning_of_pass_write_index: Some(0),
         end_of_pass_write_index: Some(1),
     });
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("timed"), timestamp_writes });
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("timed"),
+        timestamp_writes,
+    });
     for _ in 0..repeats {
         for d in dispatches {
             d.record(&mut pass);

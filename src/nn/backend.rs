@@ -23,25 +23,102 @@ pub trait Backend {
     /// Alignment, in elements, of views into a buffer.
     fn alignment(&self) -> usize;
 
-    fn matmul(&mut self, a: &Self::Tensor, b: &Self::Tensor, bias: Option<&Self::Tensor>, c: &Self::Tensor, spec: MatmulSpec) -> Result<()>;
+    fn matmul(
+        &mut self,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        bias: Option<&Self::Tensor>,
+        c: &Self::Tensor,
+        spec: MatmulSpec,
+    ) -> Result<()>;
     fn im2col(&mut self, x: &Self::Tensor, cols: &Self::Tensor, geom: ConvGeom) -> Result<()>;
     fn col2im(&mut self, dcols: &Self::Tensor, dx: &Self::Tensor, geom: ConvGeom) -> Result<()>;
     #[allow(clippy::too_many_arguments)]
-    fn batch_norm_stats(&mut self, x: &Self::Tensor, mean: &Self::Tensor, invstd: &Self::Tensor, running_mean: &Self::Tensor, running_var: &Self::Tensor, momentum: f32, eps: f32, update_running: bool) -> Result<()>;
-    fn batch_norm_use_running(&mut self, running_mean: &Self::Tensor, running_var: &Self::Tensor, mean: &Self::Tensor, invstd: &Self::Tensor, eps: f32) -> Result<()>;
+    fn batch_norm_stats(
+        &mut self,
+        x: &Self::Tensor,
+        mean: &Self::Tensor,
+        invstd: &Self::Tensor,
+        running_mean: &Self::Tensor,
+        running_var: &Self::Tensor,
+        momentum: f32,
+        eps: f32,
+        update_running: bool,
+    ) -> Result<()>;
+    fn batch_norm_use_running(
+        &mut self,
+        running_mean: &Self::Tensor,
+        running_var: &Self::Tensor,
+        mean: &Self::Tensor,
+        invstd: &Self::Tensor,
+        eps: f32,
+    ) -> Result<()>;
     #[allow(clippy::too_many_arguments)]
-    fn batch_norm_apply(&mut self, x: &Self::Tensor, mean: &Self::Tensor, invstd: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor, y: &Self::Tensor, act: Activation) -> Result<()>;
+    fn batch_norm_apply(
+        &mut self,
+        x: &Self::Tensor,
+        mean: &Self::Tensor,
+        invstd: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        y: &Self::Tensor,
+        act: Activation,
+    ) -> Result<()>;
     #[allow(clippy::too_many_arguments)]
-    fn batch_norm_backward(&mut self, x: &Self::Tensor, mean: &Self::Tensor, invstd: &Self::Tensor, gamma: &Self::Tensor, dy: &Self::Tensor, dx: &Self::Tensor, dgamma: &Self::Tensor, dbeta: &Self::Tensor, grads: ParamGrads) -> Result<()>;
-    fn activation_backward(&mut self, y: &Self::Tensor, dy: &Self::Tensor, dx: &Self::Tensor, act: Activation) -> Result<()>;
-    fn bce_with_logits(&mut self, logits: &Self::Tensor, grad: &Self::Tensor, stats: &Self::Tensor, slot: usize, target: f32, scale: f32) -> Result<()>;
-    fn sum_over_rows(&mut self, x: &Self::Tensor, out: &Self::Tensor, accumulate: bool) -> Result<()>;
+    fn batch_norm_backward(
+        &mut self,
+        x: &Self::Tensor,
+        mean: &Self::Tensor,
+        invstd: &Self::Tensor,
+        gamma: &Self::Tensor,
+        dy: &Self::Tensor,
+        dx: &Self::Tensor,
+        dgamma: &Self::Tensor,
+        dbeta: &Self::Tensor,
+        grads: ParamGrads,
+    ) -> Result<()>;
+    fn activation_backward(
+        &mut self,
+        y: &Self::Tensor,
+        dy: &Self::Tensor,
+        dx: &Self::Tensor,
+        act: Activation,
+    ) -> Result<()>;
+    fn bce_with_logits(
+        &mut self,
+        logits: &Self::Tensor,
+        grad: &Self::Tensor,
+        stats: &Self::Tensor,
+        slot: usize,
+        target: f32,
+        scale: f32,
+    ) -> Result<()>;
+    fn sum_over_rows(
+        &mut self,
+        x: &Self::Tensor,
+        out: &Self::Tensor,
+        accumulate: bool,
+    ) -> Result<()>;
     fn fill(&mut self, dst: &Self::Tensor, value: f32) -> Result<()>;
     // The three operations whose parameters change every step (see `Recorder::dynamic`).
     fn randn(&mut self, dst: &Self::Tensor, seed: u64, stream: u32) -> Result<()>;
-    fn gather_batch(&mut self, images: &Self::Words, order: &Self::Words, dst: &Self::Tensor, offset: usize) -> Result<()>;
+    fn gather_batch(
+        &mut self,
+        images: &Self::Words,
+        order: &Self::Words,
+        dst: &Self::Tensor,
+        offset: usize,
+    ) -> Result<()>;
     #[allow(clippy::too_many_arguments)]
-    fn adam(&mut self, params: &Self::Tensor, grads: &Self::Tensor, m: &Self::Tensor, v: &Self::Tensor, spec: AdamSpec, t: u64) -> Result<()>;
+    fn adam(
+        &mut self,
+        params: &Self::Tensor,
+        grads: &Self::Tensor,
+        m: &Self::Tensor,
+        v: &Self::Tensor,
+        spec: AdamSpec,
+        t: u64,
+    ) -> Result<()>;
 }
 
 /// Noise streams a training step draws (stream = NOISE_STREAMS_PER_STEP * step + k).
@@ -59,9 +136,11 @@ impl Dynamic {
     /// The uniform words for training step `step` (0-based) whose batch starts at `offset`.
     pub fn params_at(&self, step: u64, offset: usize) -> Vec<u32> {
         match *self {
-            Dynamic::Randn { n, seed, stream } => {
-                ops::randn_params(n, seed, stream.wrapping_add(NOISE_STREAMS_PER_STEP.wrapping_mul(step as u32)))
-            }
+            Dynamic::Randn { n, seed, stream } => ops::randn_params(
+                n,
+                seed,
+                stream.wrapping_add(NOISE_STREAMS_PER_STEP.wrapping_mul(step as u32)),
+            ),
             Dynamic::Gather { batch, pixels } => ops::gather_params(batch, pixels, offset),
             Dynamic::Adam { n, spec } => ops::adam_params(n, spec, step + 1),
         }
@@ -78,12 +157,19 @@ pub struct Recorder<'g> {
 
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu) -> Recorder<'g> {
-        Recorder { gpu, dispatches: Vec::new(), dynamic: Vec::new() }
+        Recorder {
+            gpu,
+            dispatches: Vec::new(),
+            dynamic: Vec::new(),
+        }
     }
 
     /// Hands over what was recorded so far.
     pub fn take(&mut self) -> (Vec<Dispatch>, Vec<(usize, Dynamic)>) {
-        (std::mem::take(&mut self.dispatches), std::mem::take(&mut self.dynamic))
+        (
+            std::mem::take(&mut self.dispatches),
+            std::mem::take(&mut self.dynamic),
+        )
     }
 
     fn push(&mut self, d: Result<Dispatch>) -> Result<()> {
@@ -125,7 +211,14 @@ impl Backend for Recorder<'_> {
     fn alignment(&self) -> usize {
         self.gpu.view_alignment()
     }
-    fn matmul(&mut self, a: &gpu::Tensor, b: &gpu::Tensor, bias: Option<&gpu::Tensor>, c: &gpu::Tensor, spec: MatmulSpec) -> Result<()> {
+    fn matmul(
+        &mut self,
+        a: &gpu::Tensor,
+        b: &gpu::Tensor,
+        bias: Option<&gpu::Tensor>,
+        c: &gpu::Tensor,
+        spec: MatmulSpec,
+    ) -> Result<()> {
         let d = ops::matmul(self.gpu, a, b, bias, c, spec);
         self.push(d)
     }
@@ -137,31 +230,99 @@ impl Backend for Recorder<'_> {
         let d = ops::col2im(self.gpu, dcols, dx, geom);
         self.push(d)
     }
-    fn batch_norm_stats(&mut self, x: &gpu::Tensor, mean: &gpu::Tensor, invstd: &gpu::Tensor, running_mean: &gpu::Tensor, running_var: &gpu::Tensor, momentum: f32, eps: f32, update_running: bool) -> Result<()> {
-        let d = ops::batch_norm_stats(self.gpu, x, mean, invstd, running_mean, running_var, momentum, eps, update_running);
+    fn batch_norm_stats(
+        &mut self,
+        x: &gpu::Tensor,
+        mean: &gpu::Tensor,
+        invstd: &gpu::Tensor,
+        running_mean: &gpu::Tensor,
+        running_var: &gpu::Tensor,
+        momentum: f32,
+        eps: f32,
+        update_running: bool,
+    ) -> Result<()> {
+        let d = ops::batch_norm_stats(
+            self.gpu,
+            x,
+            mean,
+            invstd,
+            running_mean,
+            running_var,
+            momentum,
+            eps,
+            update_running,
+        );
         self.push(d)
     }
-    fn batch_norm_use_running(&mut self, running_mean: &gpu::Tensor, running_var: &gpu::Tensor, mean: &gpu::Tensor, invstd: &gpu::Tensor, eps: f32) -> Result<()> {
+    fn batch_norm_use_running(
+        &mut self,
+        running_mean: &gpu::Tensor,
+        running_var: &gpu::Tensor,
+        mean: &gpu::Tensor,
+        invstd: &gpu::Tensor,
+        eps: f32,
+    ) -> Result<()> {
         let d = ops::batch_norm_use_running(self.gpu, running_mean, running_var, mean, invstd, eps);
         self.push(d)
     }
-    fn batch_norm_apply(&mut self, x: &gpu::Tensor, mean: &gpu::Tensor, invstd: &gpu::Tensor, gamma: &gpu::Tensor, beta: &gpu::Tensor, y: &gpu::Tensor, act: Activation) -> Result<()> {
+    fn batch_norm_apply(
+        &mut self,
+        x: &gpu::Tensor,
+        mean: &gpu::Tensor,
+        invstd: &gpu::Tensor,
+        gamma: &gpu::Tensor,
+        beta: &gpu::Tensor,
+        y: &gpu::Tensor,
+        act: Activation,
+    ) -> Result<()> {
         let d = ops::batch_norm_apply(self.gpu, x, mean, invstd, gamma, beta, y, act);
         self.push(d)
     }
-    fn batch_norm_backward(&mut self, x: &gpu::Tensor, mean: &gpu::Tensor, invstd: &gpu::Tensor, gamma: &gpu::Tensor, dy: &gpu::Tensor, dx: &gpu::Tensor, dgamma: &gpu::Tensor, dbeta: &gpu::Tensor, grads: ParamGrads) -> Result<()> {
-        let d = ops::batch_norm_backward(self.gpu, x, mean, invstd, gamma, dy, dx, dgamma, dbeta, grads);
+    fn batch_norm_backward(
+        &mut self,
+        x: &gpu::Tensor,
+        mean: &gpu::Tensor,
+        invstd: &gpu::Tensor,
+        gamma: &gpu::Tensor,
+        dy: &gpu::Tensor,
+        dx: &gpu::Tensor,
+        dgamma: &gpu::Tensor,
+        dbeta: &gpu::Tensor,
+        grads: ParamGrads,
+    ) -> Result<()> {
+        let d = ops::batch_norm_backward(
+            self.gpu, x, mean, invstd, gamma, dy, dx, dgamma, dbeta, grads,
+        );
         self.push(d)
     }
-    fn activation_backward(&mut self, y: &gpu::Tensor, dy: &gpu::Tensor, dx: &gpu::Tensor, act: Activation) -> Result<()> {
+    fn activation_backward(
+        &mut self,
+        y: &gpu::Tensor,
+        dy: &gpu::Tensor,
+        dx: &gpu::Tensor,
+        act: Activation,
+    ) -> Result<()> {
         let d = ops::activation_backward(self.gpu, y, dy, dx, act);
         self.push(d)
     }
-    fn bce_with_logits(&mut self, logits: &gpu::Tensor, grad: &gpu::Tensor, stats: &gpu::Tensor, slot: usize, target: f32, scale: f32) -> Result<()> {
+    fn bce_with_logits(
+        &mut self,
+        logits: &gpu::Tensor,
+        grad: &gpu::Tensor,
+        stats: &gpu::Tensor,
+        slot: usize,
+        target: f32,
+        scale: f32,
+    ) -> Result<()> {
         let d = ops::bce_with_logits(self.gpu, logits, grad, stats, slot, target, scale);
         self.push(d)
     }
-    fn sum_over_rows(&mut self, x: &gpu::Tensor, out: &gpu::Tensor, accumulate: bool) -> Result<()> {
+    fn sum_over_rows(
+        &mut self,
+        x: &gpu::Tensor,
+        out: &gpu::Tensor,
+        accumulate: bool,
+    ) -> Result<()> {
         let d = ops::sum_over_rows(self.gpu, x, out, accumulate);
         self.push(d)
     }
@@ -171,16 +332,49 @@ impl Backend for Recorder<'_> {
     }
     fn randn(&mut self, dst: &gpu::Tensor, seed: u64, stream: u32) -> Result<()> {
         let d = ops::randn(self.gpu, dst, seed, stream);
-        self.push_dynamic(d, Dynamic::Randn { n: dst.len(), seed, stream })
+        self.push_dynamic(
+            d,
+            Dynamic::Randn {
+                n: dst.len(),
+                seed,
+                stream,
+            },
+        )
     }
-    fn gather_batch(&mut self, images: &gpu::Words, order: &gpu::Words, dst: &gpu::Tensor, offset: usize) -> Result<()> {
+    fn gather_batch(
+        &mut self,
+        images: &gpu::Words,
+        order: &gpu::Words,
+        dst: &gpu::Tensor,
+        offset: usize,
+    ) -> Result<()> {
         let d = ops::gather_batch(self.gpu, images, order, dst, offset);
         let batch = dst.shape()[0];
-        self.push_dynamic(d, Dynamic::Gather { batch, pixels: dst.len() / batch })
+        self.push_dynamic(
+            d,
+            Dynamic::Gather {
+                batch,
+                pixels: dst.len() / batch,
+            },
+        )
     }
-    fn adam(&mut self, params: &gpu::Tensor, grads: &gpu::Tensor, m: &gpu::Tensor, v: &gpu::Tensor, spec: AdamSpec, t: u64) -> Result<()> {
+    fn adam(
+        &mut self,
+        params: &gpu::Tensor,
+        grads: &gpu::Tensor,
+        m: &gpu::Tensor,
+        v: &gpu::Tensor,
+        spec: AdamSpec,
+        t: u64,
+    ) -> Result<()> {
         let d = ops::adam(self.gpu, params, grads, m, v, spec, t);
-        self.push_dynamic(d, Dynamic::Adam { n: params.len(), spec })
+        self.push_dynamic(
+            d,
+            Dynamic::Adam {
+                n: params.len(),
+                spec,
+            },
+        )
     }
 }
 
@@ -216,7 +410,14 @@ impl Backend for Cpu {
     fn alignment(&self) -> usize {
         1
     }
-    fn matmul(&mut self, a: &cpu::Tensor, b: &cpu::Tensor, bias: Option<&cpu::Tensor>, c: &cpu::Tensor, spec: MatmulSpec) -> Result<()> {
+    fn matmul(
+        &mut self,
+        a: &cpu::Tensor,
+        b: &cpu::Tensor,
+        bias: Option<&cpu::Tensor>,
+        c: &cpu::Tensor,
+        spec: MatmulSpec,
+    ) -> Result<()> {
         cpu::ops::matmul(a, b, bias, c, spec)
     }
     fn im2col(&mut self, x: &cpu::Tensor, cols: &cpu::Tensor, geom: ConvGeom) -> Result<()> {
@@ -225,25 +426,90 @@ impl Backend for Cpu {
     fn col2im(&mut self, dcols: &cpu::Tensor, dx: &cpu::Tensor, geom: ConvGeom) -> Result<()> {
         cpu::ops::col2im(dcols, dx, geom)
     }
-    fn batch_norm_stats(&mut self, x: &cpu::Tensor, mean: &cpu::Tensor, invstd: &cpu::Tensor, running_mean: &cpu::Tensor, running_var: &cpu::Tensor, momentum: f32, eps: f32, update_running: bool) -> Result<()> {
-        cpu::ops::batch_norm_stats(x, mean, invstd, running_mean, running_var, momentum, eps, update_running)
+    fn batch_norm_stats(
+        &mut self,
+        x: &cpu::Tensor,
+        mean: &cpu::Tensor,
+        invstd: &cpu::Tensor,
+        running_mean: &cpu::Tensor,
+        running_var: &cpu::Tensor,
+        momentum: f32,
+        eps: f32,
+        update_running: bool,
+    ) -> Result<()> {
+        cpu::ops::batch_norm_stats(
+            x,
+            mean,
+            invstd,
+            running_mean,
+            running_var,
+            momentum,
+            eps,
+            update_running,
+        )
     }
-    fn batch_norm_use_running(&mut self, running_mean: &cpu::Tensor, running_var: &cpu::Tensor, mean: &cpu::Tensor, invstd: &cpu::Tensor, eps: f32) -> Result<()> {
+    fn batch_norm_use_running(
+        &mut self,
+        running_mean: &cpu::Tensor,
+        running_var: &cpu::Tensor,
+        mean: &cpu::Tensor,
+        invstd: &cpu::Tensor,
+        eps: f32,
+    ) -> Result<()> {
         cpu::ops::batch_norm_use_running(running_mean, running_var, mean, invstd, eps)
     }
-    fn batch_norm_apply(&mut self, x: &cpu::Tensor, mean: &cpu::Tensor, invstd: &cpu::Tensor, gamma: &cpu::Tensor, beta: &cpu::Tensor, y: &cpu::Tensor, act: Activation) -> Result<()> {
+    fn batch_norm_apply(
+        &mut self,
+        x: &cpu::Tensor,
+        mean: &cpu::Tensor,
+        invstd: &cpu::Tensor,
+        gamma: &cpu::Tensor,
+        beta: &cpu::Tensor,
+        y: &cpu::Tensor,
+        act: Activation,
+    ) -> Result<()> {
         cpu::ops::batch_norm_apply(x, mean, invstd, gamma, beta, y, act)
     }
-    fn batch_norm_backward(&mut self, x: &cpu::Tensor, mean: &cpu::Tensor, invstd: &cpu::Tensor, gamma: &cpu::Tensor, dy: &cpu::Tensor, dx: &cpu::Tensor, dgamma: &cpu::Tensor, dbeta: &cpu::Tensor, grads: ParamGrads) -> Result<()> {
+    fn batch_norm_backward(
+        &mut self,
+        x: &cpu::Tensor,
+        mean: &cpu::Tensor,
+        invstd: &cpu::Tensor,
+        gamma: &cpu::Tensor,
+        dy: &cpu::Tensor,
+        dx: &cpu::Tensor,
+        dgamma: &cpu::Tensor,
+        dbeta: &cpu::Tensor,
+        grads: ParamGrads,
+    ) -> Result<()> {
         cpu::ops::batch_norm_backward(x, mean, invstd, gamma, dy, dx, dgamma, dbeta, grads)
     }
-    fn activation_backward(&mut self, y: &cpu::Tensor, dy: &cpu::Tensor, dx: &cpu::Tensor, act: Activation) -> Result<()> {
+    fn activation_backward(
+        &mut self,
+        y: &cpu::Tensor,
+        dy: &cpu::Tensor,
+        dx: &cpu::Tensor,
+        act: Activation,
+    ) -> Result<()> {
         cpu::ops::activation_backward(y, dy, dx, act)
     }
-    fn bce_with_logits(&mut self, logits: &cpu::Tensor, grad: &cpu::Tensor, stats: &cpu::Tensor, slot: usize, target: f32, scale: f32) -> Result<()> {
+    fn bce_with_logits(
+        &mut self,
+        logits: &cpu::Tensor,
+        grad: &cpu::Tensor,
+        stats: &cpu::Tensor,
+        slot: usize,
+        target: f32,
+        scale: f32,
+    ) -> Result<()> {
         cpu::ops::bce_with_logits(logits, grad, stats, slot, target, scale)
     }
-    fn sum_over_rows(&mut self, x: &cpu::Tensor, out: &cpu::Tensor, accumulate: bool) -> Result<()> {
+    fn sum_over_rows(
+        &mut self,
+        x: &cpu::Tensor,
+        out: &cpu::Tensor,
+        accumulate: bool,
+    ) -> Result<()> {
         cpu::ops::sum_over_rows(x, out, accumulate)
     }
     fn fill(&mut self, dst: &cpu::Tensor, value: f32) -> Result<()> {
@@ -252,10 +518,24 @@ impl Backend for Cpu {
     fn randn(&mut self, dst: &cpu::Tensor, seed: u64, stream: u32) -> Result<()> {
         cpu::ops::randn(dst, seed, stream)
     }
-    fn gather_batch(&mut self, images: &Self::Words, order: &Self::Words, dst: &cpu::Tensor, offset: usize) -> Result<()> {
+    fn gather_batch(
+        &mut self,
+        images: &Self::Words,
+        order: &Self::Words,
+        dst: &cpu::Tensor,
+        offset: usize,
+    ) -> Result<()> {
         cpu::ops::gather_batch(&images.borrow(), &order.borrow(), dst, offset)
     }
-    fn adam(&mut self, params: &cpu::Tensor, grads: &cpu::Tensor, m: &cpu::Tensor, v: &cpu::Tensor, spec: AdamSpec, t: u64) -> Result<()> {
+    fn adam(
+        &mut self,
+        params: &cpu::Tensor,
+        grads: &cpu::Tensor,
+        m: &cpu::Tensor,
+        v: &cpu::Tensor,
+        spec: AdamSpec,
+        t: u64,
+    ) -> Result<()> {
         cpu::ops::adam(params, grads, m, v, spec, t)
     }
 }

@@ -12,9 +12,17 @@ pub fn linear_specs(prefix: &str, input: usize, output: usize) -> Vec<ParamSpec>
             name: format!("{prefix}.weight"),
             shape: vec![output, input],
             trainable: true,
-            init: Init::GlorotUniform { fan_in: input, fan_out: output },
+            init: Init::GlorotUniform {
+                fan_in: input,
+                fan_out: output,
+            },
         },
-        ParamSpec { name: format!("{prefix}.bias"), shape: vec![output], trainable: true, init: Init::Zeros },
+        ParamSpec {
+            name: format!("{prefix}.bias"),
+            shape: vec![output],
+            trainable: true,
+            init: Init::Zeros,
+        },
     ]
 }
 
@@ -26,15 +34,28 @@ pub fn conv_specs(prefix: &str, input: usize, output: usize, kernel: usize) -> V
             name: format!("{prefix}.weight"),
             shape: vec![output, input, kernel, kernel],
             trainable: true,
-            init: Init::GlorotUniform { fan_in: input * area, fan_out: output * area },
+            init: Init::GlorotUniform {
+                fan_in: input * area,
+                fan_out: output * area,
+            },
         },
-        ParamSpec { name: format!("{prefix}.bias"), shape: vec![output], trainable: true, init: Init::Zeros },
+        ParamSpec {
+            name: format!("{prefix}.bias"),
+            shape: vec![output],
+            trainable: true,
+            init: Init::Zeros,
+        },
     ]
 }
 
 /// The specs of a BatchNorm layer: gamma ("weight"), beta ("bias"), running statistics.
 pub fn batch_norm_specs(prefix: &str, channels: usize) -> Vec<ParamSpec> {
-    let spec = |name: &str, trainable, init| ParamSpec { name: format!("{prefix}.{name}"), shape: vec![channels], trainable, init };
+    let spec = |name: &str, trainable, init| ParamSpec {
+        name: format!("{prefix}.{name}"),
+        shape: vec![channels],
+        trainable,
+        init,
+    };
     vec![
         spec("weight", true, Init::Ones),
         spec("bias", true, Init::Zeros),
@@ -52,7 +73,13 @@ pub struct Linear<B: Backend> {
 }
 
 impl<B: Backend> Linear<B> {
-    pub fn new(be: &B, store: &ParamStore<B>, prefix: &str, input: usize, output: usize) -> Result<Linear<B>> {
+    pub fn new(
+        be: &B,
+        store: &ParamStore<B>,
+        prefix: &str,
+        input: usize,
+        output: usize,
+    ) -> Result<Linear<B>> {
         let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
         Ok(Linear {
             weight: store.get(be, &w, &[output, input])?,
@@ -63,15 +90,30 @@ impl<B: Backend> Linear<B> {
     }
 
     pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
-        let spec = MatmulSpec { trans_b: true, activation: act, ..MatmulSpec::PLAIN };
+        let spec = MatmulSpec {
+            trans_b: true,
+            activation: act,
+            ..MatmulSpec::PLAIN
+        };
         be.matmul(x, &self.weight, Some(&self.bias), y, spec)
     }
 
     /// dW += dy^T x, db += sum(dy) (when `grads`); dx = dy W (when wanted). dy is w.r.t. the
     /// pre-activation output.
-    pub fn backward(&self, be: &mut B, x: &B::Tensor, dy: &B::Tensor, dx: Option<&B::Tensor>, grads: bool) -> Result<()> {
+    pub fn backward(
+        &self,
+        be: &mut B,
+        x: &B::Tensor,
+        dy: &B::Tensor,
+        dx: Option<&B::Tensor>,
+        grads: bool,
+    ) -> Result<()> {
         if grads {
-            let spec = MatmulSpec { trans_a: true, accumulate: true, ..MatmulSpec::PLAIN };
+            let spec = MatmulSpec {
+                trans_a: true,
+                accumulate: true,
+                ..MatmulSpec::PLAIN
+            };
             be.matmul(dy, x, None, &self.dweight, spec)?;
             be.sum_over_rows(dy, &self.dbias, true)?;
         }
@@ -94,7 +136,13 @@ pub struct Conv2d<B: Backend> {
 }
 
 impl<B: Backend> Conv2d<B> {
-    pub fn new(be: &mut B, store: &ParamStore<B>, prefix: &str, geom: ConvGeom, output: usize) -> Result<Conv2d<B>> {
+    pub fn new(
+        be: &mut B,
+        store: &ParamStore<B>,
+        prefix: &str,
+        geom: ConvGeom,
+        output: usize,
+    ) -> Result<Conv2d<B>> {
         let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
         let k = geom.cols_shape()[1];
         Ok(Conv2d {
@@ -110,14 +158,28 @@ impl<B: Backend> Conv2d<B> {
 
     pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
         be.im2col(x, &self.cols, self.geom)?;
-        let spec = MatmulSpec { trans_b: true, activation: act, ..MatmulSpec::PLAIN };
+        let spec = MatmulSpec {
+            trans_b: true,
+            activation: act,
+            ..MatmulSpec::PLAIN
+        };
         be.matmul(&self.cols, &self.weight, Some(&self.bias), y, spec)
     }
 
     /// dy: [B*OH*OW, out] w.r.t. the pre-activation output; dx: [B, H, W, C] when wanted.
-    pub fn backward(&self, be: &mut B, dy: &B::Tensor, dx: Option<&B::Tensor>, grads: bool) -> Result<()> {
+    pub fn backward(
+        &self,
+        be: &mut B,
+        dy: &B::Tensor,
+        dx: Option<&B::Tensor>,
+        grads: bool,
+    ) -> Result<()> {
         if grads {
-            let spec = MatmulSpec { trans_a: true, accumulate: true, ..MatmulSpec::PLAIN };
+            let spec = MatmulSpec {
+                trans_a: true,
+                accumulate: true,
+                ..MatmulSpec::PLAIN
+            };
             be.matmul(dy, &self.cols, None, &self.dweight, spec)?;
             be.sum_over_rows(dy, &self.dbias, true)?;
         }
@@ -144,9 +206,21 @@ pub struct BatchNorm<B: Backend> {
 }
 
 impl<B: Backend> BatchNorm<B> {
-    pub fn new(be: &mut B, store: &ParamStore<B>, prefix: &str, channels: usize, momentum: f32, eps: f32) -> Result<BatchNorm<B>> {
+    pub fn new(
+        be: &mut B,
+        store: &ParamStore<B>,
+        prefix: &str,
+        channels: usize,
+        momentum: f32,
+        eps: f32,
+    ) -> Result<BatchNorm<B>> {
         let get = |n: &str| store.get(be, &format!("{prefix}.{n}"), &[channels]);
-        let (gamma, beta, running_mean, running_var) = (get("weight")?, get("bias")?, get("running_mean")?, get("running_var")?);
+        let (gamma, beta, running_mean, running_var) = (
+            get("weight")?,
+            get("bias")?,
+            get("running_mean")?,
+            get("running_var")?,
+        );
         Ok(BatchNorm {
             gamma,
             beta,
@@ -162,7 +236,14 @@ impl<B: Backend> BatchNorm<B> {
     }
 
     /// Training mode (batch statistics), or inference mode (running statistics).
-    pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation, mode: BnMode) -> Result<()> {
+    pub fn forward(
+        &self,
+        be: &mut B,
+        x: &B::Tensor,
+        y: &B::Tensor,
+        act: Activation,
+        mode: BnMode,
+    ) -> Result<()> {
         match mode {
             BnMode::Train { update_running } => be.batch_norm_stats(
                 x,
@@ -174,15 +255,42 @@ impl<B: Backend> BatchNorm<B> {
                 self.eps,
                 update_running,
             )?,
-            BnMode::Inference => be.batch_norm_use_running(&self.running_mean, &self.running_var, &self.mean, &self.invstd, self.eps)?,
+            BnMode::Inference => be.batch_norm_use_running(
+                &self.running_mean,
+                &self.running_var,
+                &self.mean,
+                &self.invstd,
+                self.eps,
+            )?,
         }
         be.batch_norm_apply(x, &self.mean, &self.invstd, &self.gamma, &self.beta, y, act)
     }
 
     /// dy w.r.t. the normalised output (before any activation); after a training-mode forward.
-    pub fn backward(&self, be: &mut B, x: &B::Tensor, dy: &B::Tensor, dx: &B::Tensor, grads: bool) -> Result<()> {
-        let grads = if grads { ParamGrads::Accumulate } else { ParamGrads::Skip };
-        be.batch_norm_backward(x, &self.mean, &self.invstd, &self.gamma, dy, dx, &self.dgamma, &self.dbeta, grads)
+    pub fn backward(
+        &self,
+        be: &mut B,
+        x: &B::Tensor,
+        dy: &B::Tensor,
+        dx: &B::Tensor,
+        grads: bool,
+    ) -> Result<()> {
+        let grads = if grads {
+            ParamGrads::Accumulate
+        } else {
+            ParamGrads::Skip
+        };
+        be.batch_norm_backward(
+            x,
+            &self.mean,
+            &self.invstd,
+            &self.gamma,
+            dy,
+            dx,
+            &self.dgamma,
+            &self.dbeta,
+            grads,
+        )
     }
 }
 

@@ -9,7 +9,10 @@ use crate::rng::SplitMix64;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
     /// Keras' Glorot uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
-    GlorotUniform { fan_in: usize, fan_out: usize },
+    GlorotUniform {
+        fan_in: usize,
+        fan_out: usize,
+    },
     Zeros,
     Ones,
 }
@@ -53,7 +56,11 @@ pub struct ParamStore<B: Backend> {
 
 fn layout(specs: &[ParamSpec], align: usize, trainable: bool, offsets: &mut [usize]) -> usize {
     let mut end = 0;
-    for (i, s) in specs.iter().enumerate().filter(|(_, s)| s.trainable == trainable) {
+    for (i, s) in specs
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.trainable == trainable)
+    {
         offsets[i] = end;
         end = (end + s.len()).div_ceil(align) * align;
     }
@@ -81,13 +88,20 @@ impl<B: Backend> ParamStore<B> {
     }
 
     fn index(&self, name: &str) -> Result<usize> {
-        self.specs.iter().position(|s| s.name == name).ok_or_else(|| Error::Invalid(format!("no parameter {name}")))
+        self.specs
+            .iter()
+            .position(|s| s.name == name)
+            .ok_or_else(|| Error::Invalid(format!("no parameter {name}")))
     }
 
     /// The tensor `name` (a parameter or running statistic), viewed as `shape`.
     pub fn get(&self, be: &B, name: &str, shape: &[usize]) -> Result<B::Tensor> {
         let i = self.index(name)?;
-        let base = if self.specs[i].trainable { &self.params } else { &self.state };
+        let base = if self.specs[i].trainable {
+            &self.params
+        } else {
+            &self.state
+        };
         be.view(base, self.offsets[i], shape)
     }
 
@@ -107,7 +121,9 @@ impl<B: Backend> ParamStore<B> {
                 let v = match s.init {
                     Init::GlorotUniform { fan_in, fan_out } => {
                         let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
-                        (0..s.len()).map(|_| ((rng.next_f64() * 2.0 - 1.0) * limit) as f32).collect()
+                        (0..s.len())
+                            .map(|_| ((rng.next_f64() * 2.0 - 1.0) * limit) as f32)
+                            .collect()
                     }
                     Init::Zeros => vec![0.0; s.len()],
                     Init::Ones => vec![1.0; s.len()],
@@ -120,13 +136,21 @@ impl<B: Backend> ParamStore<B> {
 
     fn flatten(&self, values: &NamedValues, trainable: bool, len: usize) -> Result<Vec<f32>> {
         let mut flat = vec![0.0; len];
-        for (i, s) in self.specs.iter().enumerate().filter(|(_, s)| s.trainable == trainable) {
+        for (i, s) in self
+            .specs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.trainable == trainable)
+        {
             let (_, shape, v) = values
                 .iter()
                 .find(|(n, _, _)| *n == s.name)
                 .ok_or_else(|| Error::Invalid(format!("missing tensor {}", s.name)))?;
             if *shape != s.shape || v.len() != s.len() {
-                return Err(Error::Invalid(format!("tensor {} has shape {shape:?}, expected {:?}", s.name, s.shape)));
+                return Err(Error::Invalid(format!(
+                    "tensor {} has shape {shape:?}, expected {:?}",
+                    s.name, s.shape
+                )));
             }
             flat[self.offsets[i]..self.offsets[i] + v.len()].copy_from_slice(v);
         }
@@ -138,7 +162,13 @@ impl<B: Backend> ParamStore<B> {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.trainable == trainable)
-            .map(|(i, s)| (s.name.clone(), s.shape.clone(), flat[self.offsets[i]..self.offsets[i] + s.len()].to_vec()))
+            .map(|(i, s)| {
+                (
+                    s.name.clone(),
+                    s.shape.clone(),
+                    flat[self.offsets[i]..self.offsets[i] + s.len()].to_vec(),
+                )
+            })
             .collect()
     }
 
@@ -162,7 +192,11 @@ impl<B: Backend> ParamStore<B> {
         let mut out = Vec::new();
         for (prefix, t) in [("adam_m.", &self.m), ("adam_v.", &self.v)] {
             let flat = be.read(t)?;
-            out.extend(self.split(&flat, true).into_iter().map(|(n, s, v)| (format!("{prefix}{n}"), s, v)));
+            out.extend(
+                self.split(&flat, true)
+                    .into_iter()
+                    .map(|(n, s, v)| (format!("{prefix}{n}"), s, v)),
+            );
         }
         Ok(out)
     }
@@ -172,7 +206,10 @@ impl<B: Backend> ParamStore<B> {
         for (prefix, t) in [("adam_m.", &self.m), ("adam_v.", &self.v)] {
             let renamed: NamedValues = values
                 .iter()
-                .filter_map(|(n, s, v)| n.strip_prefix(prefix).map(|n| (n.to_string(), s.clone(), v.clone())))
+                .filter_map(|(n, s, v)| {
+                    n.strip_prefix(prefix)
+                        .map(|n| (n.to_string(), s.clone(), v.clone()))
+                })
                 .collect();
             let flat = self.flatten(&renamed, true, self.len)?;
             be.write(t, &flat)?;
@@ -191,6 +228,10 @@ impl<B: Backend> ParamStore<B> {
 
     /// Number of trainable scalars (without padding).
     pub fn parameter_count(&self) -> usize {
-        self.specs.iter().filter(|s| s.trainable).map(ParamSpec::len).sum()
+        self.specs
+            .iter()
+            .filter(|s| s.trainable)
+            .map(ParamSpec::len)
+            .sum()
     }
 }

@@ -15,12 +15,17 @@ pub fn gpu() -> Gpu {
 
 pub fn random(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     let mut r = SplitMix64::new(seed);
-    (0..n).map(|_| lo + (hi - lo) * r.next_f64() as f32).collect()
+    (0..n)
+        .map(|_| lo + (hi - lo) * r.next_f64() as f32)
+        .collect()
 }
 
 /// The same data as a GPU tensor and a CPU tensor.
 pub fn pair(gpu: &Gpu, data: &[f32], shape: &[usize]) -> (Tensor, cpu::Tensor) {
-    (Tensor::from_slice(gpu, data, shape).unwrap(), cpu::Tensor::from_slice(data, shape).unwrap())
+    (
+        Tensor::from_slice(gpu, data, shape).unwrap(),
+        cpu::Tensor::from_slice(data, shape).unwrap(),
+    )
 }
 
 pub fn random_pair(gpu: &Gpu, seed: u64, shape: &[usize]) -> (Tensor, cpu::Tensor) {
@@ -30,7 +35,10 @@ pub fn random_pair(gpu: &Gpu, seed: u64, shape: &[usize]) -> (Tensor, cpu::Tenso
 /// An output pair whose GPU side is filled with NaN, so an element the shader never writes fails.
 pub fn nan_pair(gpu: &Gpu, shape: &[usize]) -> (Tensor, cpu::Tensor) {
     let n = shape.iter().product();
-    (Tensor::from_slice(gpu, &vec![f32::NAN; n], shape).unwrap(), cpu::Tensor::zeros(shape))
+    (
+        Tensor::from_slice(gpu, &vec![f32::NAN; n], shape).unwrap(),
+        cpu::Tensor::zeros(shape),
+    )
 }
 
 /// ||a - b|| / ||b|| (or ||a - b|| when b is all zeros); NaN anywhere gives infinity.
@@ -39,7 +47,12 @@ pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     if a.iter().chain(b).any(|v| !v.is_finite()) {
         return f64::INFINITY;
     }
-    let diff: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>().sqrt();
+    let diff: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum::<f64>().sqrt();
     if norm == 0.0 { diff } else { diff / norm }
 }

@@ -1,0 +1,167 @@
+//! IDX files (MNIST's format): big-endian magic 0x0000_08_NN (u8 data, NN dimensions), then the
+//! dimensions as u32, then the bytes. Every check names the file and the problem.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+
+pub const IMAGES_MAGIC: u32 = 0x0000_0803;
+pub const LABELS_MAGIC: u32 = 0x0000_0801;
+/// Refuse to inflate past this (the MNIST training images are 47 MB).
+const MAX_BYTES: u64 = 1 << 30;
+
+/// Images [count, rows * cols] as bytes 0..=255 and labels 0..=9.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub count: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Dataset {
+    /// The pixels packed 4 per u32 (little-endian), as the GPU gathers them.
+    pub fn packed_images(&self) -> Vec<u32> {
+        self.images
+            .chunks(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+}
+
+/// Reads a file, inflating it when it is gzipped (by its magic bytes, not its name).
+pub fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .take(MAX_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::file(path, format!("corrupt gzip data: {e}")))?;
+        if out.len() as u64 > MAX_BYTES {
+            return Err(Error::file(path, "inflates to more than 1 GiB"));
+        }
+        return Ok(out);
+    }
+    Ok(raw)
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Parses an IDX file of u8 data with `dims` dimensions; returns (dimensions, data).
+pub fn parse(path: &Path, bytes: &[u8], magic: u32) -> Result<(Vec<usize>, Vec<u8>)> {
+    let dims = (magic & 0xff) as usize;
+    let header = 4 + 4 * dims;
+    if bytes.len() < header {
+        return Err(Error::file(
+            path,
+            format!(
+                "truncated: {} bytes, shorter than the IDX header",
+                bytes.len()
+            ),
+        ));
+    }
+    let found = be_u32(bytes, 0);
+    if found != magic {
+        return Err(Error::file(
+            path,
+            format!("wrong magic number 0x{found:08x}, expected 0x{magic:08x}"),
+        ));
+    }
+    let shape: Vec<usize> = (0..dims)
+        .map(|i| be_u32(bytes, 4 + 4 * i) as usize)
+        .collect();
+    let expected = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .and_then(|n| n.checked_add(header));
+    match expected {
+        Some(n) if n == bytes.len() => Ok((shape, bytes[header..].to_vec())),
+        Some(n) => Err(Error::file(
+            path,
+            format!(
+                "{} bytes, but dimensions {shape:?} need {n} ({})",
+                bytes.len(),
+                if bytes.len() < n {
+                    "truncated"
+                } else {
+                    "trailing data"
+                }
+            ),
+        )),
+        None => Err(Error::file(path, format!("dimensions {shape:?} overflow"))),
+    }
+}
+
+/// `dir/name` or `dir/name.gz`, whichever exists.
+fn find(dir: &Path, name: &str) -> Result<PathBuf> {
+    for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::file(
+        &dir.join(format!("{name}.gz")),
+        format!("missing (looked for {name} and {name}.gz)"),
+    ))
+}
+
+/// Loads `split` ("train" or "t10k") from `dir`: `{split}-images-idx3-ubyte[.gz]` and
+/// `{split}-labels-idx1-ubyte[.gz]`, 28x28 images, labels 0..9, equal counts.
+pub fn load_dataset(dir: &Path, split: &str) -> Result<Dataset> {
+    let images_path = find(dir, &format!("{split}-images-idx3-ubyte"))?;
+    let labels_path = find(dir, &format!("{split}-labels-idx1-ubyte"))?;
+    let (shape, images) = parse(
+        &images_path,
+        &read_maybe_gzipped(&images_path)?,
+        IMAGES_MAGIC,
+    )?;
+    if shape[1] != 28 || shape[2] != 28 || shape[0] == 0 {
+        return Err(Error::file(
+            &images_path,
+            format!(
+                "images are {}x{} (count {}), expected 28x28",
+                shape[1], shape[2], shape[0]
+            ),
+        ));
+    }
+    let (lshape, labels) = parse(
+        &labels_path,
+        &read_maybe_gzipped(&labels_path)?,
+        LABELS_MAGIC,
+    )?;
+    if lshape[0] != shape[0] {
+        return Err(Error::file(
+            &labels_path,
+            format!("{} labels for {} images", lshape[0], shape[0]),
+        ));
+    }
+    if let Some(i) = labels.iter().position(|&l| l > 9) {
+        return Err(Error::file(
+            &labels_path,
+            format!("label {} at index {i} is outside 0..9", labels[i]),
+        ));
+    }
+    Ok(Dataset {
+        images,
+        labels,
+        count: shape[0],
+        rows: 28,
+        cols: 28,
+    })
+}
+
+/// Writes `count` 28x28 images (bytes) as an IDX ubyte file in MNIST's own format, atomically.
+pub fn write_images(path: &Path, pixels: &[u8], count: usize) -> Result<()> {
+    let mut out = Vec::with_capacity(16 + pixels.len());
+    for v in [IMAGES_MAGIC, count as u32, 28, 28] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(pixels);
+    write_atomic(path, &out)
+}

@@ -1,0 +1,396 @@
+//! The training loop: epochs of shuffled batches, progress, metrics, sample grids, checkpoints,
+//! exact resume.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::data::load_dataset;
+use crate::error::{Error, Result};
+use crate::gan::model::{
+    PIXELS, discriminator_specs, from_pytorch_layout, generator_specs, to_pytorch_layout,
+};
+use crate::gan::step::{StepConfig, StepStats};
+use crate::gan::trainer::{GpuTrainer, Sampler};
+use crate::gpu::Gpu;
+use crate::io::checkpoint::{self, Checkpoint};
+use crate::io::{image, write_atomic};
+use crate::rng::SplitMix64;
+use crate::spec::AdamSpec;
+
+pub const MODEL: &str = "mlp-gan";
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+const METRICS_HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake";
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub epochs: u64,
+    /// Stop after this many steps in all (counting steps before a resume).
+    pub max_steps: Option<u64>,
+    pub batch: usize,
+    pub seed: u64,
+    pub out: PathBuf,
+    pub resume: bool,
+    pub data_dir: PathBuf,
+    pub lr: f32,
+    pub beta1: f32,
+    pub checkpoint_every: Option<u64>,
+    pub log_every: u64,
+    pub progress: bool,
+}
+
+impl TrainOptions {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return bad("--batch-size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr < 1.0) {
+            return bad(format!("--lr must be in (0, 1), got {}", self.lr));
+        }
+        if !(self.beta1.is_finite() && (0.0..1.0).contains(&self.beta1)) {
+            return bad(format!("--beta1 must be in [0, 1), got {}", self.beta1));
+        }
+        if self.max_steps == Some(0) || self.checkpoint_every == Some(0) || self.log_every == 0 {
+            return bad(
+                "--max-steps, --checkpoint-every and --log-every must be at least 1".into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn adam(&self) -> AdamSpec {
+        AdamSpec {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: 0.999,
+            eps: 1e-7,
+        }
+    }
+}
+
+/// The epoch's image order: a shuffle seeded by (seed, epoch), so resuming needs no RNG state.
+pub fn epoch_order(seed: u64, epoch: u64, count: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..count as u32).collect();
+    SplitMix64::new(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15)).shuffle(&mut order);
+    order
+}
+
+/// Seed of the fixed noise behind the per-epoch sample grids.
+pub fn grid_seed(seed: u64) -> u64 {
+    seed ^ 0x5a3d_1e00_9f11_0c0d
+}
+
+pub struct TrainSummary {
+    pub steps: u64,
+    pub last: Option<StepStats>,
+}
+
+struct Run<'g> {
+    opts: TrainOptions,
+    trainer: GpuTrainer<'g>,
+    sampler: Sampler<'g>,
+    steps_per_epoch: u64,
+    count: usize,
+    metrics: std::fs::File,
+}
+
+impl Run<'_> {
+    fn checkpoint(&mut self, step: u64) -> Result<()> {
+        let (mut weights, moments) = self.trainer.values()?;
+        to_pytorch_layout(&mut weights);
+        let mut moments = moments;
+        to_pytorch_layout(&mut moments);
+        let mut tensors = weights;
+        tensors.extend(moments);
+        let o = &self.opts;
+        let meta: BTreeMap<String, String> = [
+            ("model", MODEL.to_string()),
+            ("step", step.to_string()),
+            ("epoch", (step / self.steps_per_epoch).to_string()),
+            ("seed", o.seed.to_string()),
+            ("batch_size", o.batch.to_string()),
+            ("lr", o.lr.to_string()),
+            ("beta1", o.beta1.to_string()),
+            ("dataset_size", self.count.to_string()),
+            (
+                "rng",
+                "stateless: epoch order = shuffle(seed, epoch), noise = (seed, step)".to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        self.metrics
+            .sync_all()
+            .map_err(|e| Error::file(&o.out.join("metrics.csv"), format!("cannot sync: {e}")))?;
+        checkpoint::save(&o.out.join(CHECKPOINT), &Checkpoint { tensors, meta })
+    }
+
+    fn sample_grid(&mut self, epoch: u64) -> Result<()> {
+        let images = self.sampler.generate()?;
+        let path = self
+            .opts
+            .out
+            .join("samples")
+            .join(format!("epoch_{epoch:03}.png"));
+        image::write_grid(&path, &images, 64, 8)
+    }
+}
+
+/// Loads the checkpoint in `out` for `--resume`, checking it matches the options.
+fn resume_from(trainer: &mut GpuTrainer<'_>, opts: &TrainOptions, count: usize) -> Result<u64> {
+    let path = opts.out.join(CHECKPOINT);
+    let ckpt = checkpoint::load(&path)?;
+    if ckpt.meta(&path, "model")? != MODEL {
+        return Err(Error::file(
+            &path,
+            format!(
+                "checkpoint of model '{}', expected '{MODEL}'",
+                ckpt.meta(&path, "model")?
+            ),
+        ));
+    }
+    for (key, want) in [
+        ("batch_size", opts.batch.to_string()),
+        ("seed", opts.seed.to_string()),
+        ("dataset_size", count.to_string()),
+    ] {
+        let have = ckpt.meta(&path, key)?;
+        if have != want {
+            return Err(Error::Invalid(format!(
+                "--resume: the checkpoint was trained with {key} {have}, this run asks for {want}; use the same value or another --out"
+            )));
+        }
+    }
+    let specs: Vec<_> = generator_specs()
+        .into_iter()
+        .chain(discriminator_specs())
+        .collect();
+    let trainable: Vec<_> = specs.iter().filter(|s| s.trainable).cloned().collect();
+    let mut weights = ckpt.select(&path, &specs, "")?;
+    let mut moments = ckpt.select(&path, &trainable, "adam_m.")?;
+    moments.extend(ckpt.select(&path, &trainable, "adam_v.")?);
+    from_pytorch_layout(&mut weights);
+    from_pytorch_layout(&mut moments);
+    trainer.load(&weights, &moments)?;
+    ckpt.meta_parse(&path, "step")
+}
+
+/// Keeps the metrics rows up to `step` (a resumed run rewrites what followed) and opens the file
+/// for appending.
+fn open_metrics(path: &Path, step: u64) -> Result<std::fs::File> {
+    let kept: String = match std::fs::read_to_string(path) {
+        Ok(text) if step > 0 => text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                l.split(',')
+                    .next()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .is_some_and(|s| s <= step)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        _ => String::new(),
+    };
+    write_atomic(path, format!("{METRICS_HEADER}\n{kept}").as_bytes())?;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::file(path, format!("cannot open: {e}")))
+}
+
+pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
+    opts.validate()?;
+    let data = load_dataset(&opts.data_dir, "train")?;
+    if opts.batch > data.count {
+        return Err(Error::Invalid(format!(
+            "--batch-size {} is larger than the dataset ({} images)",
+            opts.batch, data.count
+        )));
+    }
+    std::fs::create_dir_all(opts.out.join("samples"))
+        .map_err(|e| Error::file(&opts.out, format!("cannot create the output folder: {e}")))?;
+    let config = StepConfig {
+        batch: opts.batch,
+        seed: opts.seed,
+        adam: opts.adam(),
+    };
+    let start_up = Instant::now();
+    let mut trainer = GpuTrainer::new(gpu, config, &data.packed_images(), data.count)?;
+    let start = if opts.resume {
+        resume_from(&mut trainer, &opts, data.count)?
+    } else {
+        trainer.gan.initialize(&mut trainer.be)?;
+        0
+    };
+    let sampler = Sampler::new(gpu, &trainer.gan.g_store, 64, grid_seed(opts.seed))?;
+    let steps_per_epoch = (data.count / opts.batch) as u64;
+    let total = (opts.epochs * steps_per_epoch).min(opts.max_steps.unwrap_or(u64::MAX));
+    let metrics = open_metrics(&opts.out.join("metrics.csv"), start)?;
+    let mut run = Run {
+        opts,
+        trainer,
+        sampler,
+        steps_per_epoch,
+        count: data.count,
+        metrics,
+    };
+    gpu.wait()?;
+    log::info!(
+        "start-up {:.2} s; {} dispatches per step; {} + {} parameters",
+        start_up.elapsed().as_secs_f64(),
+        run.trainer.dispatch_count(),
+        run.trainer.gan.g_store.parameter_count(),
+        run.trainer.gan.d_store.parameter_count()
+    );
+    if start >= total {
+        return Err(Error::Invalid(format!(
+            "nothing to do: the checkpoint is at step {start}, this run ends at step {total}"
+        )));
+    }
+
+    let bar = progress_bar(run.opts.progress, total, start);
+    let mut last = None;
+    let mut epoch_sums = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0u32);
+    let mut epoch_start = (Instant::now(), start);
+    for step in start..total {
+        let epoch = step / steps_per_epoch;
+        let in_epoch = step % steps_per_epoch;
+        if in_epoch == 0 || step == start {
+            run.trainer
+                .set_order(&epoch_order(run.opts.seed, epoch, data.count))?;
+        }
+        let epoch_end = in_epoch + 1 == steps_per_epoch;
+        let read = (step + 1) % run.opts.log_every == 0 || epoch_end || step + 1 == total;
+        let slots = run
+            .trainer
+            .run_step(step, in_epoch as usize * run.opts.batch, read)?;
+        if let Some(slots) = slots {
+            let s = StepStats::from_slots(&slots);
+            if !s.is_finite() {
+                return Err(Error::NonFinite(format!(
+                    "at step {} the losses are not finite ({s:?}); the last good checkpoint in {} was kept",
+                    step + 1,
+                    run.opts.out.display()
+                )));
+            }
+            writeln!(
+                run.metrics,
+                "{},{},{},{},{},{}",
+                step + 1,
+                epoch + 1,
+                s.d_loss,
+                s.g_loss,
+                s.d_real,
+                s.d_fake
+            )
+            .map_err(|e| {
+                Error::file(
+                    &run.opts.out.join("metrics.csv"),
+                    format!("cannot write: {e}"),
+                )
+            })?;
+            epoch_sums = (
+                epoch_sums.0 + s.d_loss as f64,
+                epoch_sums.1 + s.g_loss as f64,
+                epoch_sums.2 + s.d_real as f64,
+                epoch_sums.3 + s.d_fake as f64,
+                epoch_sums.4 + 1,
+            );
+            bar.set_message(format!(
+                "epoch {} | D {:.3} G {:.3}",
+                epoch + 1,
+                s.d_loss,
+                s.g_loss
+            ));
+            last = Some(s);
+        }
+        bar.set_position(step + 1);
+        let done = step + 1;
+        if epoch_end {
+            run.trainer.finish()?;
+            let secs = epoch_start.0.elapsed().as_secs_f64();
+            let images = (done - epoch_start.1) as f64 * run.opts.batch as f64;
+            let n = epoch_sums.4.max(1) as f64;
+            bar.println(format!(
+                "epoch {:>3}: D loss {:.4}  G loss {:.4}  D(x) {:.3}  D(G(z)) {:.3}  {:.0} images/s",
+                epoch + 1,
+                epoch_sums.0 / n,
+                epoch_sums.1 / n,
+                epoch_sums.2 / n,
+                epoch_sums.3 / n,
+                images / secs
+            ));
+            run.sample_grid(epoch + 1)?;
+            run.checkpoint(done)?;
+            epoch_sums = (0.0, 0.0, 0.0, 0.0, 0);
+            epoch_start = (Instant::now(), done);
+        } else if done == total || run.opts.checkpoint_every.is_some_and(|k| done % k == 0) {
+            run.checkpoint(done)?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(TrainSummary { steps: total, last })
+}
+
+fn progress_bar(enabled: bool, total: u64, start: u64) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_position(start);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] step {pos}/{len} ETA {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `sample`: the generator of a checkpoint in inference mode.
+pub fn sample(
+    gpu: &Gpu,
+    path: &Path,
+    count: usize,
+    seed: u64,
+    png: Option<&Path>,
+    idx: Option<&Path>,
+) -> Result<()> {
+    if count == 0 || count > 65_536 {
+        return Err(Error::Invalid(format!(
+            "--count must be between 1 and 65536, got {count}"
+        )));
+    }
+    if png.is_none() && idx.is_none() {
+        return Err(Error::Invalid("give --png FILE and/or --idx FILE".into()));
+    }
+    let ckpt = checkpoint::load(path)?;
+    let model = ckpt.meta(path, "model")?;
+    if model != MODEL {
+        return Err(Error::file(
+            path,
+            format!("checkpoint of model '{model}', expected '{MODEL}'"),
+        ));
+    }
+    let specs = generator_specs();
+    let mut weights = ckpt.select(path, &specs, "")?;
+    from_pytorch_layout(&mut weights);
+    let mut be = crate::nn::Recorder::new(gpu);
+    let store = crate::gan::trainer::generator_store(&mut be)?;
+    store.load(&mut be, &weights)?;
+    let images = Sampler::new(gpu, &store, count, seed)?.generate()?;
+    if let Some(png) = png {
+        image::write_grid(png, &images, count, (count as f64).sqrt().ceil() as usize)?;
+    }
+    if let Some(idx) = idx {
+        crate::data::write_images(idx, &image::to_bytes(&images), count)?;
+    }
+    debug_assert_eq!(images.len(), count * PIXELS);
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Checkpoints as safetensors: both networks (PyTorch names and layouts), batch-norm running
+//! statistics, Adam's moments ("adam_m." / "adam_v." + name), and the run's state and config as
+//! string metadata. Loading checks the format, the model, and every tensor's dtype and shape.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::nn::{NamedValues, ParamSpec};
+
+pub const FORMAT: &str = "wgsl-gan-checkpoint-1";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    pub tensors: NamedValues,
+    pub meta: BTreeMap<String, String>,
+}
+
+impl Checkpoint {
+    pub fn meta(&self, path: &Path, key: &str) -> Result<&str> {
+        self.meta
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| Error::file(path, format!("checkpoint lacks '{key}'")))
+    }
+
+    pub fn meta_parse<T: std::str::FromStr>(&self, path: &Path, key: &str) -> Result<T> {
+        let v = self.meta(path, key)?;
+        v.parse().map_err(|_| {
+            Error::file(
+                path,
+                format!("checkpoint field '{key}' has a bad value '{v}'"),
+            )
+        })
+    }
+
+    /// The tensors named by `specs` (with `prefix`), each checked against its spec's shape.
+    pub fn select(&self, path: &Path, specs: &[ParamSpec], prefix: &str) -> Result<NamedValues> {
+        specs
+            .iter()
+            .map(|s| {
+                let name = format!("{prefix}{}", s.name);
+                let (_, shape, v) = self
+                    .tensors
+                    .iter()
+                    .find(|(n, _, _)| *n == name)
+                    .ok_or_else(|| {
+                        Error::file(
+                            path,
+                            format!(
+                                "checkpoint lacks tensor '{name}' (not a checkpoint of this model?)"
+                            ),
+                        )
+                    })?;
+                if *shape != s.shape {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "tensor '{name}' has shape {shape:?}, this model needs {:?}",
+                            s.shape
+                        ),
+                    ));
+                }
+                Ok((name, shape.clone(), v.clone()))
+            })
+            .collect()
+    }
+}
+
+pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<()> {
+    let bytes: Vec<Vec<u8>> = ckpt
+        .tensors
+        .iter()
+        .map(|(_, _, v)| bytemuck::cast_slice(v).to_vec())
+        .collect();
+    let views = ckpt
+        .tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s, _), b)| {
+            TensorView::new(Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::Invalid(format!("tensor {n}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut meta: HashMap<String, String> = ckpt.meta.clone().into_iter().collect();
+    meta.insert("format".into(), FORMAT.into());
+    let data = safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::file(path, format!("cannot serialise: {e}")))?;
+    write_atomic(path, &data)
+}
+
+pub fn load(path: &Path) -> Result<Checkpoint> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::file(path, format!("cannot read checkpoint: {e}")))?;
+    let bad = |e: safetensors::SafeTensorError| {
+        Error::file(path, format!("not a valid safetensors checkpoint: {e}"))
+    };
+    let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(bad)?;
+    let meta: BTreeMap<String, String> = metadata
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(Error::file(
+            path,
+            format!(
+                "not a wgsl-gan checkpoint (format {:?}, expected {FORMAT})",
+                meta.get("format")
+            ),
+        ));
+    }
+    let st = SafeTensors::deserialize(&bytes).map_err(bad)?;
+    let mut tensors = Vec::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(Error::file(
+                path,
+                format!("tensor '{name}' is {:?}, expected F32", view.dtype()),
+            ));
+        }
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::file(
+                path,
+                format!("tensor '{name}' holds a non-finite value at {i}"),
+            ));
+        }
+        tensors.push((name, view.shape().to_vec(), values));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Checkpoint { tensors, meta })
+}
