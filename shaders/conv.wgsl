@@ -1,7 +1,9 @@
 // im2col / col2im for 2-D convolution on NHWC tensors.
-// x: [B, H, W, C]; cols: [B * OH * OW, C * KH * KW] with the column order (c, ky, kx), which is
-// PyTorch's flattening of a [C_out, C_in, KH, KW] weight, so conv = cols * W^T gives [B, OH, OW, C_out]
+// x: [B, H, W, C]; cols: [B * OH * OW, C * K * K] with the column order (c, ky, kx), which is
+// PyTorch's flattening of a [C_out, C_in, K, K] weight, so conv = cols * W^T gives [B, OH, OW, C_out]
 // (NHWC again) straight out of the matmul.
+// Kernel size, stride and padding are pipeline constants: divisions by them compile to shifts and
+// multiplies, where a division by a runtime value is slow on some drivers (llvmpipe).
 
 struct Params {
     b: u32,
@@ -10,41 +12,45 @@ struct Params {
     c: u32,
     oh: u32,
     ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad: u32,
+    // invocations: B*OH*OW*C for im2col, B*H*W*C for col2im
     total: u32,
     _pad: u32,
 }
+
+override KERNEL: u32 = 3u;
+override STRIDE: u32 = 1u;
+override PAD: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-// src = x, dst = cols; one invocation per element of cols.
+// src = x, dst = cols; one invocation per (output pixel, input channel) writes its K*K entries.
 @compute @workgroup_size(256)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
     if (idx >= p.total) {
         return;
     }
-    let kk = p.c * p.kh * p.kw;
-    let r = idx / kk;
-    let q = idx % kk;
-    let ci = q / (p.kh * p.kw);
-    let ky = (q / p.kw) % p.kh;
-    let kx = q % p.kw;
+    let ci = idx % p.c;
+    let r = idx / p.c;
     let ox = r % p.ow;
-    let oy = (r / p.ow) % p.oh;
-    let bi = r / (p.ow * p.oh);
-    let iy = i32(oy * p.stride + ky) - i32(p.pad);
-    let ix = i32(ox * p.stride + kx) - i32(p.pad);
-    var v = 0.0;
-    if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-        v = src[((bi * p.h + u32(iy)) * p.w + u32(ix)) * p.c + ci];
+    let t = r / p.ow;
+    let oy = t % p.oh;
+    let bi = t / p.oh;
+    let area = KERNEL * KERNEL;
+    let out_base = r * p.c * area + ci * area;
+    for (var ky = 0u; ky < KERNEL; ky++) {
+        let iy = i32(oy * STRIDE + ky) - i32(PAD);
+        for (var kx = 0u; kx < KERNEL; kx++) {
+            let ix = i32(ox * STRIDE + kx) - i32(PAD);
+            var v = 0.0;
+            if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+                v = src[((bi * p.h + u32(iy)) * p.w + u32(ix)) * p.c + ci];
+            }
+            dst[out_base + ky * KERNEL + kx] = v;
+        }
     }
-    dst[idx] = v;
 }
 
 // src = cols (gradient), dst = dx; the adjoint of im2col. Each input element gathers the window
@@ -56,31 +62,28 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         return;
     }
     let ci = idx % p.c;
-    let ix = (idx / p.c) % p.w;
-    let iy = (idx / (p.c * p.w)) % p.h;
-    let bi = idx / (p.c * p.w * p.h);
-    let kk = p.c * p.kh * p.kw;
+    let pix = idx / p.c;
+    let ix = pix % p.w;
+    let t = pix / p.w;
+    let iy = t % p.h;
+    let bi = t / p.h;
+    let area = KERNEL * KERNEL;
+    let row_len = p.c * area;
     var sum = 0.0;
-    for (var ky = 0u; ky < p.kh; ky++) {
-        let ty = i32(iy + p.pad) - i32(ky);
-        if (ty < 0 || ty % i32(p.stride) != 0) {
+    for (var ky = 0u; ky < KERNEL; ky++) {
+        let ty = iy + PAD;
+        if (ty < ky || (ty - ky) % STRIDE != 0u || (ty - ky) / STRIDE >= p.oh) {
             continue;
         }
-        let oy = u32(ty) / p.stride;
-        if (oy >= p.oh) {
-            continue;
-        }
-        for (var kx = 0u; kx < p.kw; kx++) {
-            let tx = i32(ix + p.pad) - i32(kx);
-            if (tx < 0 || tx % i32(p.stride) != 0) {
+        let oy = (ty - ky) / STRIDE;
+        for (var kx = 0u; kx < KERNEL; kx++) {
+            let tx = ix + PAD;
+            if (tx < kx || (tx - kx) % STRIDE != 0u || (tx - kx) / STRIDE >= p.ow) {
                 continue;
             }
-            let ox = u32(tx) / p.stride;
-            if (ox >= p.ow) {
-                continue;
-            }
+            let ox = (tx - kx) / STRIDE;
             let r = (bi * p.oh + oy) * p.ow + ox;
-            sum += src[r * kk + (ci * p.kh + ky) * p.kw + kx];
+            sum += src[r * row_len + ci * area + ky * KERNEL + kx];
         }
     }
     dst[idx] = sum;

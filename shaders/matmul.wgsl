@@ -1,6 +1,6 @@
 // C[M, N] = op(A)[M, K] * op(B)[K, N] (+ C) (+ bias[N]), then an optional activation.
 // op(A) = A, or A^T when A is stored [K, M] (TRANS_A); op(B) = B, or B^T when B is stored [N, K] (TRANS_B).
-// A 64x64 tile of C per workgroup of 256 invocations, each owning a 4x4 register block; the K
+// A 64x64 tile of C per workgroup of 64 invocations, each owning an 8x8 register block; the K
 // dimension is walked 16 at a time through workgroup memory. Out-of-range loads read 0 instead of
 // returning early, so every invocation reaches every barrier.
 
@@ -74,51 +74,94 @@ fn store_row(row: u32, col0: u32, v: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let tx = li % 16u;
-    let ty = li / 16u;
+    // 8x8 invocations, each owning an 8x8 block: two vec4 of A and two of B feed 64 multiply-adds.
+    let tx = li % 8u;
+    let ty = li / 8u;
     let row0 = wg.y * TILE;
     let col0 = wg.x * TILE;
-    // Four named accumulators, not an array: an array indexed in a loop is kept in memory by
-    // some compilers (llvmpipe), which costs a load and a store per multiply-add.
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    // Named accumulators, not an array: an array indexed in a loop is kept in memory by some
+    // compilers (llvmpipe), which costs a load and a store per multiply-add.
+    var acc0_0 = vec4<f32>(0.0);
+    var acc0_1 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0);
+    var acc1_1 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0);
+    var acc2_1 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0);
+    var acc3_1 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0);
+    var acc4_1 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0);
+    var acc5_1 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0);
+    var acc6_1 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0);
+    var acc7_1 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
-        // Each invocation stages one vec4 of A (4 consecutive rows) and one of B (4 consecutive cols).
-        let kk = li / 16u;
-        let q = (li % 16u) * 4u;
-        a_tile[li] = vec4<f32>(
-            load_a(row0 + q, k0 + kk),
-            load_a(row0 + q + 1u, k0 + kk),
-            load_a(row0 + q + 2u, k0 + kk),
-            load_a(row0 + q + 3u, k0 + kk),
-        );
-        b_tile[li] = vec4<f32>(
-            load_b(k0 + kk, col0 + q),
-            load_b(k0 + kk, col0 + q + 1u),
-            load_b(k0 + kk, col0 + q + 2u),
-            load_b(k0 + kk, col0 + q + 3u),
-        );
+        // The tiles hold 256 vec4 each: every invocation stages four of A (4 consecutive rows at
+        // one k) and four of B (4 consecutive columns at one k).
+        for (var r = 0u; r < 4u; r++) {
+            let e = li + r * 64u;
+            let kk = e / 16u;
+            let q = (e % 16u) * 4u;
+            a_tile[e] = vec4<f32>(
+                load_a(row0 + q, k0 + kk),
+                load_a(row0 + q + 1u, k0 + kk),
+                load_a(row0 + q + 2u, k0 + kk),
+                load_a(row0 + q + 3u, k0 + kk),
+            );
+            b_tile[e] = vec4<f32>(
+                load_b(k0 + kk, col0 + q),
+                load_b(k0 + kk, col0 + q + 1u),
+                load_b(k0 + kk, col0 + q + 2u),
+                load_b(k0 + kk, col0 + q + 3u),
+            );
+        }
         workgroupBarrier();
         for (var t = 0u; t < TILE_K; t++) {
-            let av = a_tile[t * 16u + ty];
-            let bv = b_tile[t * 16u + tx];
-            acc0 += av.x * bv;
-            acc1 += av.y * bv;
-            acc2 += av.z * bv;
-            acc3 += av.w * bv;
+            let a0 = a_tile[t * 16u + ty * 2u];
+            let a1 = a_tile[t * 16u + ty * 2u + 1u];
+            let b0 = b_tile[t * 16u + tx * 2u];
+            let b1 = b_tile[t * 16u + tx * 2u + 1u];
+            acc0_0 += a0.x * b0;
+            acc0_1 += a0.x * b1;
+            acc1_0 += a0.y * b0;
+            acc1_1 += a0.y * b1;
+            acc2_0 += a0.z * b0;
+            acc2_1 += a0.z * b1;
+            acc3_0 += a0.w * b0;
+            acc3_1 += a0.w * b1;
+            acc4_0 += a1.x * b0;
+            acc4_1 += a1.x * b1;
+            acc5_0 += a1.y * b0;
+            acc5_1 += a1.y * b1;
+            acc6_0 += a1.z * b0;
+            acc6_1 += a1.z * b1;
+            acc7_0 += a1.w * b0;
+            acc7_1 += a1.w * b1;
         }
         workgroupBarrier();
     }
 
-    let row = row0 + ty * 4u;
-    let col = col0 + tx * 4u;
-    store_row(row, col, acc0);
-    store_row(row + 1u, col, acc1);
-    store_row(row + 2u, col, acc2);
-    store_row(row + 3u, col, acc3);
+    let row = row0 + ty * 8u;
+    let col = col0 + tx * 8u;
+    store_row(row + 0u, col + 0u, acc0_0);
+    store_row(row + 0u, col + 4u, acc0_1);
+    store_row(row + 1u, col + 0u, acc1_0);
+    store_row(row + 1u, col + 4u, acc1_1);
+    store_row(row + 2u, col + 0u, acc2_0);
+    store_row(row + 2u, col + 4u, acc2_1);
+    store_row(row + 3u, col + 0u, acc3_0);
+    store_row(row + 3u, col + 4u, acc3_1);
+    store_row(row + 4u, col + 0u, acc4_0);
+    store_row(row + 4u, col + 4u, acc4_1);
+    store_row(row + 5u, col + 0u, acc5_0);
+    store_row(row + 5u, col + 4u, acc5_1);
+    store_row(row + 6u, col + 0u, acc6_0);
+    store_row(row + 6u, col + 4u, acc6_1);
+    store_row(row + 7u, col + 0u, acc7_0);
+    store_row(row + 7u, col + 4u, acc7_1);
 }

@@ -59,6 +59,18 @@ pub fn matmul(
     )
 }
 
+fn conv_key(entry: &'static str, g: &ConvGeom) -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Conv,
+        entry,
+        constants: vec![
+            ("KERNEL", u(g.kernel)),
+            ("STRIDE", u(g.stride)),
+            ("PAD", u(g.padding)),
+        ],
+    }
+}
+
 fn conv_params(g: &ConvGeom, total: usize) -> Vec<u32> {
     [
         g.batch,
@@ -67,10 +79,6 @@ fn conv_params(g: &ConvGeom, total: usize) -> Vec<u32> {
         g.channels,
         g.out_height(),
         g.out_width(),
-        g.kernel,
-        g.kernel,
-        g.stride,
-        g.padding,
         total,
     ]
     .map(u)
@@ -80,9 +88,9 @@ fn conv_params(g: &ConvGeom, total: usize) -> Vec<u32> {
 /// cols [B*OH*OW, C*K*K] = im2col(x [B, H, W, C]).
 pub fn im2col(gpu: &Gpu, x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<Dispatch> {
     geom.check(x.shape(), cols.shape())?;
-    let total = cols.len();
+    let total = geom.cols_shape()[0] * geom.channels;
     gpu.dispatch(
-        key(Shader::Conv, "im2col"),
+        conv_key("im2col", &geom),
         &[x.binding(), cols.binding()],
         &conv_params(&geom, total),
         gpu.grid(total),
@@ -94,7 +102,7 @@ pub fn col2im(gpu: &Gpu, dcols: &Tensor, dx: &Tensor, geom: ConvGeom) -> Result<
     geom.check(dx.shape(), dcols.shape())?;
     let total = dx.len();
     gpu.dispatch(
-        key(Shader::Conv, "col2im"),
+        conv_key("col2im", &geom),
         &[dcols.binding(), dx.binding()],
         &conv_params(&geom, total),
         gpu.grid(total),
