@@ -318,15 +318,18 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
             let secs = epoch_start.0.elapsed().as_secs_f64();
             let images = (done - epoch_start.1) as f64 * run.opts.batch as f64;
             let n = epoch_sums.4.max(1) as f64;
-            bar.println(format!(
-                "epoch {:>3}: D loss {:.4}  G loss {:.4}  D(x) {:.3}  D(G(z)) {:.3}  {:.0} images/s",
-                epoch + 1,
-                epoch_sums.0 / n,
-                epoch_sums.1 / n,
-                epoch_sums.2 / n,
-                epoch_sums.3 / n,
-                images / secs
-            ));
+            say(
+                &bar,
+                format!(
+                    "epoch {:>3}: D loss {:.4}  G loss {:.4}  D(x) {:.3}  D(G(z)) {:.3}  {:.0} images/s",
+                    epoch + 1,
+                    epoch_sums.0 / n,
+                    epoch_sums.1 / n,
+                    epoch_sums.2 / n,
+                    epoch_sums.3 / n,
+                    images / secs
+                ),
+            );
             run.sample_grid(epoch + 1)?;
             run.checkpoint(done)?;
             epoch_sums = (0.0, 0.0, 0.0, 0.0, 0);
@@ -337,6 +340,15 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
     }
     bar.finish_and_clear();
     Ok(TrainSummary { steps: total, last })
+}
+
+/// A line above the progress bar, or on stdout when there is no bar (not a terminal).
+fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 fn progress_bar(enabled: bool, total: u64, start: u64) -> indicatif::ProgressBar {

@@ -1,0 +1,260 @@
+//! The built binary, as a user runs it: training on a small dataset, exact resume, sampling to
+//! IDX and PNG, and clear errors with a non-zero exit for bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use wgsl_gan::data::idx;
+use wgsl_gan::io::checkpoint;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wgsl-gan"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgsl-gan-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A small MNIST-format training set of `count` images (gzipped images, plain labels).
+fn write_dataset(dir: &Path, count: usize) {
+    let mut images = Vec::new();
+    for v in [idx::IMAGES_MAGIC, count as u32, 28, 28] {
+        images.extend_from_slice(&v.to_be_bytes());
+    }
+    images.extend((0..count * 784).map(|i| ((i * 37 + i / 784 * 11) % 256) as u8));
+    let mut labels = Vec::new();
+    for v in [idx::LABELS_MAGIC, count as u32] {
+        labels.extend_from_slice(&v.to_be_bytes());
+    }
+    labels.extend((0..count).map(|i| (i % 10) as u8));
+    std::fs::write(dir.join("train-images-idx3-ubyte.gz"), gzip(&images)).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).unwrap();
+}
+
+fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "16",
+        "--log-every",
+        "1",
+        "--seed",
+        "7",
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "train {extra:?} failed: {}", stderr(&o));
+    o
+}
+
+#[test]
+fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
+    let dir = temp_dir("resume");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data, 96); // 6 steps per epoch at batch 16
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    train(&data, &a, &["--epochs", "2"]);
+    // Stopped mid-epoch, then resumed.
+    train(&data, &b, &["--epochs", "2", "--max-steps", "4"]);
+    let stopped = checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(stopped.meta["step"], "4");
+    train(&data, &b, &["--epochs", "2", "--resume"]);
+
+    let ca = checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
+    let cb = checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ca.meta["step"], "12");
+    assert_eq!(ca.tensors.len(), cb.tensors.len());
+    for ((n, s, x), (m, t, y)) in ca.tensors.iter().zip(&cb.tensors) {
+        assert_eq!((n, s), (m, t));
+        assert!(
+            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{n} differs after resume"
+        );
+    }
+    let metrics = |d: &Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+    assert_eq!(metrics(&a), metrics(&b), "metrics differ after resume");
+    assert_eq!(
+        metrics(&a).lines().count(),
+        13,
+        "one row per step plus the header"
+    );
+    assert!(a.join("samples/epoch_001.png").is_file() && a.join("samples/epoch_002.png").is_file());
+
+    // sample --idx writes MNIST's own format; --png a grid.
+    let (idx_path, png_path) = (dir.join("fake-images-idx3-ubyte"), dir.join("grid.png"));
+    let ckpt = a.join("checkpoint.safetensors");
+    let o = run(&[
+        "sample",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--count",
+        "10",
+        "--idx",
+        idx_path.to_str().unwrap(),
+        "--png",
+        png_path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&idx_path).unwrap();
+    let (shape, pixels) = idx::parse(&idx_path, &bytes, idx::IMAGES_MAGIC).unwrap();
+    assert_eq!(shape, vec![10, 28, 28]);
+    assert!(
+        pixels.iter().any(|&p| p != pixels[0]),
+        "the images are blank"
+    );
+    let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(&png_path).unwrap()));
+    assert!(decoder.read_info().is_ok(), "the grid is not a PNG");
+
+    // A checkpoint of another model is refused and nothing is written.
+    let other = dir.join("other.safetensors");
+    let mut c = ca.clone();
+    c.meta.insert("model".into(), "something-else".into());
+    checkpoint::save(&other, &c).unwrap();
+    let out = dir.join("nope.png");
+    let o = run(&[
+        "sample",
+        "--checkpoint",
+        other.to_str().unwrap(),
+        "--png",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("model"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_arguments_and_files_give_one_clear_error() {
+    let dir = temp_dir("errors");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data, 32);
+    let d = data.to_str().unwrap();
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["train", "--batch-size", "0", "--data-dir", d, "--out", o],
+            "--batch-size must be at least 1",
+        ),
+        (
+            vec!["train", "--batch-size", "33", "--data-dir", d, "--out", o],
+            "larger than the dataset",
+        ),
+        (
+            vec!["train", "--lr=-1", "--data-dir", d, "--out", o],
+            "--lr must be in",
+        ),
+        (
+            vec!["train", "--epochs", "0", "--data-dir", d, "--out", o],
+            "--epochs must be at least 1",
+        ),
+        (vec!["train", "--batch-size", "lots"], "invalid value"),
+        (
+            vec!["train", "--data-dir", "/nonexistent-dir", "--out", o],
+            "train-images-idx3-ubyte",
+        ),
+        (
+            vec![
+                "train",
+                "--resume",
+                "--batch-size",
+                "8",
+                "--data-dir",
+                d,
+                "--out",
+                o,
+            ],
+            "checkpoint.safetensors",
+        ),
+        (
+            vec![
+                "sample",
+                "--checkpoint",
+                "/nonexistent.safetensors",
+                "--png",
+                "x.png",
+            ],
+            "nonexistent.safetensors",
+        ),
+        (
+            vec!["info", "--adapter", "no-such-adapter-xyz"],
+            "none matches 'no-such-adapter-xyz'",
+        ),
+    ];
+    for (args, want) in cases {
+        let r = run(&args);
+        let err = stderr(&r);
+        assert!(!r.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: expected '{want}' in: {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+
+    // Corrupt data files: truncated gzip, wrong magic, wrong dimensions, bad labels.
+    let images = data.join("train-images-idx3-ubyte.gz");
+    let good = std::fs::read(&images).unwrap();
+    let raw = {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&good[..]), &mut v).unwrap();
+        v
+    };
+    let mut wrong_magic = raw.clone();
+    wrong_magic[3] = 0x01;
+    let mut wrong_dims = raw.clone();
+    wrong_dims[11] = 27;
+    let corruptions: Vec<(Vec<u8>, &str)> = vec![
+        (good[..good.len() / 2].to_vec(), "corrupt gzip data"),
+        (gzip(&raw[..raw.len() - 100]), "truncated"),
+        (gzip(&wrong_magic), "wrong magic number"),
+        (gzip(&wrong_dims), "need"),
+        (Vec::new(), "truncated"),
+    ];
+    for (bytes, want) in corruptions {
+        std::fs::write(&images, &bytes).unwrap();
+        let r = run(&["train", "--batch-size", "8", "--data-dir", d, "--out", o]);
+        let err = stderr(&r);
+        assert!(
+            !r.status.success() && err.contains(want) && err.contains("train-images-idx3-ubyte"),
+            "expected '{want}': {err}"
+        );
+    }
+    std::fs::write(&images, &good).unwrap();
+    let labels = data.join("train-labels-idx1-ubyte");
+    let mut bad_labels = std::fs::read(&labels).unwrap();
+    bad_labels[8] = 12;
+    std::fs::write(&labels, &bad_labels).unwrap();
+    let r = run(&["train", "--batch-size", "8", "--data-dir", d, "--out", o]);
+    assert!(
+        !r.status.success() && stderr(&r).contains("outside 0..9"),
+        "{}",
+        stderr(&r)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
