@@ -57,6 +57,17 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         log_every: u64,
     },
+    /// Measure training throughput (steady-state ms/step and images/s) and start-up time
+    Bench {
+        #[arg(long, default_value_t = 200)]
+        steps: u64,
+        #[arg(long, default_value_t = 20)]
+        warmup: u64,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Generate images with a checkpoint's generator
     Sample {
         #[arg(long)]
@@ -145,6 +156,32 @@ fn run(cli: Cli) -> Result<()> {
                 "trained to step {}; outputs in {}",
                 summary.steps,
                 out.display()
+            );
+            Ok(())
+        }
+        Command::Bench {
+            steps,
+            warmup,
+            batch_size,
+            data_dir,
+        } => {
+            let r = train::bench(
+                adapter,
+                &data_dir.unwrap_or_else(default_data_dir),
+                batch_size,
+                steps,
+                warmup,
+            )?;
+            println!("adapter: {}", r.adapter);
+            println!("data load (CPU decode): {:.2} s", r.data_load_s);
+            println!(
+                "start-up (adapter, pipelines, upload): {:.2} s",
+                r.start_up_s
+            );
+            println!("dispatches per step: {}", r.dispatches_per_step);
+            println!(
+                "batch {batch_size}, {} timed steps: {:.2} ms/step, {:.0} images/s",
+                r.steps, r.ms_per_step, r.images_per_s
             );
             Ok(())
         }

@@ -122,3 +122,42 @@ fn gpu_step_matches_cpu_reference_for_three_steps() {
         .any(|((_, _, a), (_, _, b))| rel_err(a, b) > 1e-4);
     assert!(moved, "three steps left the weights unchanged");
 }
+
+#[test]
+fn training_steps_allocate_nothing_after_set_up() {
+    let gpu = gpu();
+    let count = 64;
+    let images = synthetic_images(count, 3);
+    let config = StepConfig {
+        batch: 8,
+        seed: 1,
+        adam: AdamSpec {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-7,
+        },
+    };
+    let mut trainer = GpuTrainer::new(&gpu, config, &images, count).unwrap();
+    trainer.gan.initialize(&mut trainer.be).unwrap();
+    trainer.run_step(0, 0, true).unwrap();
+    let before = gpu.creation_counts();
+    assert!(
+        before.0 > 0 && before.1 > 0,
+        "the counters count nothing: {before:?}"
+    );
+    for step in 1..11u64 {
+        // Losses read back on some steps, as training logs them.
+        trainer
+            .run_step(step, (step as usize % 8) * 8, step % 5 == 0)
+            .unwrap();
+    }
+    trainer.finish().unwrap();
+    assert_eq!(
+        gpu.creation_counts(),
+        before,
+        "buffers or bind groups were created during steps 2..11"
+    );
+    // One prepared dispatch list, recorded into one pass per step.
+    assert!(trainer.dispatch_count() > 50);
+}

@@ -30,7 +30,7 @@ impl<'g> GpuTrainer<'g> {
         let gan = Gan::new(&mut be, config, images, count)?;
         gan.step(&mut be, 0, 0)?;
         let (step, dynamic) = be.take();
-        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some("stats readback"),
             size: (slot::COUNT * 4) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,

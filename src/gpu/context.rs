@@ -182,9 +182,8 @@ impl Gpu {
             )));
         }
         let bytes = bytes.max(4).div_ceil(4) * 4;
-        self.buffers_created.fetch_add(1, Ordering::Relaxed);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let buffer = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes,
             usage: wgpu::BufferUsages::STORAGE
@@ -204,8 +203,7 @@ impl Gpu {
     pub(crate) fn uniform_buffer(&self, words: &[u32]) -> wgpu::Buffer {
         let mut padded = words.to_vec();
         padded.resize(words.len().div_ceil(4).max(1) * 4, 0);
-        self.buffers_created.fetch_add(1, Ordering::Relaxed);
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let buffer = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params"),
             size: (padded.len() * 4) as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
@@ -214,6 +212,12 @@ impl Gpu {
         self.queue
             .write_buffer(&buffer, 0, bytemuck::cast_slice(&padded));
         buffer
+    }
+
+    /// Every buffer the crate makes goes through here, so that creations can be counted.
+    pub fn create_buffer(&self, desc: &wgpu::BufferDescriptor<'_>) -> wgpu::Buffer {
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        self.device.create_buffer(desc)
     }
 
     pub(crate) fn count_bind_group(&self) {
@@ -230,7 +234,7 @@ impl Gpu {
 
     /// Copies `bytes` of `src` from `offset` back to the host.
     pub fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,

@@ -78,7 +78,7 @@ fn timed_on_gpu(gpu: &Gpu, dispatches: &[&Dispatch], repeats: usize) -> Result<f
         ty: wgpu::QueryType::Timestamp,
         count: 2,
     });
-    let resolved = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+    let resolved = gpu.create_buffer(&wgpu::BufferDescriptor {
         label: Some("timestamps"),
         size: 16,
         usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
