@@ -1,23 +1,38 @@
 // C[M, N] = op(A)[M, K] * op(B)[K, N] (+ C) (+ bias[N]), then an optional activation.
 // op(A) = A, or A^T when A is stored [K, M] (TRANS_A); op(B) = B, or B^T when B is stored [N, K] (TRANS_B).
-// A 64x64 tile of C per workgroup of 64 invocations, each owning an 8x8 register block; the K
-// dimension is walked 16 at a time through workgroup memory. Out-of-range loads read 0 instead of
-// returning early, so every invocation reaches every barrier.
+//
+// Each workgroup computes a TM x TN tile of C (TM, TN in {32, 64}) with (TM/8) x (TN/8)
+// invocations, each owning an 8x8 register block: per k, two vec4 of A and two of B from
+// workgroup memory feed 64 multiply-adds. K is walked TILE_K at a time. Out-of-range loads read 0
+// instead of returning early, so every invocation reaches every barrier.
+//
+// Split-K (SPLIT): workgroup z covers k in [z * k_chunk, (z + 1) * k_chunk) and writes its raw
+// partial product to `c` = a [splits, M, N] workspace; `reduce_splits` then sums the partials in
+// a fixed order (deterministic) and applies the epilogue. This gives long-K, small-output products
+// (weight gradients: K = batch * pixels) more than one workgroup.
 
 struct Params {
     m: u32,
     n: u32,
     k: u32,
-    // bit 0: add bias[col]; bit 1: accumulate into C; bits 4..7: activation (see activation.wgsl)
+    // bit 0: add bias[col]; bit 1: accumulate into C; bits 4..7: activation (common.wgsl)
     flags: u32,
     alpha: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // K per split (a multiple of TILE_K); k when not split
+    k_chunk: u32,
+    splits: u32,
+    _pad: u32,
 }
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
+override SPLIT: bool = false;
+override TM: u32 = 64u;
+override TN: u32 = 64u;
+// Must equal (TM / 8) * (TN / 8).
+override THREADS: u32 = 64u;
+
+const TILE_K: u32 = 16u;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -25,15 +40,12 @@ override TRANS_B: bool = false;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-const TILE: u32 = 64u;
-const TILE_K: u32 = 16u;
-
-// [TILE_K][TILE / 4] of vec4: one k row of the A tile (over m) and of the B tile (over n).
+// [TILE_K][TM / 4] and [TILE_K][TN / 4] vec4, sized for the largest tile.
 var<workgroup> a_tile: array<vec4<f32>, 256>;
 var<workgroup> b_tile: array<vec4<f32>, 256>;
 
-fn load_a(row: u32, kk: u32) -> f32 {
-    if (row >= p.m || kk >= p.k) {
+fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
+    if (row >= p.m || kk >= k_end) {
         return 0.0;
     }
     if (TRANS_A) {
@@ -42,8 +54,8 @@ fn load_a(row: u32, kk: u32) -> f32 {
     return a[row * p.k + kk];
 }
 
-fn load_b(kk: u32, col: u32) -> f32 {
-    if (kk >= p.k || col >= p.n) {
+fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
+    if (kk >= k_end || col >= p.n) {
         return 0.0;
     }
     if (TRANS_B) {
@@ -52,116 +64,125 @@ fn load_b(kk: u32, col: u32) -> f32 {
     return b[kk * p.n + col];
 }
 
-// Writes one row of the 4x4 block through the epilogue (bias, accumulate, activation).
-fn store_row(row: u32, col0: u32, v: vec4<f32>) {
+// Bias, accumulate and activation, applied where C is finally written.
+fn epilogue(idx: u32, col: u32, v: f32) -> f32 {
+    var x = v;
+    if ((p.flags & 2u) != 0u) {
+        x += c[idx];
+    }
+    if ((p.flags & 1u) != 0u) {
+        x += bias[col];
+    }
+    return activate(x, (p.flags >> 4u) & 15u, p.alpha);
+}
+
+// Writes one row of an 8x8 block (as two vec4): through the epilogue, or raw into a split's slice.
+fn store_row(row: u32, col0: u32, split: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (row >= p.m) {
         return;
     }
-    let act = (p.flags >> 4u) & 15u;
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < 8u; j++) {
         let col = col0 + j;
         if (col < p.n) {
             let idx = row * p.n + col;
-            var x = v[j];
-            if ((p.flags & 2u) != 0u) {
-                x += c[idx];
+            var v = lo[j & 3u];
+            if (j >= 4u) {
+                v = hi[j & 3u];
             }
-            if ((p.flags & 1u) != 0u) {
-                x += bias[col];
+            if (SPLIT) {
+                c[split * p.m * p.n + idx] = v;
+            } else {
+                c[idx] = epilogue(idx, col, v);
             }
-            c[idx] = activate(x, act, p.alpha);
         }
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // 8x8 invocations, each owning an 8x8 block: two vec4 of A and two of B feed 64 multiply-adds.
-    let tx = li % 8u;
-    let ty = li / 8u;
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
+    let quads_m = TM / 4u;
+    let quads_n = TN / 4u;
+    let tx = li % (TN / 8u);
+    let ty = li / (TN / 8u);
+    let row0 = wg.y * TM;
+    let col0 = wg.x * TN;
+    let k_begin = wg.z * p.k_chunk;
+    let k_end = min(p.k, k_begin + p.k_chunk);
     // Named accumulators, not an array: an array indexed in a loop is kept in memory by some
     // compilers (llvmpipe), which costs a load and a store per multiply-add.
-    var acc0_0 = vec4<f32>(0.0);
-    var acc0_1 = vec4<f32>(0.0);
-    var acc1_0 = vec4<f32>(0.0);
-    var acc1_1 = vec4<f32>(0.0);
-    var acc2_0 = vec4<f32>(0.0);
-    var acc2_1 = vec4<f32>(0.0);
-    var acc3_0 = vec4<f32>(0.0);
-    var acc3_1 = vec4<f32>(0.0);
-    var acc4_0 = vec4<f32>(0.0);
-    var acc4_1 = vec4<f32>(0.0);
-    var acc5_0 = vec4<f32>(0.0);
-    var acc5_1 = vec4<f32>(0.0);
-    var acc6_0 = vec4<f32>(0.0);
-    var acc6_1 = vec4<f32>(0.0);
-    var acc7_0 = vec4<f32>(0.0);
-    var acc7_1 = vec4<f32>(0.0);
+    var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0);
+    var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0);
+    var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0);
+    var c40 = vec4<f32>(0.0); var c41 = vec4<f32>(0.0);
+    var c50 = vec4<f32>(0.0); var c51 = vec4<f32>(0.0);
+    var c60 = vec4<f32>(0.0); var c61 = vec4<f32>(0.0);
+    var c70 = vec4<f32>(0.0); var c71 = vec4<f32>(0.0);
 
-    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
-        // The tiles hold 256 vec4 each: every invocation stages four of A (4 consecutive rows at
-        // one k) and four of B (4 consecutive columns at one k).
-        for (var r = 0u; r < 4u; r++) {
-            let e = li + r * 64u;
-            let kk = e / 16u;
-            let q = (e % 16u) * 4u;
-            a_tile[e] = vec4<f32>(
-                load_a(row0 + q, k0 + kk),
-                load_a(row0 + q + 1u, k0 + kk),
-                load_a(row0 + q + 2u, k0 + kk),
-                load_a(row0 + q + 3u, k0 + kk),
-            );
-            b_tile[e] = vec4<f32>(
-                load_b(k0 + kk, col0 + q),
-                load_b(k0 + kk, col0 + q + 1u),
-                load_b(k0 + kk, col0 + q + 2u),
-                load_b(k0 + kk, col0 + q + 3u),
-            );
+    for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
+        // Stage the tiles: each vec4 holds 4 consecutive rows (A) or columns (B) at one k.
+        for (var e = li; e < TILE_K * quads_m; e += THREADS) {
+            let kk = k0 + e / quads_m;
+            let r = row0 + (e % quads_m) * 4u;
+            a_tile[e] = vec4<f32>(load_a(r, kk, k_end), load_a(r + 1u, kk, k_end), load_a(r + 2u, kk, k_end), load_a(r + 3u, kk, k_end));
+        }
+        for (var e = li; e < TILE_K * quads_n; e += THREADS) {
+            let kk = k0 + e / quads_n;
+            let col = col0 + (e % quads_n) * 4u;
+            b_tile[e] = vec4<f32>(load_b(kk, col, k_end), load_b(kk, col + 1u, k_end), load_b(kk, col + 2u, k_end), load_b(kk, col + 3u, k_end));
         }
         workgroupBarrier();
         for (var t = 0u; t < TILE_K; t++) {
-            let a0 = a_tile[t * 16u + ty * 2u];
-            let a1 = a_tile[t * 16u + ty * 2u + 1u];
-            let b0 = b_tile[t * 16u + tx * 2u];
-            let b1 = b_tile[t * 16u + tx * 2u + 1u];
-            acc0_0 += a0.x * b0;
-            acc0_1 += a0.x * b1;
-            acc1_0 += a0.y * b0;
-            acc1_1 += a0.y * b1;
-            acc2_0 += a0.z * b0;
-            acc2_1 += a0.z * b1;
-            acc3_0 += a0.w * b0;
-            acc3_1 += a0.w * b1;
-            acc4_0 += a1.x * b0;
-            acc4_1 += a1.x * b1;
-            acc5_0 += a1.y * b0;
-            acc5_1 += a1.y * b1;
-            acc6_0 += a1.z * b0;
-            acc6_1 += a1.z * b1;
-            acc7_0 += a1.w * b0;
-            acc7_1 += a1.w * b1;
+            let a0 = a_tile[t * quads_m + ty * 2u];
+            let a1 = a_tile[t * quads_m + ty * 2u + 1u];
+            let b0 = b_tile[t * quads_n + tx * 2u];
+            let b1 = b_tile[t * quads_n + tx * 2u + 1u];
+            c00 += a0.x * b0; c01 += a0.x * b1;
+            c10 += a0.y * b0; c11 += a0.y * b1;
+            c20 += a0.z * b0; c21 += a0.z * b1;
+            c30 += a0.w * b0; c31 += a0.w * b1;
+            c40 += a1.x * b0; c41 += a1.x * b1;
+            c50 += a1.y * b0; c51 += a1.y * b1;
+            c60 += a1.z * b0; c61 += a1.z * b1;
+            c70 += a1.w * b0; c71 += a1.w * b1;
         }
         workgroupBarrier();
     }
 
     let row = row0 + ty * 8u;
     let col = col0 + tx * 8u;
-    store_row(row + 0u, col + 0u, acc0_0);
-    store_row(row + 0u, col + 4u, acc0_1);
-    store_row(row + 1u, col + 0u, acc1_0);
-    store_row(row + 1u, col + 4u, acc1_1);
-    store_row(row + 2u, col + 0u, acc2_0);
-    store_row(row + 2u, col + 4u, acc2_1);
-    store_row(row + 3u, col + 0u, acc3_0);
-    store_row(row + 3u, col + 4u, acc3_1);
-    store_row(row + 4u, col + 0u, acc4_0);
-    store_row(row + 4u, col + 4u, acc4_1);
-    store_row(row + 5u, col + 0u, acc5_0);
-    store_row(row + 5u, col + 4u, acc5_1);
-    store_row(row + 6u, col + 0u, acc6_0);
-    store_row(row + 6u, col + 4u, acc6_1);
-    store_row(row + 7u, col + 0u, acc7_0);
-    store_row(row + 7u, col + 4u, acc7_1);
+    store_row(row, col, wg.z, c00, c01);
+    store_row(row + 1u, col, wg.z, c10, c11);
+    store_row(row + 2u, col, wg.z, c20, c21);
+    store_row(row + 3u, col, wg.z, c30, c31);
+    store_row(row + 4u, col, wg.z, c40, c41);
+    store_row(row + 5u, col, wg.z, c50, c51);
+    store_row(row + 6u, col, wg.z, c60, c61);
+    store_row(row + 7u, col, wg.z, c70, c71);
+}
+
+// ---- C = epilogue(sum over splits of partial[s]), the second pass of a split-K product
+@group(0) @binding(0) var<storage, read> rs_partial: array<f32>;
+@group(0) @binding(1) var<storage, read> rs_bias: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rs_c: array<f32>;
+@group(0) @binding(3) var<uniform> rs_p: Params;
+
+@compute @workgroup_size(256)
+fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = flat_index(gid, nwg);
+    let size = rs_p.m * rs_p.n;
+    if (idx >= size) {
+        return;
+    }
+    var v = 0.0;
+    for (var s = 0u; s < rs_p.splits; s++) {
+        v += rs_partial[s * size + idx];
+    }
+    if ((rs_p.flags & 2u) != 0u) {
+        v += rs_c[idx];
+    }
+    if ((rs_p.flags & 1u) != 0u) {
+        v += rs_bias[idx % rs_p.n];
+    }
+    rs_c[idx] = activate(v, (rs_p.flags >> 4u) & 15u, rs_p.alpha);
 }

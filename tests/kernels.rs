@@ -94,6 +94,79 @@ fn matmul_matches_cpu_at_odd_shapes_and_all_transposes() {
 }
 
 #[test]
+fn matmul_plans_all_agree_with_cpu() {
+    let gpu = gpu();
+    // Every tile shape, with and without split-K (whose chunk need not divide K).
+    for (si, &(m, n, k)) in [
+        (7usize, 13usize, 5usize),
+        (33, 65, 17),
+        (70, 40, 1000),
+        (1, 9, 1300),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for tile_m in [32, 64] {
+            for tile_n in [32, 64] {
+                for splits in [1usize, 3] {
+                    let k_chunk = k.div_ceil(splits).div_ceil(16) * 16;
+                    let plan = ops::MatmulPlan {
+                        tile_m,
+                        tile_n,
+                        splits: k.div_ceil(k_chunk),
+                        k_chunk,
+                    };
+                    let seed = 500 + si as u64;
+                    let (ga, ca) = random_pair(&gpu, seed, &[k, m]);
+                    let (gb, cb) = random_pair(&gpu, seed + 1, &[k, n]);
+                    let (gbias, cbias) = random_pair(&gpu, seed + 2, &[n]);
+                    let (gc, cc) = random_pair(&gpu, seed + 3, &[m, n]);
+                    let spec = MatmulSpec {
+                        trans_a: true,
+                        accumulate: true,
+                        ..MatmulSpec::PLAIN
+                    };
+                    gpu.run(&[
+                        &ops::matmul_planned(&gpu, &ga, &gb, Some(&gbias), &gc, spec, plan)
+                            .unwrap(),
+                    ])
+                    .unwrap();
+                    cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec).unwrap();
+                    assert_close(
+                        &gpu,
+                        &gc,
+                        &cc,
+                        1e-5,
+                        &format!("matmul {m}x{n}x{k} {plan:?}"),
+                    );
+                    let spec = MatmulSpec {
+                        trans_b: true,
+                        activation: Activation::Tanh,
+                        ..MatmulSpec::PLAIN
+                    };
+                    let (gb, cb) = random_pair(&gpu, seed + 4, &[n, k]);
+                    let (ga, ca) = random_pair(&gpu, seed + 5, &[m, k]);
+                    let (gc, cc) = nan_pair(&gpu, &[m, n]);
+                    gpu.run(&[
+                        &ops::matmul_planned(&gpu, &ga, &gb, Some(&gbias), &gc, spec, plan)
+                            .unwrap(),
+                    ])
+                    .unwrap();
+                    cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec).unwrap();
+                    assert_close(
+                        &gpu,
+                        &gc,
+                        &cc,
+                        1e-5,
+                        &format!("matmul+tanh {m}x{n}x{k} {plan:?}"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn matmul_rejects_mismatched_shapes() {
     let gpu = gpu();
     let (a, _) = random_pair(&gpu, 1, &[3, 4]);

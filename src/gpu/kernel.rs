@@ -160,10 +160,12 @@ impl Gpu {
         });
         self.check()?;
         Ok(Dispatch {
-            pipeline,
-            bind_group,
-            params,
-            workgroups,
+            parts: vec![Part {
+                pipeline,
+                bind_group,
+                params,
+                workgroups,
+            }],
             name: key.entry,
         })
     }
@@ -199,26 +201,49 @@ impl Gpu {
 }
 
 /// A prepared dispatch: pipeline, bind group, uniform parameters and grid, made once and
-/// recorded any number of times.
+/// recorded any number of times. A few kernels need two passes (split-K matmul): their parts are
+/// recorded in order.
 pub struct Dispatch {
+    parts: Vec<Part>,
+    pub name: &'static str,
+}
+
+struct Part {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     params: wgpu::Buffer,
-    pub workgroups: [u32; 3],
-    pub name: &'static str,
+    workgroups: [u32; 3],
 }
 
 impl Dispatch {
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        let [x, y, z] = self.workgroups;
-        pass.dispatch_workgroups(x, y, z);
+        for part in &self.parts {
+            pass.set_pipeline(&part.pipeline);
+            pass.set_bind_group(0, &part.bind_group, &[]);
+            let [x, y, z] = part.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
     }
 
-    /// Rewrites the uniform parameters (same layout as at creation); takes effect at the next submit.
+    /// Appends `next`, recorded after this one.
+    pub fn then(mut self, next: Dispatch) -> Dispatch {
+        self.parts.extend(next.parts);
+        self
+    }
+
+    /// Number of GPU dispatches this records.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Rewrites the uniform parameters of the first part (same layout as at creation); takes
+    /// effect at the next submit.
     pub fn set_params(&self, gpu: &Gpu, params: &[u32]) {
         gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+            .write_buffer(&self.parts[0].params, 0, bytemuck::cast_slice(params));
     }
 }

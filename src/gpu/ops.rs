@@ -22,6 +22,45 @@ fn u(v: usize) -> u32 {
     v as u32
 }
 
+/// Tile and split-K choice for one matmul (see shaders/matmul.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MatmulPlan {
+    pub tile_m: usize,
+    pub tile_n: usize,
+    pub splits: usize,
+    /// K per split, a multiple of 16.
+    pub k_chunk: usize,
+}
+
+impl MatmulPlan {
+    /// 32-wide tiles where a dimension is at most 32 (less padding work); K split when the
+    /// output has fewer tiles than the adapter needs workgroups to be busy and K is long.
+    /// How many workgroups keep an adapter busy, by device type: a CPU driver (lavapipe) runs one
+    /// per core at a time, a GPU wants a few per multiprocessor. These come from `cargo bench`
+    /// on lavapipe and an H100 (docs/PERFORMANCE.md).
+    pub fn choose(gpu: &Gpu, m: usize, n: usize, k: usize) -> MatmulPlan {
+        let busy = match gpu.info.device_type {
+            wgpu::DeviceType::Cpu => 8,
+            wgpu::DeviceType::DiscreteGpu => 256,
+            _ => 64,
+        };
+        let tile_m = if m <= 32 { 32 } else { 64 };
+        let tile_n = if n <= 32 { 32 } else { 64 };
+        let tiles = m.div_ceil(tile_m) * n.div_ceil(tile_n);
+        let mut splits = 1;
+        if tiles < busy && k >= 512 {
+            splits = busy.div_ceil(tiles).min(k / 256).clamp(1, 64);
+        }
+        let k_chunk = k.div_ceil(splits).div_ceil(16) * 16;
+        MatmulPlan {
+            tile_m,
+            tile_n,
+            splits: k.div_ceil(k_chunk),
+            k_chunk,
+        }
+    }
+}
+
 /// C [M, N] = op(A) op(B) (+ C) (+ bias [N]), then the activation.
 /// A: [M, K] (or [K, M] with `trans_a`); B: [K, N] (or [N, K] with `trans_b`).
 pub fn matmul(
@@ -33,30 +72,90 @@ pub fn matmul(
     spec: MatmulSpec,
 ) -> Result<Dispatch> {
     let (m, n, k) = spec.dims(a.shape(), b.shape(), bias.map(|t| t.shape()), c.shape())?;
+    matmul_planned(gpu, a, b, bias, c, spec, MatmulPlan::choose(gpu, m, n, k))
+}
+
+/// [`matmul`] with an explicit plan (tests and benchmarks compare plans).
+pub fn matmul_planned(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    c: &Tensor,
+    spec: MatmulSpec,
+    plan: MatmulPlan,
+) -> Result<Dispatch> {
+    let (m, n, k) = spec.dims(a.shape(), b.shape(), bias.map(|t| t.shape()), c.shape())?;
+    ensure(
+        [32, 64].contains(&plan.tile_m)
+            && [32, 64].contains(&plan.tile_n)
+            && plan.k_chunk % 16 == 0
+            && plan.splits * plan.k_chunk >= k,
+        || format!("invalid matmul plan {plan:?} for K = {k}"),
+    )?;
     let flags = u32::from(bias.is_some())
         | (u32::from(spec.accumulate) << 1)
         | (spec.activation.code() << 4);
+    let split = plan.splits > 1;
     let key = PipelineKey {
         shader: Shader::Matmul,
         entry: "main",
         constants: vec![
             ("TRANS_A", u32::from(spec.trans_a)),
             ("TRANS_B", u32::from(spec.trans_b)),
+            ("SPLIT", u32::from(split)),
+            ("TM", u(plan.tile_m)),
+            ("TN", u(plan.tile_n)),
+            ("THREADS", u(plan.tile_m * plan.tile_n / 64)),
         ],
     };
-    let groups_x = n.div_ceil(64);
-    let groups_y = m.div_ceil(64);
+    let groups = [
+        n.div_ceil(plan.tile_n),
+        m.div_ceil(plan.tile_m),
+        plan.splits,
+    ];
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
-    ensure(groups_x <= max && groups_y <= max, || {
+    ensure(groups.iter().all(|&g| g <= max), || {
         format!("matmul {m}x{n} exceeds the adapter's grid")
     })?;
+    let params = [
+        u(m),
+        u(n),
+        u(k),
+        flags,
+        f(spec.activation.alpha()),
+        u(plan.k_chunk),
+        u(plan.splits),
+    ];
     let bias = bias.map_or(gpu.placeholder.as_entire_binding(), |t| t.binding());
-    gpu.dispatch(
+    let grid = groups.map(|g| g as u32);
+    if !split {
+        return gpu.dispatch(
+            key,
+            &[a.binding(), b.binding(), bias, c.binding()],
+            &params,
+            grid,
+        );
+    }
+    let partial = Tensor::zeros(gpu, &[plan.splits, m, n])?;
+    let placeholder = gpu.placeholder.as_entire_binding();
+    let products = gpu.dispatch(
         key,
-        &[a.binding(), b.binding(), bias, c.binding()],
-        &[u(m), u(n), u(k), flags, f(spec.activation.alpha())],
-        [groups_x as u32, groups_y as u32, 1],
-    )
+        &[a.binding(), b.binding(), placeholder, partial.binding()],
+        &params,
+        grid,
+    )?;
+    let reduce = gpu.dispatch(
+        PipelineKey {
+            shader: Shader::Matmul,
+            entry: "reduce_splits",
+            constants: Vec::new(),
+        },
+        &[partial.binding(), bias, c.binding()],
+        &params,
+        gpu.grid(m * n),
+    )?;
+    Ok(products.then(reduce))
 }
 
 fn conv_key(entry: &'static str, g: &ConvGeom) -> PipelineKey {
