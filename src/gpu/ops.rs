@@ -89,7 +89,7 @@ pub fn matmul_planned(
     ensure(
         [32, 64].contains(&plan.tile_m)
             && [32, 64].contains(&plan.tile_n)
-            && plan.k_chunk % 16 == 0
+            && plan.k_chunk.is_multiple_of(16)
             && plan.splits * plan.k_chunk >= k,
         || format!("invalid matmul plan {plan:?} for K = {k}"),
     )?;
