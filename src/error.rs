@@ -17,6 +17,8 @@ pub enum Error {
     Invalid(String),
     /// Training produced NaN or infinity.
     NonFinite(String),
+    /// Stopped by the user (Ctrl-C) after writing a checkpoint.
+    Interrupted,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -39,6 +41,7 @@ impl fmt::Display for Error {
             Error::File { path, problem } => write!(f, "{}: {problem}", path.display()),
             Error::Invalid(m) => write!(f, "{m}"),
             Error::NonFinite(m) => write!(f, "training diverged: {m}"),
+            Error::Interrupted => write!(f, "interrupted"),
         }
     }
 }

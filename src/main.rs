@@ -151,7 +151,22 @@ fn run(cli: Cli) -> Result<()> {
             let gpu = Gpu::new(adapter)?;
             eprintln!("adapter: {}", gpu::describe(&gpu.info));
             let out = opts.out.clone();
+            // Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and stops.
+            let _ =
+                ctrlc::set_handler(|| train::STOP.store(true, std::sync::atomic::Ordering::SeqCst));
+            let resume_hint = format!(
+                "{} train --resume --out {} --epochs {epochs} --batch-size {batch_size} --seed {seed}",
+                env!("CARGO_PKG_NAME"),
+                opts.out.display()
+            );
             let summary = train::train(&gpu, opts)?;
+            if summary.interrupted {
+                eprintln!(
+                    "interrupted after step {}; checkpoint written; continue with:\n    {resume_hint}",
+                    summary.steps
+                );
+                return Err(Error::Interrupted);
+            }
             eprintln!(
                 "trained to step {}; outputs in {}",
                 summary.steps,
@@ -206,9 +221,17 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Past a file-size limit, writes then fail with EFBIG (reported, nothing lost) instead of the
+    // default SIGXFSZ killing the process mid-write.
+    // SAFETY: installs the "ignore" disposition for one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        // 130: stopped by Ctrl-C (the message with the resume command is already out).
+        Err(Error::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {e}");
             if matches!(e, Error::Invalid(_)) {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::data::load_dataset;
@@ -20,6 +21,13 @@ use crate::rng::SplitMix64;
 use crate::spec::AdamSpec;
 
 pub const MODEL: &str = "mlp-gan";
+
+/// Set (by the Ctrl-C handler) to stop training at the end of the current step.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Test hook: `WGSL_GAN_INJECT_NAN_AT_STEP=N` writes NaN into a generator weight after step N, to
+/// exercise the divergence check (tests/reliability.rs).
+const INJECT_NAN_ENV: &str = "WGSL_GAN_INJECT_NAN_AT_STEP";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 const METRICS_HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake";
 
@@ -86,8 +94,11 @@ pub fn grid_seed(seed: u64) -> u64 {
 }
 
 pub struct TrainSummary {
+    /// Steps done in all (counting those before a resume).
     pub steps: u64,
     pub last: Option<StepStats>,
+    /// Stopped early by Ctrl-C (a checkpoint was written).
+    pub interrupted: bool,
 }
 
 struct Run<'g> {
@@ -181,6 +192,19 @@ fn resume_from(trainer: &mut GpuTrainer<'_>, opts: &TrainOptions, count: usize) 
     ckpt.meta_parse(&path, "step")
 }
 
+/// Removes temporary files a killed run left behind (`write_atomic`'s `.NAME.tmp-PID`).
+fn remove_stale_temporaries(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Keeps the metrics rows up to `step` (a resumed run rewrites what followed) and opens the file
 /// for appending.
 fn open_metrics(path: &Path, step: u64) -> Result<std::fs::File> {
@@ -216,6 +240,7 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
     }
     std::fs::create_dir_all(opts.out.join("samples"))
         .map_err(|e| Error::file(&opts.out, format!("cannot create the output folder: {e}")))?;
+    remove_stale_temporaries(&opts.out);
     let config = StepConfig {
         batch: opts.batch,
         seed: opts.seed,
@@ -255,6 +280,9 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         )));
     }
 
+    let inject_nan: Option<u64> = std::env::var(INJECT_NAN_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok());
     let bar = progress_bar(run.opts.progress, total, start);
     let mut last = None;
     let mut epoch_sums = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0u32);
@@ -313,6 +341,13 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         }
         bar.set_position(step + 1);
         let done = step + 1;
+        if inject_nan == Some(done) {
+            run.trainer
+                .gan
+                .g_store
+                .params
+                .write(gpu, &[f32::NAN; 1].repeat(run.trainer.gan.g_store.len()))?;
+        }
         if epoch_end {
             run.trainer.finish()?;
             let secs = epoch_start.0.elapsed().as_secs_f64();
@@ -337,9 +372,24 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         } else if done == total || run.opts.checkpoint_every.is_some_and(|k| done % k == 0) {
             run.checkpoint(done)?;
         }
+        if STOP.load(Ordering::SeqCst) && done < total {
+            if !epoch_end {
+                run.checkpoint(done)?;
+            }
+            bar.finish_and_clear();
+            return Ok(TrainSummary {
+                steps: done,
+                last,
+                interrupted: true,
+            });
+        }
     }
     bar.finish_and_clear();
-    Ok(TrainSummary { steps: total, last })
+    Ok(TrainSummary {
+        steps: total,
+        last,
+        interrupted: false,
+    })
 }
 
 /// A line above the progress bar, or on stdout when there is no bar (not a terminal).

@@ -13,6 +13,30 @@ use crate::nn::{NamedValues, ParamSpec};
 
 pub const FORMAT: &str = "wgsl-gan-checkpoint-1";
 
+/// FNV-1a (64-bit) over the metadata and every tensor's name, shape and bytes, in name order:
+/// safetensors has no checksum of its own, and a flipped bit in the data would otherwise load as a
+/// valid float.
+fn checksum(tensors: &NamedValues, meta: &BTreeMap<String, String>) -> String {
+    let mut sorted: Vec<&(String, Vec<usize>, Vec<f32>)> = tensors.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &byte in bytes {
+            h = (h ^ byte as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (k, v) in meta.iter().filter(|(k, _)| *k != "checksum") {
+        eat(k.as_bytes());
+        eat(v.as_bytes());
+    }
+    for (name, shape, values) in sorted {
+        eat(name.as_bytes());
+        eat(format!("{shape:?}").as_bytes());
+        eat(bytemuck::cast_slice(values));
+    }
+    format!("{h:016x}")
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
     pub tensors: NamedValues,
@@ -86,8 +110,20 @@ pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<()> {
                 .map_err(|e| Error::Invalid(format!("tensor {n}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut meta: HashMap<String, String> = ckpt.meta.clone().into_iter().collect();
+    if let Some((name, _, _)) = ckpt
+        .tensors
+        .iter()
+        .find(|(_, _, v)| v.iter().any(|x| !x.is_finite()))
+    {
+        return Err(Error::NonFinite(format!(
+            "tensor '{name}' holds NaN or infinity; {} was not overwritten",
+            path.display()
+        )));
+    }
+    let mut meta = ckpt.meta.clone();
     meta.insert("format".into(), FORMAT.into());
+    meta.insert("checksum".into(), checksum(&ckpt.tensors, &meta));
+    let meta: HashMap<String, String> = meta.into_iter().collect();
     let data = safetensors::serialize(views, Some(meta))
         .map_err(|e| Error::file(path, format!("cannot serialise: {e}")))?;
     write_atomic(path, &data)
@@ -96,11 +132,16 @@ pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<()> {
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::file(path, format!("cannot read checkpoint: {e}")))?;
+    parse(path, &bytes)
+}
+
+/// Parses checkpoint bytes read from `path` (named in errors).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     let bad = |e: safetensors::SafeTensorError| {
         Error::file(path, format!("not a valid safetensors checkpoint: {e}"))
     };
-    let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(bad)?;
-    let meta: BTreeMap<String, String> = metadata
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(bad)?;
+    let mut meta: BTreeMap<String, String> = metadata
         .metadata()
         .clone()
         .unwrap_or_default()
@@ -115,7 +156,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             ),
         ));
     }
-    let st = SafeTensors::deserialize(&bytes).map_err(bad)?;
+    let st = SafeTensors::deserialize(bytes).map_err(bad)?;
     let mut tensors = Vec::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
@@ -134,5 +175,13 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         tensors.push((name, view.shape().to_vec(), values));
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let want = meta.remove("checksum").unwrap_or_default();
+    if checksum(&tensors, &meta) != want {
+        return Err(Error::file(
+            path,
+            "checksum mismatch: the checkpoint is corrupt (a partial copy or a flipped bit?)",
+        ));
+    }
+    meta.remove("format");
     Ok(Checkpoint { tensors, meta })
 }

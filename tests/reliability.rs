@@ -1,0 +1,571 @@
+//! What wgsl-gan guarantees under kills, interrupts, bad files, bad numbers and resource faults,
+//! each checked against the built binary (or the library where a process cannot show it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use wgsl_gan::data::idx;
+use wgsl_gan::io::checkpoint::{self, Checkpoint};
+use wgsl_gan::rng::SplitMix64;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wgsl-gan"));
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgsl-gan-rel-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v: Vec<u8> = magic.to_be_bytes().to_vec();
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+/// A small training set: `count` images, plain IDX.
+fn dataset(dir: &Path, count: usize) -> PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let pixels: Vec<u8> = (0..count * 784)
+        .map(|i| ((i * 29 + i / 784 * 7) % 256) as u8)
+        .collect();
+    let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
+    std::fs::write(
+        data.join("train-images-idx3-ubyte"),
+        idx_bytes(idx::IMAGES_MAGIC, &[count as u32, 28, 28], &pixels),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("train-labels-idx1-ubyte"),
+        idx_bytes(idx::LABELS_MAGIC, &[count as u32], &labels),
+    )
+    .unwrap();
+    data
+}
+
+fn train_args(data: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "8",
+        "--log-every",
+        "1",
+        "--seed",
+        "3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    bin().args(train_args(data, out, extra)).output().unwrap()
+}
+
+fn ckpt(out: &Path) -> PathBuf {
+    out.join("checkpoint.safetensors")
+}
+
+fn same_tensors(a: &Checkpoint, b: &Checkpoint) -> bool {
+    a.tensors.len() == b.tensors.len()
+        && a.tensors
+            .iter()
+            .zip(&b.tensors)
+            .all(|((n, s, x), (m, t, y))| {
+                n == m && s == t && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+            })
+}
+
+fn wait_for(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the process did not finish in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn metrics_rows(out: &Path) -> usize {
+    std::fs::read_to_string(out.join("metrics.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+#[test]
+fn sigkill_at_random_moments_never_loses_the_last_checkpoint_and_resume_is_exact() {
+    let dir = temp_dir("kill");
+    let data = dataset(&dir, 64); // 8 steps per epoch
+    let (whole, killed) = (dir.join("whole"), dir.join("killed"));
+    let o = train(&data, &whole, &["--epochs", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let mut rng = SplitMix64::new(2024);
+    let mut kills = 0;
+    for _ in 0..12 {
+        let resume = ckpt(&killed).exists();
+        let mut args = train_args(
+            &data,
+            &killed,
+            &["--epochs", "3", "--checkpoint-every", "1"],
+        );
+        if resume {
+            args.push("--resume".into());
+        }
+        let mut child = bin().args(&args).spawn().unwrap();
+        // Kill at a random moment: during start-up, a step, or a checkpoint write.
+        std::thread::sleep(Duration::from_millis(200 + rng.below(1500) as u64));
+        if child.try_wait().unwrap().is_some() {
+            break; // finished before the kill
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        if ckpt(&killed).exists() {
+            let c = checkpoint::load(&ckpt(&killed))
+                .unwrap_or_else(|e| panic!("after kill {kills} the checkpoint does not load: {e}"));
+            assert!(c.meta["step"].parse::<u64>().unwrap() <= 24);
+        }
+    }
+    assert!(kills >= 2, "too few kills landed ({kills})");
+    // Finish what is left.
+    let resume = ckpt(&killed).exists();
+    let mut extra = vec!["--epochs", "3"];
+    if resume {
+        extra.push("--resume");
+    }
+    let o = train(&data, &killed, &extra);
+    assert!(
+        o.status.success() || stderr(&o).contains("nothing to do"),
+        "{}",
+        stderr(&o)
+    );
+    let (a, b) = (
+        checkpoint::load(&ckpt(&whole)).unwrap(),
+        checkpoint::load(&ckpt(&killed)).unwrap(),
+    );
+    assert_eq!(b.meta["step"], "24");
+    assert!(
+        same_tensors(&a, &b),
+        "the killed-and-resumed run differs from the uninterrupted one"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&killed)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ctrl_c_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume() {
+    let dir = temp_dir("sigint");
+    let data = dataset(&dir, 64);
+    let out = dir.join("out");
+    let mut child = bin()
+        .args(train_args(&data, &out, &["--epochs", "50"]))
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while metrics_rows(&out) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "training did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: sends SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume"), "no resume hint: {err}");
+    let c = checkpoint::load(&ckpt(&out)).unwrap();
+    let step: usize = c.meta["step"].parse().unwrap();
+    assert!((3..400).contains(&step), "checkpoint at step {step}");
+    assert_eq!(
+        metrics_rows(&out),
+        step,
+        "the checkpoint is not at the last finished step"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_nan_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint() {
+    let dir = temp_dir("nan");
+    let data = dataset(&dir, 64);
+    let out = dir.join("out");
+    let o = bin()
+        .args(train_args(
+            &data,
+            &out,
+            &["--epochs", "2", "--checkpoint-every", "2"],
+        ))
+        .env("WGSL_GAN_INJECT_NAN_AT_STEP", "3")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "training went on after a NaN");
+    assert!(err.contains("diverged") && err.contains("step 4"), "{err}");
+    let c = checkpoint::load(&ckpt(&out)).expect("the last good checkpoint is still loadable");
+    assert_eq!(c.meta["step"], "2");
+    // The same with no readback on the bad steps: the check at checkpoint time catches it.
+    let out2 = dir.join("out2");
+    let mut args = train_args(&data, &out2, &["--epochs", "2", "--checkpoint-every", "2"]);
+    let i = args.iter().position(|a| a == "--log-every").unwrap();
+    args[i + 1] = "100".into();
+    let o = bin()
+        .args(&args)
+        .env("WGSL_GAN_INJECT_NAN_AT_STEP", "3")
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && stderr(&o).contains("NaN"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(checkpoint::load(&ckpt(&out2)).unwrap().meta["step"], "2");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint() {
+    use std::os::unix::process::CommandExt;
+    let dir = temp_dir("full");
+    let data = dataset(&dir, 64);
+    let out = dir.join("out");
+    let o = train(&data, &out, &["--epochs", "2", "--max-steps", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(ckpt(&out)).unwrap();
+    let mut cmd = bin();
+    cmd.args(train_args(
+        &data,
+        &out,
+        &["--epochs", "2", "--max-steps", "4", "--resume"],
+    ));
+    // SAFETY: only calls setrlimit (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 20,
+                rlim_max: 1 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "the write past the limit did not fail");
+    assert!(
+        err.contains("checkpoint.safetensors") && err.contains("cannot write"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(ckpt(&out)).unwrap(),
+        before,
+        "the previous checkpoint changed"
+    );
+    let leftovers = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .count();
+    assert_eq!(leftovers, 0, "the partial temporary file was left behind");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn resource_and_argument_faults_give_clear_errors() {
+    let dir = temp_dir("faults");
+    let data = dataset(&dir, 64);
+    let a_file = dir.join("a-file");
+    std::fs::write(&a_file, b"x").unwrap();
+    let o = train(&data, &a_file.join("sub"), &[]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("cannot create the output folder"),
+        "{}",
+        stderr(&o)
+    );
+
+    let out = dir.join("out");
+    let o = train(&data, &out, &["--max-steps", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut args = train_args(&data, &out, &["--resume"]);
+    let i = args.iter().position(|a| a == "--batch-size").unwrap();
+    args[i + 1] = "16".into();
+    let o = bin().args(&args).output().unwrap();
+    assert!(
+        !o.status.success() && stderr(&o).contains("batch_size 8"),
+        "{}",
+        stderr(&o)
+    );
+    for (flags, want) in [
+        (vec!["--checkpoint-every", "0"], "--checkpoint-every"),
+        (vec!["--log-every", "0"], "--log-every"),
+        (vec!["--beta1", "1.5"], "--beta1 must be in [0, 1)"),
+        (vec!["--max-steps", "0"], "--max-steps"),
+    ] {
+        let o = train(&data, &dir.join("other"), &flags);
+        assert!(
+            !o.status.success() && stderr(&o).contains(want),
+            "{flags:?}: {}",
+            stderr(&o)
+        );
+        assert_eq!(o.status.code(), Some(2));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_batch_too_large_for_the_adapter_is_a_clear_error() {
+    let gpu = common::gpu();
+    // im2col of the first convolution holds batch * 196 * 9 floats.
+    let limit = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size) as usize;
+    let batch = limit / (196 * 9 * 4) + 1;
+    let images = vec![0u32; batch * 196];
+    let config = wgsl_gan::gan::step::StepConfig {
+        batch,
+        seed: 0,
+        adam: wgsl_gan::spec::AdamSpec {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-7,
+        },
+    };
+    let err = wgsl_gan::gan::trainer::GpuTrainer::new(&gpu, config, &images, batch)
+        .err()
+        .expect("must fail");
+    assert!(err.to_string().contains("use a smaller batch"), "{err}");
+}
+
+#[test]
+fn a_lost_device_is_an_error_not_a_panic() {
+    let gpu = common::gpu();
+    let t = wgsl_gan::gpu::Tensor::from_slice(&gpu, &[1.0, 2.0], &[2]).unwrap();
+    gpu.device.destroy();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wgsl_gan::gpu::ops::fill(&gpu, &t, 0.0)
+            .and_then(|d| gpu.run(&[&d]))
+            .and_then(|_| t.read(&gpu))
+    }));
+    let r = r.expect("using a lost device panicked");
+    assert!(r.is_err(), "using a destroyed device succeeded: {r:?}");
+}
+
+fn good_checkpoint() -> (Checkpoint, Vec<u8>, PathBuf) {
+    let dir = temp_dir("ckpt-bytes");
+    let path = dir.join("c.safetensors");
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert("model".to_string(), "mlp-gan".to_string());
+    let c = Checkpoint {
+        tensors: vec![
+            (
+                "a".into(),
+                vec![2, 3],
+                (0..6).map(|i| i as f32 * 0.5).collect(),
+            ),
+            ("b".into(), vec![4], vec![1.0, -1.0, 2.0, 0.25]),
+        ],
+        meta,
+    };
+    checkpoint::save(&path, &c).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    (c, bytes, path)
+}
+
+#[test]
+fn corrupt_checkpoints_are_rejected_with_the_reason() {
+    let (_, bytes, path) = good_checkpoint();
+    assert!(checkpoint::parse(&path, &bytes).is_ok());
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (bytes[..bytes.len() - 3].to_vec(), "not a valid safetensors"),
+        (bytes[..5].to_vec(), "not a valid safetensors"),
+        (Vec::new(), "not a valid safetensors"),
+        (
+            {
+                let mut b = bytes.clone();
+                *b.last_mut().unwrap() ^= 0x10;
+                b
+            },
+            "checksum mismatch",
+        ),
+        (
+            {
+                let mut b = bytes.clone();
+                b[8 + header_len + 5] ^= 0x01;
+                b
+            },
+            "checksum mismatch",
+        ),
+        (
+            {
+                let mut b = bytes.clone();
+                b[12] ^= 0x20;
+                b
+            },
+            "",
+        ),
+        // Found by the fuzzer below: a flipped bit in a metadata value ("mlp-gan" -> "mlp-g`n")
+        // loaded as a valid checkpoint before the checksum covered the metadata.
+        (
+            {
+                let mut b = bytes.clone();
+                let at = b.windows(7).position(|w| w == b"mlp-gan").unwrap();
+                b[at + 5] ^= 0x01;
+                b
+            },
+            "checksum mismatch",
+        ),
+    ];
+    for (i, (b, want)) in cases.into_iter().enumerate() {
+        let e = checkpoint::parse(&path, &b)
+            .err()
+            .unwrap_or_else(|| panic!("case {i} loaded"));
+        assert!(e.to_string().contains(want), "case {i}: {e}");
+        assert!(
+            e.to_string().contains("c.safetensors"),
+            "case {i} does not name the file: {e}"
+        );
+    }
+    // Wrong dtype: an F16 tensor written by another tool.
+    let data = [0u8; 8];
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F16, vec![4], &data).unwrap();
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("format".to_string(), checkpoint::FORMAT.to_string());
+    let other = safetensors::serialize(vec![("a".to_string(), view)], Some(meta)).unwrap();
+    let e = checkpoint::parse(&path, &other).unwrap_err();
+    assert!(e.to_string().contains("expected F32"), "{e}");
+    // A file that is not ours at all.
+    let e = checkpoint::parse(
+        &path,
+        &safetensors::serialize(
+            Vec::<(String, safetensors::tensor::TensorView)>::new(),
+            None,
+        )
+        .unwrap(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not a wgsl-gan checkpoint"), "{e}");
+}
+
+#[test]
+fn a_checkpoint_with_wrong_shapes_is_refused_by_train_and_sample() {
+    let dir = temp_dir("shapes");
+    let data = dataset(&dir, 64);
+    let out = dir.join("out");
+    let o = train(&data, &out, &["--max-steps", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut c = checkpoint::load(&ckpt(&out)).unwrap();
+    let t = c
+        .tensors
+        .iter_mut()
+        .find(|(n, _, _)| n == "generator.0.weight")
+        .unwrap();
+    t.1 = vec![100, 128];
+    checkpoint::save(&ckpt(&out), &c).unwrap();
+    let before = std::fs::read(ckpt(&out)).unwrap();
+    let png = dir.join("grid.png");
+    let o = bin()
+        .args([
+            "sample",
+            "--checkpoint",
+            ckpt(&out).to_str().unwrap(),
+            "--png",
+            png.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success()
+            && stderr(&o).contains("generator.0.weight")
+            && stderr(&o).contains("shape"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!png.exists(), "sample wrote output from a bad checkpoint");
+    let o = train(&data, &out, &["--resume"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("generator.0.weight"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(ckpt(&out)).unwrap(),
+        before,
+        "a refused resume changed the checkpoint"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    /// Arbitrary bytes and damaged valid files: the IDX reader answers Ok or a clear error.
+    #[test]
+    fn idx_reader_never_panics(noise in proptest::collection::vec(any::<u8>(), 0..64), cut in 0usize..2000, flip in 0usize..2000, bit in 0u8..8) {
+        let path = Path::new("fuzz-images-idx3-ubyte");
+        let _ = idx::parse(path, &noise, idx::IMAGES_MAGIC);
+        let mut valid = idx_bytes(idx::IMAGES_MAGIC, &[2, 28, 28], &[7u8; 2 * 784]);
+        let i = flip % valid.len();
+        valid[i] ^= 1 << bit;
+        let valid = &valid[..cut.min(valid.len())];
+        if let Err(e) = idx::parse(path, valid, idx::IMAGES_MAGIC) {
+            prop_assert!(e.to_string().contains("fuzz-images-idx3-ubyte"));
+        }
+    }
+
+    /// Damaged checkpoints: the loader answers Ok (only when undamaged) or a clear error.
+    #[test]
+    fn checkpoint_loader_never_panics(cut in 0usize..4000, flip in 0usize..4000, bit in 0u8..8, noise in proptest::collection::vec(any::<u8>(), 0..32)) {
+        let (_, bytes, path) = good_checkpoint();
+        let mut damaged = bytes.clone();
+        let i = flip % damaged.len();
+        damaged[i] ^= 1 << bit;
+        prop_assert!(checkpoint::parse(&path, &damaged).is_err(), "a flipped bit at {} went unnoticed", i);
+        let cut = &bytes[..cut.min(bytes.len())];
+        if cut.len() < bytes.len() {
+            prop_assert!(checkpoint::parse(&path, cut).is_err());
+        }
+        let mut tail = bytes[..8.min(bytes.len())].to_vec();
+        tail.extend(&noise);
+        let _ = checkpoint::parse(&path, &tail);
+    }
+}
