@@ -78,8 +78,11 @@ fn print(rows: &[Row], clock: Clock) {
     }
 }
 
+/// Median seconds per run; repeats sized so that each timed sample takes about 50 ms.
 fn gpu_time(gpu: &Gpu, d: &[&Dispatch]) -> Result<(f64, Clock)> {
-    time_dispatches(gpu, d, 10, 5)
+    let (once, _) = time_dispatches(gpu, d, 1, 1)?;
+    let repeats = (0.05 / once.max(1e-6)).clamp(1.0, 20.0) as usize;
+    time_dispatches(gpu, d, repeats, 5)
 }
 
 fn matmul_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>, clock: &mut Clock) -> Result<()> {
@@ -103,10 +106,12 @@ fn matmul_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>, clock: &mut Clock) 
         ("square 256", 256, 256, 256, t(false, false)),
         ("square 512", 512, 512, 512, t(false, false)),
         ("square 1024", 1024, 1024, 1024, t(false, false)),
+        ("square 4096", 4096, 4096, 4096, t(false, false)),
     ];
     for (i, (label, m, n, k, spec)) in cases.into_iter().enumerate() {
         let name = format!("matmul {label}");
-        if !name.contains(filter) {
+        // 4096^3 takes about 10 s a run on a CPU driver: GPUs only.
+        if !name.contains(filter) || (m == 4096 && gpu.info.device_type == wgpu::DeviceType::Cpu) {
             continue;
         }
         let a_shape = if spec.trans_a { [k, m] } else { [m, k] };
@@ -131,6 +136,46 @@ fn matmul_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>, clock: &mut Clock) 
             work: 2.0 * (m * n * k) as f64,
             unit: "GFLOP/s",
         });
+    }
+    Ok(())
+}
+
+/// The same square product under each tile plan: the data behind `MatmulPlan::choose`.
+fn plan_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
+    let sizes: &[usize] = if gpu.info.device_type == wgpu::DeviceType::Cpu {
+        &[512]
+    } else {
+        &[1024, 4096]
+    };
+    for &n in sizes {
+        let name = format!("matmul plans {n}");
+        if !name.contains(filter) && !filter.is_empty() {
+            continue;
+        }
+        let (ga, _) = pair(gpu, &[n, n], 1)?;
+        let (gb, _) = pair(gpu, &[n, n], 2)?;
+        let (gc, _) = pair(gpu, &[n, n], 3)?;
+        for tile in [32, 64, 128] {
+            let plan = ops::MatmulPlan {
+                tile_m: tile,
+                tile_n: tile,
+                splits: 1,
+                k_chunk: n.div_ceil(16) * 16,
+            };
+            let d = ops::matmul_planned(gpu, &ga, &gb, None, &gc, MatmulSpec::PLAIN, plan)?;
+            let chosen = ops::MatmulPlan::choose(gpu, n, n, n) == plan;
+            rows.push(Row {
+                name: format!(
+                    "matmul {n}^3, {tile}x{tile} tiles{}",
+                    if chosen { " (chosen)" } else { "" }
+                ),
+                shape: format!("{n}x{n}x{n}"),
+                gpu_s: gpu_time(gpu, &[&d])?.0,
+                cpu_s: None,
+                work: 2.0 * (n * n * n) as f64,
+                unit: "GFLOP/s",
+            });
+        }
     }
     Ok(())
 }
@@ -337,6 +382,7 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     let mut clock = Clock::WallTime;
     matmul_rows(&gpu, &filter, &mut rows, &mut clock)?;
+    plan_rows(&gpu, &filter, &mut rows)?;
     other_rows(&gpu, &filter, &mut rows)?;
     print(
         &rows,

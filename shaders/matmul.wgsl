@@ -1,7 +1,7 @@
 // C[M, N] = op(A)[M, K] * op(B)[K, N] (+ C) (+ bias[N]), then an optional activation.
 // op(A) = A, or A^T when A is stored [K, M] (TRANS_A); op(B) = B, or B^T when B is stored [N, K] (TRANS_B).
 //
-// Each workgroup computes a TM x TN tile of C (TM, TN in {32, 64}) with (TM/8) x (TN/8)
+// Each workgroup computes a TM x TN tile of C (TM, TN in {32, 64, 128}) with (TM/8) x (TN/8)
 // invocations, each owning an 8x8 register block: per k, two vec4 of A and two of B from
 // workgroup memory feed 64 multiply-adds. K is walked TILE_K at a time. Out-of-range loads read 0
 // instead of returning early, so every invocation reaches every barrier.
@@ -40,9 +40,9 @@ const TILE_K: u32 = 16u;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// [TILE_K][TM / 4] and [TILE_K][TN / 4] vec4, sized for the largest tile.
-var<workgroup> a_tile: array<vec4<f32>, 256>;
-var<workgroup> b_tile: array<vec4<f32>, 256>;
+// [TILE_K][TM / 4] and [TILE_K][TN / 4] vec4, sized for the largest tile (16 KiB in all).
+var<workgroup> a_tile: array<vec4<f32>, 512>;
+var<workgroup> b_tile: array<vec4<f32>, 512>;
 
 fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
     if (row >= p.m || kk >= k_end) {
@@ -76,19 +76,21 @@ fn epilogue(idx: u32, col: u32, v: f32) -> f32 {
     return activate(x, (p.flags >> 4u) & 15u, p.alpha);
 }
 
-// Writes one row of an 8x8 block (as two vec4): through the epilogue, or raw into a split's slice.
-fn store_row(row: u32, col0: u32, split: u32, lo: vec4<f32>, hi: vec4<f32>) {
+// Writes one row of an invocation's block (two vec4, at columns lo_col.. and hi_col..): through
+// the epilogue, or raw into a split's slice.
+fn store_row(row: u32, lo_col: u32, hi_col: u32, split: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (row >= p.m) {
         return;
     }
     for (var j = 0u; j < 8u; j++) {
-        let col = col0 + j;
+        var col = lo_col + j;
+        var v = lo[j & 3u];
+        if (j >= 4u) {
+            col = hi_col + j - 4u;
+            v = hi[j & 3u];
+        }
         if (col < p.n) {
             let idx = row * p.n + col;
-            var v = lo[j & 3u];
-            if (j >= 4u) {
-                v = hi[j & 3u];
-            }
             if (SPLIT) {
                 c[split * p.m * p.n + idx] = v;
             } else {
@@ -133,10 +135,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
         for (var t = 0u; t < TILE_K; t++) {
-            let a0 = a_tile[t * quads_m + ty * 2u];
-            let a1 = a_tile[t * quads_m + ty * 2u + 1u];
-            let b0 = b_tile[t * quads_n + tx * 2u];
-            let b1 = b_tile[t * quads_n + tx * 2u + 1u];
+            let a0 = a_tile[t * quads_m + ty];
+            let a1 = a_tile[t * quads_m + ty + quads_m / 2u];
+            let b0 = b_tile[t * quads_n + tx];
+            let b1 = b_tile[t * quads_n + tx + quads_n / 2u];
             c00 += a0.x * b0; c01 += a0.x * b1;
             c10 += a0.y * b0; c11 += a0.y * b1;
             c20 += a0.z * b0; c21 += a0.z * b1;
@@ -149,16 +151,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
     }
 
-    let row = row0 + ty * 8u;
-    let col = col0 + tx * 8u;
-    store_row(row, col, wg.z, c00, c01);
-    store_row(row + 1u, col, wg.z, c10, c11);
-    store_row(row + 2u, col, wg.z, c20, c21);
-    store_row(row + 3u, col, wg.z, c30, c31);
-    store_row(row + 4u, col, wg.z, c40, c41);
-    store_row(row + 5u, col, wg.z, c50, c51);
-    store_row(row + 6u, col, wg.z, c60, c61);
-    store_row(row + 7u, col, wg.z, c70, c71);
+    // Rows ty*4.. and (ty + TM/8)*4..; columns tx*4.. and (tx + TN/8)*4..: neighbouring
+    // invocations read neighbouring vec4 of the tiles.
+    let row = row0 + ty * 4u;
+    let row_hi = row + TM / 2u;
+    let col = col0 + tx * 4u;
+    let col_hi = col + TN / 2u;
+    store_row(row, col, col_hi, wg.z, c00, c01);
+    store_row(row + 1u, col, col_hi, wg.z, c10, c11);
+    store_row(row + 2u, col, col_hi, wg.z, c20, c21);
+    store_row(row + 3u, col, col_hi, wg.z, c30, c31);
+    store_row(row_hi, col, col_hi, wg.z, c40, c41);
+    store_row(row_hi + 1u, col, col_hi, wg.z, c50, c51);
+    store_row(row_hi + 2u, col, col_hi, wg.z, c60, c61);
+    store_row(row_hi + 3u, col, col_hi, wg.z, c70, c71);
 }
 
 // ---- C = epilogue(sum over splits of partial[s]), the second pass of a split-K product

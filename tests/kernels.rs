@@ -106,8 +106,8 @@ fn matmul_plans_all_agree_with_cpu() {
     .iter()
     .enumerate()
     {
-        for tile_m in [32, 64] {
-            for tile_n in [32, 64] {
+        for tile_m in [32, 64, 128] {
+            for tile_n in [32, 64, 128] {
                 for splits in [1usize, 3] {
                     let k_chunk = k.div_ceil(splits).div_ceil(16) * 16;
                     let plan = ops::MatmulPlan {

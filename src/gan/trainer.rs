@@ -47,9 +47,9 @@ impl<'g> GpuTrainer<'g> {
         })
     }
 
-    /// Dispatches per step (for reports).
+    /// GPU dispatches per step (for reports).
     pub fn dispatch_count(&self) -> usize {
-        self.step.len()
+        self.step.iter().map(Dispatch::len).sum()
     }
 
     /// The recorded step, for profiling.

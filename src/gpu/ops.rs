@@ -33,19 +33,26 @@ pub struct MatmulPlan {
 }
 
 impl MatmulPlan {
-    /// 32-wide tiles where a dimension is at most 32 (less padding work); K split when the
-    /// output has fewer tiles than the adapter needs workgroups to be busy and K is long.
-    /// How many workgroups keep an adapter busy, by device type: a CPU driver (lavapipe) runs one
-    /// per core at a time, a GPU wants a few per multiprocessor. These come from `cargo bench`
-    /// on lavapipe and an H100 (docs/PERFORMANCE.md).
+    /// The table keyed by adapter type (figures in docs/PERFORMANCE.md, from `cargo bench`):
+    /// - 32-wide tiles where a dimension is at most 32 (less padding work);
+    /// - 128x128 tiles (256 invocations) for large products on GPUs, where more reuse per
+    ///   workgroup pays; a CPU driver (lavapipe) gains nothing from them;
+    /// - K split when the output has fewer tiles than it takes to keep the adapter busy (a CPU
+    ///   driver runs one workgroup per core at a time, a GPU wants several per multiprocessor)
+    ///   and K is long.
     pub fn choose(gpu: &Gpu, m: usize, n: usize, k: usize) -> MatmulPlan {
+        let gpu_like = gpu.info.device_type != wgpu::DeviceType::Cpu;
         let busy = match gpu.info.device_type {
             wgpu::DeviceType::Cpu => 8,
             wgpu::DeviceType::DiscreteGpu => 256,
             _ => 64,
         };
-        let tile_m = if m <= 32 { 32 } else { 64 };
-        let tile_n = if n <= 32 { 32 } else { 64 };
+        let side = |d: usize| match d {
+            0..=32 => 32,
+            _ if gpu_like && m >= 1024 && n >= 1024 => 128,
+            _ => 64,
+        };
+        let (tile_m, tile_n) = (side(m), side(n));
         let tiles = m.div_ceil(tile_m) * n.div_ceil(tile_n);
         let mut splits = 1;
         if tiles < busy && k >= 512 {
@@ -87,8 +94,8 @@ pub fn matmul_planned(
 ) -> Result<Dispatch> {
     let (m, n, k) = spec.dims(a.shape(), b.shape(), bias.map(|t| t.shape()), c.shape())?;
     ensure(
-        [32, 64].contains(&plan.tile_m)
-            && [32, 64].contains(&plan.tile_n)
+        [32, 64, 128].contains(&plan.tile_m)
+            && [32, 64, 128].contains(&plan.tile_n)
             && plan.k_chunk.is_multiple_of(16)
             && plan.splits * plan.k_chunk >= k,
         || format!("invalid matmul plan {plan:?} for K = {k}"),
