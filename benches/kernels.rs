@@ -208,8 +208,8 @@ fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
         });
     }
     if "col2im".contains(filter) || filter.is_empty() {
-        let d = ops::col2im(gpu, &gcols, &gx, geom)?;
-        let cpu_s = time_cpu(3, || cpu::ops::col2im(&ccols, &cx, geom))?;
+        let d = ops::col2im(gpu, &gcols, &gx, geom, None)?;
+        let cpu_s = time_cpu(3, || cpu::ops::col2im(&ccols, &cx, geom, None))?;
         rows.push(Row {
             name: "col2im (D conv2)".into(),
             shape,
@@ -274,6 +274,8 @@ fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
             &dg.0,
             &db.0,
             ParamGrads::Accumulate,
+            None,
+            Activation::Identity,
         )?;
         let cpu_s = time_cpu(3, || {
             cpu::ops::batch_norm_backward(
@@ -286,6 +288,8 @@ fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
                 &dg.1,
                 &db.1,
                 ParamGrads::Accumulate,
+                None,
+                Activation::Identity,
             )
         })?;
         rows.push(Row {

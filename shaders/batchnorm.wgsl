@@ -7,7 +7,9 @@ struct Params {
     rows: u32,
     c: u32,
     // bit 0: update running statistics (stats) / write dgamma, dbeta (backward);
-    // bit 1: accumulate into dgamma, dbeta; bits 4..7: activation applied after (apply)
+    // bit 1: accumulate into dgamma, dbeta; bits 4..7: activation applied after (apply; in
+    // backward, dy is multiplied by its derivative at y first); bits 8..11 (backward): activation
+    // that produced x (dx is multiplied by its derivative at x)
     flags: u32,
     momentum: f32,
     eps: f32,
@@ -89,6 +91,8 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 
 // ---- backward, one workgroup per channel:
 // dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * invstd * (dy - dbeta / N - xhat * dgamma / N)
+// The activations on either side are folded in (one dispatch instead of three): dy is first
+// multiplied by act_after'(y), and dx by act_before'(x).
 @group(0) @binding(0) var<storage, read> bw_x: array<f32>;
 @group(0) @binding(1) var<storage, read> bw_mean: array<f32>;
 @group(0) @binding(2) var<storage, read> bw_invstd: array<f32>;
@@ -97,7 +101,12 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 @group(0) @binding(5) var<storage, read_write> bw_dx: array<f32>;
 @group(0) @binding(6) var<storage, read_write> bw_dgamma: array<f32>;
 @group(0) @binding(7) var<storage, read_write> bw_dbeta: array<f32>;
-@group(0) @binding(8) var<uniform> bw_p: Params;
+@group(0) @binding(8) var<storage, read> bw_y: array<f32>;
+@group(0) @binding(9) var<uniform> bw_p: Params;
+
+fn bw_dy_at(i: u32) -> f32 {
+    return bw_dy[i] * derivative_from_output(bw_y[i], (bw_p.flags >> 4u) & 15u, bw_p.alpha);
+}
 
 @compute @workgroup_size(256)
 fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -108,7 +117,7 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     var s = vec2<f32>(0.0, 0.0);
     for (var r = li; r < n; r += 256u) {
         let i = r * bw_p.c + ch;
-        let dy = bw_dy[i];
+        let dy = bw_dy_at(i);
         s += vec2<f32>(dy, dy * (bw_x[i] - mean) * invstd);
     }
     let sums = tree_sum(li, s);
@@ -116,8 +125,10 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     let inv_n = 1.0 / f32(n);
     for (var r = li; r < n; r += 256u) {
         let i = r * bw_p.c + ch;
-        let xhat = (bw_x[i] - mean) * invstd;
-        bw_dx[i] = k * (bw_dy[i] - sums.x * inv_n - xhat * sums.y * inv_n);
+        let x = bw_x[i];
+        let xhat = (x - mean) * invstd;
+        let dx = k * (bw_dy_at(i) - sums.x * inv_n - xhat * sums.y * inv_n);
+        bw_dx[i] = dx * derivative_from_output(x, (bw_p.flags >> 8u) & 15u, bw_p.alpha);
     }
     if (li == 0u && (bw_p.flags & 1u) != 0u) {
         if ((bw_p.flags & 2u) != 0u) {

@@ -14,7 +14,12 @@ struct Params {
     ow: u32,
     // invocations: B*OH*OW*C for im2col, B*H*W*C for col2im
     total: u32,
-    _pad: u32,
+    // col2im: dx *= act'(y), the derivative of the activation whose output y this input was
+    act: u32,
+    alpha: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 override KERNEL: u32 = 3u;
@@ -53,38 +58,44 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
 }
 
-// src = cols (gradient), dst = dx; the adjoint of im2col. Each input element gathers the window
-// entries that read it, in a fixed order: deterministic, no atomics.
+// The adjoint of im2col: dx = col2im(dcols), times act'(y) when an activation produced x (fused
+// here to save a dispatch). Each input element gathers the window entries that read it, in a
+// fixed order: deterministic, no atomics.
+@group(0) @binding(0) var<storage, read> c2_dcols: array<f32>;
+@group(0) @binding(1) var<storage, read_write> c2_dx: array<f32>;
+@group(0) @binding(2) var<storage, read> c2_y: array<f32>;
+@group(0) @binding(3) var<uniform> c2_p: Params;
+
 @compute @workgroup_size(256)
 fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
-    if (idx >= p.total) {
+    if (idx >= c2_p.total) {
         return;
     }
-    let ci = idx % p.c;
-    let pix = idx / p.c;
-    let ix = pix % p.w;
-    let t = pix / p.w;
-    let iy = t % p.h;
-    let bi = t / p.h;
+    let ci = idx % c2_p.c;
+    let pix = idx / c2_p.c;
+    let ix = pix % c2_p.w;
+    let t = pix / c2_p.w;
+    let iy = t % c2_p.h;
+    let bi = t / c2_p.h;
     let area = KERNEL * KERNEL;
-    let row_len = p.c * area;
+    let row_len = c2_p.c * area;
     var sum = 0.0;
     for (var ky = 0u; ky < KERNEL; ky++) {
         let ty = iy + PAD;
-        if (ty < ky || (ty - ky) % STRIDE != 0u || (ty - ky) / STRIDE >= p.oh) {
+        if (ty < ky || (ty - ky) % STRIDE != 0u || (ty - ky) / STRIDE >= c2_p.oh) {
             continue;
         }
         let oy = (ty - ky) / STRIDE;
         for (var kx = 0u; kx < KERNEL; kx++) {
             let tx = ix + PAD;
-            if (tx < kx || (tx - kx) % STRIDE != 0u || (tx - kx) / STRIDE >= p.ow) {
+            if (tx < kx || (tx - kx) % STRIDE != 0u || (tx - kx) / STRIDE >= c2_p.ow) {
                 continue;
             }
             let ox = (tx - kx) / STRIDE;
-            let r = (bi * p.oh + oy) * p.ow + ox;
-            sum += src[r * row_len + ci * area + ky * KERNEL + kx];
+            let r = (bi * c2_p.oh + oy) * c2_p.ow + ox;
+            sum += c2_dcols[r * row_len + ci * area + ky * KERNEL + kx];
         }
     }
-    dst[idx] = sum;
+    c2_dx[idx] = sum * derivative_from_output(c2_y[idx], c2_p.act, c2_p.alpha);
 }

@@ -175,6 +175,17 @@ impl ConvGeom {
     }
 }
 
+/// The one alpha shared by two activations fused into a kernel (LeakyReLU's, or 0).
+pub fn fused_alpha(a: Activation, b: Activation) -> Result<f32> {
+    match (a, b) {
+        (Activation::LeakyRelu(x), Activation::LeakyRelu(y)) if x != y => Err(
+            crate::error::Error::Shape(format!("fused LeakyReLUs need one alpha, got {x} and {y}")),
+        ),
+        (Activation::LeakyRelu(x), _) | (_, Activation::LeakyRelu(x)) => Ok(x),
+        _ => Ok(0.0),
+    }
+}
+
 /// What a batch-norm backward does with dgamma and dbeta.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ParamGrads {

@@ -98,7 +98,7 @@ fn col2im_is_the_gradient_of_im2col() {
         let cols = Tensor::zeros(&geom.cols_shape());
         let w = random(2, cols.len(), -1.0, 1.0);
         let dx = Tensor::zeros(&geom.input_shape());
-        ops::col2im(&t(w.clone(), &geom.cols_shape()), &dx, geom).unwrap();
+        ops::col2im(&t(w.clone(), &geom.cols_shape()), &dx, geom, None).unwrap();
         let idx = sample_indices(x.len(), 60);
         let num = numeric(&x, &idx, 1e-2, || {
             ops::im2col(&x, &cols, geom).unwrap();
@@ -196,6 +196,8 @@ fn batch_norm_backward_matches_finite_differences() {
             &dg,
             &db,
             ParamGrads::Write,
+            None,
+            Activation::Identity,
         )
         .unwrap();
         let all: Vec<usize> = (0..rows * c).collect();
@@ -326,7 +328,7 @@ fn conv_layer_gradients_match_finite_differences() {
     let dx = Tensor::zeros(&geom.input_shape());
     ops::fill(&s.grads, 0.0).unwrap();
     layer
-        .backward(&mut Cpu, &t(w.clone(), &[rows, out]), Some(&dx), true)
+        .backward(&mut Cpu, &t(w.clone(), &[rows, out]), Some(&dx), None, true)
         .unwrap();
     check_params("conv", &s, 1e-2, 1e-3, &mut loss);
     let idx = sample_indices(x.len(), 40);

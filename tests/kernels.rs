@@ -212,11 +212,21 @@ fn im2col_and_col2im_match_cpu() {
         assert_close(&gpu, &gcols, &ccols, 1e-6, &format!("im2col {geom:?}"));
 
         let (gd, cd) = random_pair(&gpu, 100 + i as u64, &geom.cols_shape());
-        let (gdx, cdx) = nan_pair(&gpu, &geom.input_shape());
-        gpu.run(&[&ops::col2im(&gpu, &gd, &gdx, geom).unwrap()])
-            .unwrap();
-        cpu::ops::col2im(&cd, &cdx, geom).unwrap();
-        assert_close(&gpu, &gdx, &cdx, 1e-5, &format!("col2im {geom:?}"));
+        // Plain, and through a LeakyReLU whose output was y (the fused backward).
+        let (gy, cy) = random_pair(&gpu, 200 + i as u64, &geom.input_shape());
+        for act in [None, Some(Activation::LeakyRelu(0.2))] {
+            let (gdx, cdx) = nan_pair(&gpu, &geom.input_shape());
+            gpu.run(&[&ops::col2im(&gpu, &gd, &gdx, geom, act.map(|a| (&gy, a))).unwrap()])
+                .unwrap();
+            cpu::ops::col2im(&cd, &cdx, geom, act.map(|a| (&cy, a))).unwrap();
+            assert_close(
+                &gpu,
+                &gdx,
+                &cdx,
+                1e-5,
+                &format!("col2im {geom:?} through {act:?}"),
+            );
+        }
     }
 }
 
@@ -258,23 +268,36 @@ fn batch_norm_matches_cpu_for_dense_and_spatial_inputs() {
         assert_close(&gpu, &grv, &crv, 1e-5, &format!("{what} running var"));
         assert_close(&gpu, &gy, &cy, 1e-5, &format!("{what} y"));
 
-        for grads in [ParamGrads::Write, ParamGrads::Accumulate, ParamGrads::Skip] {
+        // Every gradient mode, and the fused activations on either side: after (dy w.r.t.
+        // act(BN(x)) with output y) and before (x an activation's output).
+        let leaky = Activation::LeakyRelu(0.2);
+        let fusions = [
+            (ParamGrads::Write, false, Activation::Identity),
+            (ParamGrads::Accumulate, true, Activation::Identity),
+            (ParamGrads::Skip, false, leaky),
+            (ParamGrads::Accumulate, true, leaky),
+        ];
+        for (grads, after, before) in fusions {
             let (gdy, cdy) = random_pair(&gpu, seed + 5, shape);
             let (gdx, cdx) = nan_pair(&gpu, shape);
             let (gdg, cdg) = random_pair(&gpu, seed + 6, &[c]);
             let (gdb, cdb) = random_pair(&gpu, seed + 7, &[c]);
+            let (gya, cya) = random_pair(&gpu, seed + 8, shape);
+            let g_after = after.then_some((&gya, leaky));
+            let c_after = after.then_some((&cya, leaky));
             gpu.run(&[&ops::batch_norm_backward(
-                &gpu, &gx, &gmean, &ginv, &ggamma, &gdy, &gdx, &gdg, &gdb, grads,
+                &gpu, &gx, &gmean, &ginv, &ggamma, &gdy, &gdx, &gdg, &gdb, grads, g_after, before,
             )
             .unwrap()])
                 .unwrap();
             cpu::ops::batch_norm_backward(
-                &cx, &cmean, &cinv, &cgamma, &cdy, &cdx, &cdg, &cdb, grads,
+                &cx, &cmean, &cinv, &cgamma, &cdy, &cdx, &cdg, &cdb, grads, c_after, before,
             )
             .unwrap();
-            assert_close(&gpu, &gdx, &cdx, 1e-4, &format!("{what} dx {grads:?}"));
-            assert_close(&gpu, &gdg, &cdg, 1e-4, &format!("{what} dgamma {grads:?}"));
-            assert_close(&gpu, &gdb, &cdb, 1e-5, &format!("{what} dbeta {grads:?}"));
+            let how = format!("{grads:?} after={after} before={before:?}");
+            assert_close(&gpu, &gdx, &cdx, 1e-4, &format!("{what} dx {how}"));
+            assert_close(&gpu, &gdg, &cdg, 1e-4, &format!("{what} dgamma {how}"));
+            assert_close(&gpu, &gdb, &cdb, 1e-5, &format!("{what} dbeta {how}"));
         }
 
         let (gmean, cmean) = nan_pair(&gpu, &[c]);

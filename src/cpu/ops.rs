@@ -83,12 +83,24 @@ pub fn im2col(x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<()> {
     cols.write(&out)
 }
 
-pub fn col2im(dcols: &Tensor, dx: &Tensor, geom: ConvGeom) -> Result<()> {
+pub fn col2im(
+    dcols: &Tensor,
+    dx: &Tensor,
+    geom: ConvGeom,
+    through: Option<(&Tensor, Activation)>,
+) -> Result<()> {
     geom.check(dx.shape(), dcols.shape())?;
     let cv = dcols.to_vec();
     let mut out = vec![0.0f64; dx.len()];
     for_each_window(&geom, |col, x| out[x] += cv[col] as f64);
-    dx.write(&out.iter().map(|&v| v as f32).collect::<Vec<_>>())
+    let mut out: Vec<f32> = out.iter().map(|&v| v as f32).collect();
+    if let Some((y, act)) = through {
+        spec::same_len("col2im activation output", dx.shape(), y.shape())?;
+        out.iter_mut()
+            .zip(y.to_vec())
+            .for_each(|(d, y)| *d *= act.derivative_from_output(y));
+    }
+    dx.write(&out)
 }
 
 /// Per-channel (mean, biased variance) of x [rows, C], in f64.
@@ -213,6 +225,8 @@ pub fn batch_norm_backward(
     dgamma: &Tensor,
     dbeta: &Tensor,
     grads: ParamGrads,
+    after: Option<(&Tensor, Activation)>,
+    before: Activation,
 ) -> Result<()> {
     let (rows, c) = spec::batch_norm_dims(
         x.shape(),
@@ -226,13 +240,15 @@ pub fn batch_norm_backward(
     )?;
     spec::same_len("batch norm dy", x.shape(), dy.shape())?;
     spec::same_len("batch norm dx", x.shape(), dx.shape())?;
-    let (xv, m, s, g, dyv) = (
-        x.to_vec(),
-        mean.to_vec(),
-        invstd.to_vec(),
-        gamma.to_vec(),
-        dy.to_vec(),
-    );
+    spec::fused_alpha(after.map_or(Activation::Identity, |a| a.1), before)?;
+    let (xv, m, s, g) = (x.to_vec(), mean.to_vec(), invstd.to_vec(), gamma.to_vec());
+    let mut dyv = dy.to_vec();
+    if let Some((y, act)) = after {
+        spec::same_len("batch norm activation output", x.shape(), y.shape())?;
+        dyv.iter_mut()
+            .zip(y.to_vec())
+            .for_each(|(d, y)| *d *= act.derivative_from_output(y));
+    }
     let xhat = |i: usize| ((xv[i] - m[i % c]) * s[i % c]) as f64;
     let mut sum_dy = vec![0.0f64; c];
     let mut sum_dy_xhat = vec![0.0f64; c];
@@ -244,9 +260,9 @@ pub fn batch_norm_backward(
     let out: Vec<f32> = (0..rows * c)
         .map(|i| {
             let ch = i % c;
-            ((g[ch] * s[ch]) as f64
-                * (dyv[i] as f64 - sum_dy[ch] / n - xhat(i) * sum_dy_xhat[ch] / n))
-                as f32
+            let dx = (g[ch] * s[ch]) as f64
+                * (dyv[i] as f64 - sum_dy[ch] / n - xhat(i) * sum_dy_xhat[ch] / n);
+            dx as f32 * before.derivative_from_output(xv[i])
         })
         .collect();
     dx.write(&out)?;

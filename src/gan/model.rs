@@ -63,10 +63,8 @@ pub struct Generator<B: Backend> {
     h2: B::Tensor,
     d3: B::Tensor,
     dh2: B::Tensor,
-    dh2a: B::Tensor,
     d2: B::Tensor,
     dh1: B::Tensor,
-    dh1a: B::Tensor,
     d1: B::Tensor,
 }
 
@@ -95,10 +93,8 @@ impl<B: Backend> Generator<B> {
             h2: hidden(be)?,
             d3: be.zeros(&[rows, PIXELS])?,
             dh2: hidden(be)?,
-            dh2a: hidden(be)?,
             d2: hidden(be)?,
             dh1: hidden(be)?,
-            dh1a: hidden(be)?,
             d1: hidden(be)?,
         })
     }
@@ -120,14 +116,13 @@ impl<B: Backend> Generator<B> {
         be.activation_backward(&self.out, &dout, &self.d3, Activation::Tanh)?;
         self.l3
             .backward(be, &self.h2, &self.d3, Some(&self.dh2), true)?;
+        // Each BN's input is a LeakyReLU's output: its derivative is folded into the BN backward.
         self.bn2
-            .backward(be, &self.h2a, &self.dh2, &self.dh2a, true)?;
-        be.activation_backward(&self.h2a, &self.dh2a, &self.d2, LEAKY)?;
+            .backward(be, &self.h2a, &self.dh2, &self.d2, true, None, LEAKY)?;
         self.l2
             .backward(be, &self.h1, &self.d2, Some(&self.dh1), true)?;
         self.bn1
-            .backward(be, &self.h1a, &self.dh1, &self.dh1a, true)?;
-        be.activation_backward(&self.h1a, &self.dh1a, &self.d1, LEAKY)?;
+            .backward(be, &self.h1a, &self.dh1, &self.d1, true, None, LEAKY)?;
         self.l1.backward(be, &self.z, &self.d1, None, true)
     }
 }
@@ -151,12 +146,9 @@ pub struct Discriminator<B: Backend> {
     c3out: B::Tensor,
     a3: B::Tensor,
     da3: B::Tensor,
-    dbn3: B::Tensor,
     dc3: B::Tensor,
     da2: B::Tensor,
-    dbn2: B::Tensor,
     dc2: B::Tensor,
-    da1: B::Tensor,
     dc1: B::Tensor,
 }
 
@@ -198,12 +190,9 @@ impl<B: Backend> Discriminator<B> {
             c3out: be.zeros(&[rows(g3), 128])?,
             a3: be.zeros(&[batch, flat])?,
             da3: be.zeros(&[batch, flat])?,
-            dbn3: be.zeros(&[rows(g3), 128])?,
             dc3: be.zeros(&[rows(g3), 128])?,
             da2: be.zeros(&[batch, 7, 7, 64])?,
-            dbn2: be.zeros(&[rows(g2), 64])?,
             dc2: be.zeros(&[rows(g2), 64])?,
-            da1: be.zeros(&[batch, 14, 14, 32])?,
             dc1: be.zeros(&[rows(g1), 32])?,
         })
     }
@@ -234,18 +223,40 @@ impl<B: Backend> Discriminator<B> {
         let dinput = dinput
             .map(|d| be.reshape(d, &[self.batch, SIDE, SIDE, 1]))
             .transpose()?;
+        let none = Activation::Identity;
+        // The LeakyReLUs' derivatives are folded into the batch-norm backwards and into col2im.
         self.dense
             .backward(be, &self.a3, dlogits, Some(&self.da3), grads)?;
-        be.activation_backward(&self.a3, &self.da3, &self.dbn3, LEAKY)?;
-        self.bn3
-            .backward(be, &self.c3out, &self.dbn3, &self.dc3, grads)?;
-        self.c3.backward(be, &self.dc3, Some(&self.da2), grads)?;
-        be.activation_backward(&self.a2, &self.da2, &self.dbn2, LEAKY)?;
-        self.bn2
-            .backward(be, &self.c2out, &self.dbn2, &self.dc2, grads)?;
-        self.c2.backward(be, &self.dc2, Some(&self.da1), grads)?;
-        be.activation_backward(&self.a1, &self.da1, &self.dc1, LEAKY)?;
-        self.c1.backward(be, &self.dc1, dinput.as_ref(), grads)
+        self.bn3.backward(
+            be,
+            &self.c3out,
+            &self.da3,
+            &self.dc3,
+            grads,
+            Some((&self.a3, LEAKY)),
+            none,
+        )?;
+        self.c3
+            .backward(be, &self.dc3, Some(&self.da2), None, grads)?;
+        self.bn2.backward(
+            be,
+            &self.c2out,
+            &self.da2,
+            &self.dc2,
+            grads,
+            Some((&self.a2, LEAKY)),
+            none,
+        )?;
+        // col2im takes the gradient through conv1's LeakyReLU: dc1 is w.r.t. conv1's output.
+        self.c2.backward(
+            be,
+            &self.dc2,
+            Some(&self.dc1),
+            Some((&self.a1, LEAKY)),
+            grads,
+        )?;
+        self.c1
+            .backward(be, &self.dc1, dinput.as_ref(), None, grads)
     }
 }
 

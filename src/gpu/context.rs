@@ -103,6 +103,14 @@ impl Gpu {
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // The batch-norm backward (with its fused activations) binds 9 storage buffers.
+        if limits.max_storage_buffers_per_shader_stage < 9 {
+            return Err(Error::NoAdapter(format!(
+                "{} allows {} storage buffers per shader stage; wgsl-gan needs 9",
+                describe(&info),
+                limits.max_storage_buffers_per_shader_stage
+            )));
+        }
         let wanted =
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
         let features = adapter.features() & wanted;

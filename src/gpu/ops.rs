@@ -177,8 +177,8 @@ fn conv_key(entry: &'static str, g: &ConvGeom) -> PipelineKey {
     }
 }
 
-fn conv_params(g: &ConvGeom, total: usize) -> Vec<u32> {
-    [
+fn conv_params(g: &ConvGeom, total: usize, act: Activation) -> Vec<u32> {
+    let mut p = [
         g.batch,
         g.height,
         g.width,
@@ -188,7 +188,9 @@ fn conv_params(g: &ConvGeom, total: usize) -> Vec<u32> {
         total,
     ]
     .map(u)
-    .to_vec()
+    .to_vec();
+    p.extend([act.code(), f(act.alpha())]);
+    p
 }
 
 /// cols [B*OH*OW, C*K*K] = im2col(x [B, H, W, C]).
@@ -198,19 +200,34 @@ pub fn im2col(gpu: &Gpu, x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<Di
     gpu.dispatch(
         conv_key("im2col", &geom),
         &[x.binding(), cols.binding()],
-        &conv_params(&geom, total),
+        &conv_params(&geom, total, Activation::Identity),
         gpu.grid(total),
     )
 }
 
-/// dx [B, H, W, C] = col2im(dcols [B*OH*OW, C*K*K]): the adjoint of im2col.
-pub fn col2im(gpu: &Gpu, dcols: &Tensor, dx: &Tensor, geom: ConvGeom) -> Result<Dispatch> {
+/// dx [B, H, W, C] = col2im(dcols [B*OH*OW, C*K*K]): the adjoint of im2col; with `through` =
+/// (y, act), where x = act(..) had output y, dx is also multiplied by act'(y).
+pub fn col2im(
+    gpu: &Gpu,
+    dcols: &Tensor,
+    dx: &Tensor,
+    geom: ConvGeom,
+    through: Option<(&Tensor, Activation)>,
+) -> Result<Dispatch> {
     geom.check(dx.shape(), dcols.shape())?;
     let total = dx.len();
+    let (y, act) = through.unwrap_or((dx, Activation::Identity));
+    spec::same_len("col2im activation output", dx.shape(), y.shape())?;
+    // Without an activation the derivative is 1 and y is never read; dcols stands in for it.
+    let y = if through.is_some() {
+        y.binding()
+    } else {
+        dcols.binding()
+    };
     gpu.dispatch(
         conv_key("col2im", &geom),
-        &[dcols.binding(), dx.binding()],
-        &conv_params(&geom, total),
+        &[dcols.binding(), dx.binding(), y],
+        &conv_params(&geom, total, act),
         gpu.grid(total),
     )
 }
@@ -338,6 +355,8 @@ pub fn batch_norm_apply(
 }
 
 /// dx [rows.., C] from dy through a training-mode batch norm of x; dgamma, dbeta [C] per `grads`.
+/// Fused activations: with `after` = (y, act), the layer was act(BN(x)) with output y and dy is
+/// w.r.t. y; with `before` = act, x itself was act's output and dx is w.r.t. act's input.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward(
     gpu: &Gpu,
@@ -350,6 +369,8 @@ pub fn batch_norm_backward(
     dgamma: &Tensor,
     dbeta: &Tensor,
     grads: ParamGrads,
+    after: Option<(&Tensor, Activation)>,
+    before: Activation,
 ) -> Result<Dispatch> {
     let (rows, c) = spec::batch_norm_dims(
         x.shape(),
@@ -363,11 +384,15 @@ pub fn batch_norm_backward(
     )?;
     spec::same_len("batch norm dy", x.shape(), dy.shape())?;
     spec::same_len("batch norm dx", x.shape(), dx.shape())?;
+    let (y, act_after) = after.unwrap_or((dy, Activation::Identity));
+    spec::same_len("batch norm activation output", x.shape(), y.shape())?;
+    let alpha = spec::fused_alpha(act_after, before)?;
     let flags = match grads {
         ParamGrads::Skip => 0,
         ParamGrads::Write => 1,
         ParamGrads::Accumulate => 3,
-    };
+    } | (act_after.code() << 4)
+        | (before.code() << 8);
     gpu.dispatch(
         key(Shader::BatchNorm, "backward"),
         &[
@@ -379,8 +404,9 @@ pub fn batch_norm_backward(
             dx.binding(),
             dgamma.binding(),
             dbeta.binding(),
+            y.binding(),
         ],
-        &bn_params(rows, c, flags, 0.0, 0.0, Activation::Identity),
+        &[u(rows), u(c), flags, 0, 0, f(alpha)],
         [u(c), 1, 1],
     )
 }

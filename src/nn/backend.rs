@@ -32,7 +32,13 @@ pub trait Backend {
         spec: MatmulSpec,
     ) -> Result<()>;
     fn im2col(&mut self, x: &Self::Tensor, cols: &Self::Tensor, geom: ConvGeom) -> Result<()>;
-    fn col2im(&mut self, dcols: &Self::Tensor, dx: &Self::Tensor, geom: ConvGeom) -> Result<()>;
+    fn col2im(
+        &mut self,
+        dcols: &Self::Tensor,
+        dx: &Self::Tensor,
+        geom: ConvGeom,
+        through: Option<(&Self::Tensor, Activation)>,
+    ) -> Result<()>;
     #[allow(clippy::too_many_arguments)]
     fn batch_norm_stats(
         &mut self,
@@ -76,6 +82,8 @@ pub trait Backend {
         dgamma: &Self::Tensor,
         dbeta: &Self::Tensor,
         grads: ParamGrads,
+        after: Option<(&Self::Tensor, Activation)>,
+        before: Activation,
     ) -> Result<()>;
     fn activation_backward(
         &mut self,
@@ -226,8 +234,14 @@ impl Backend for Recorder<'_> {
         let d = ops::im2col(self.gpu, x, cols, geom);
         self.push(d)
     }
-    fn col2im(&mut self, dcols: &gpu::Tensor, dx: &gpu::Tensor, geom: ConvGeom) -> Result<()> {
-        let d = ops::col2im(self.gpu, dcols, dx, geom);
+    fn col2im(
+        &mut self,
+        dcols: &gpu::Tensor,
+        dx: &gpu::Tensor,
+        geom: ConvGeom,
+        through: Option<(&gpu::Tensor, Activation)>,
+    ) -> Result<()> {
+        let d = ops::col2im(self.gpu, dcols, dx, geom, through);
         self.push(d)
     }
     fn batch_norm_stats(
@@ -289,9 +303,11 @@ impl Backend for Recorder<'_> {
         dgamma: &gpu::Tensor,
         dbeta: &gpu::Tensor,
         grads: ParamGrads,
+        after: Option<(&gpu::Tensor, Activation)>,
+        before: Activation,
     ) -> Result<()> {
         let d = ops::batch_norm_backward(
-            self.gpu, x, mean, invstd, gamma, dy, dx, dgamma, dbeta, grads,
+            self.gpu, x, mean, invstd, gamma, dy, dx, dgamma, dbeta, grads, after, before,
         );
         self.push(d)
     }
@@ -423,8 +439,14 @@ impl Backend for Cpu {
     fn im2col(&mut self, x: &cpu::Tensor, cols: &cpu::Tensor, geom: ConvGeom) -> Result<()> {
         cpu::ops::im2col(x, cols, geom)
     }
-    fn col2im(&mut self, dcols: &cpu::Tensor, dx: &cpu::Tensor, geom: ConvGeom) -> Result<()> {
-        cpu::ops::col2im(dcols, dx, geom)
+    fn col2im(
+        &mut self,
+        dcols: &cpu::Tensor,
+        dx: &cpu::Tensor,
+        geom: ConvGeom,
+        through: Option<(&cpu::Tensor, Activation)>,
+    ) -> Result<()> {
+        cpu::ops::col2im(dcols, dx, geom, through)
     }
     fn batch_norm_stats(
         &mut self,
@@ -481,8 +503,12 @@ impl Backend for Cpu {
         dgamma: &cpu::Tensor,
         dbeta: &cpu::Tensor,
         grads: ParamGrads,
+        after: Option<(&cpu::Tensor, Activation)>,
+        before: Activation,
     ) -> Result<()> {
-        cpu::ops::batch_norm_backward(x, mean, invstd, gamma, dy, dx, dgamma, dbeta, grads)
+        cpu::ops::batch_norm_backward(
+            x, mean, invstd, gamma, dy, dx, dgamma, dbeta, grads, after, before,
+        )
     }
     fn activation_backward(
         &mut self,

@@ -166,12 +166,14 @@ impl<B: Backend> Conv2d<B> {
         be.matmul(&self.cols, &self.weight, Some(&self.bias), y, spec)
     }
 
-    /// dy: [B*OH*OW, out] w.r.t. the pre-activation output; dx: [B, H, W, C] when wanted.
+    /// dy: [B*OH*OW, out] w.r.t. the pre-activation output; dx: [B, H, W, C] when wanted. With
+    /// `dx_through` = (y, act), the input was act's output y and dx is taken through act.
     pub fn backward(
         &self,
         be: &mut B,
         dy: &B::Tensor,
         dx: Option<&B::Tensor>,
+        dx_through: Option<(&B::Tensor, Activation)>,
         grads: bool,
     ) -> Result<()> {
         if grads {
@@ -185,7 +187,7 @@ impl<B: Backend> Conv2d<B> {
         }
         if let Some(dx) = dx {
             be.matmul(dy, &self.weight, None, &self.dcols, MatmulSpec::PLAIN)?;
-            be.col2im(&self.dcols, dx, self.geom)?;
+            be.col2im(&self.dcols, dx, self.geom, dx_through)?;
         }
         Ok(())
     }
@@ -266,7 +268,10 @@ impl<B: Backend> BatchNorm<B> {
         be.batch_norm_apply(x, &self.mean, &self.invstd, &self.gamma, &self.beta, y, act)
     }
 
-    /// dy w.r.t. the normalised output (before any activation); after a training-mode forward.
+    /// Backward after a training-mode forward. dy is w.r.t. the output: of act(BN(x)) when
+    /// `after` = (that output, act), else of BN(x). With `before` = act, x was act's output and dx
+    /// is taken through it. Both activations are folded into the one kernel.
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         be: &mut B,
@@ -274,6 +279,8 @@ impl<B: Backend> BatchNorm<B> {
         dy: &B::Tensor,
         dx: &B::Tensor,
         grads: bool,
+        after: Option<(&B::Tensor, Activation)>,
+        before: Activation,
     ) -> Result<()> {
         let grads = if grads {
             ParamGrads::Accumulate
@@ -290,6 +297,8 @@ impl<B: Backend> BatchNorm<B> {
             &self.dgamma,
             &self.dbeta,
             grads,
+            after,
+            before,
         )
     }
 }
