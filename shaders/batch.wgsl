@@ -28,3 +28,19 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let value = (word >> ((byte_index % 4u) * 8u)) & 255u;
     dst[i] = f32(value) / 127.5 - 1.0;
 }
+
+// ---- labels of the same batch: dst[b] = labels[order[offset + b]] as f32 (bytes packed 4 per u32)
+@group(0) @binding(0) var<storage, read> gl_labels: array<u32>;
+@group(0) @binding(1) var<storage, read> gl_order: array<u32>;
+@group(0) @binding(2) var<storage, read_write> gl_dst: array<f32>;
+@group(0) @binding(3) var<uniform> gl_p: Params;
+
+@compute @workgroup_size(256)
+fn gather_labels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let b = flat_index(gid, nwg);
+    if (b >= gl_p.batch) {
+        return;
+    }
+    let index = gl_order[gl_p.offset + b];
+    gl_dst[b] = f32((gl_labels[index / 4u] >> ((index % 4u) * 8u)) & 255u);
+}

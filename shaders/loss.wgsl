@@ -40,3 +40,53 @@ fn bce_with_logits(@builtin(local_invocation_index) li: u32) {
         stats[p.slot + 1u] = total.y / f32(p.n);
     }
 }
+
+// ---- softmax cross-entropy over C classes, per row of logits [B, C], class indices as f32 [B].
+// grad = (softmax - onehot) * scale / B; stats[slot] = mean loss, stats[slot + 1] = accuracy
+// (share of rows whose largest logit is the label's; ties go to the lowest class).
+struct CeParams {
+    rows: u32,
+    classes: u32,
+    slot: u32,
+    scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read> ce_logits: array<f32>;
+@group(0) @binding(1) var<storage, read> ce_labels: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ce_grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ce_stats: array<f32>;
+@group(0) @binding(4) var<uniform> ce_p: CeParams;
+
+@compute @workgroup_size(256)
+fn softmax_cross_entropy(@builtin(local_invocation_index) li: u32) {
+    var acc = vec2<f32>(0.0, 0.0);
+    let c = ce_p.classes;
+    for (var r = li; r < ce_p.rows; r += 256u) {
+        let base = r * c;
+        let label = u32(ce_labels[r]);
+        var top = ce_logits[base];
+        var arg = 0u;
+        for (var j = 1u; j < c; j++) {
+            let v = ce_logits[base + j];
+            if (v > top) {
+                top = v;
+                arg = j;
+            }
+        }
+        var total = 0.0;
+        for (var j = 0u; j < c; j++) {
+            total += exp(ce_logits[base + j] - top);
+        }
+        let lse = top + log(total);
+        for (var j = 0u; j < c; j++) {
+            let prob = exp(ce_logits[base + j] - lse);
+            ce_grad[base + j] = (prob - select(0.0, 1.0, j == label)) * ce_p.scale / f32(ce_p.rows);
+        }
+        acc += vec2<f32>(lse - ce_logits[base + label], select(0.0, 1.0, arg == label));
+    }
+    let sums = tree_sum(li, acc);
+    if (li == 0u) {
+        ce_stats[ce_p.slot] = sums.x / f32(ce_p.rows);
+        ce_stats[ce_p.slot + 1u] = sums.y / f32(ce_p.rows);
+    }
+}

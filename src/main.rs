@@ -68,6 +68,32 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Train the evaluation classifier on MNIST and save it with the test set's feature statistics
+    TrainClassifier {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value = "assets/mnist-classifier.safetensors")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        epochs: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Score generated images: FID against the MNIST test set, inception score, digit coverage
+    Eval {
+        /// A GAN checkpoint: its generator makes --count images
+        #[arg(long, conflicts_with = "idx", required_unless_present = "idx")]
+        checkpoint: Option<PathBuf>,
+        /// An IDX file of 28x28 images (e.g. from `sample --idx`)
+        #[arg(long)]
+        idx: Option<PathBuf>,
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value = "assets/mnist-classifier.safetensors")]
+        classifier: PathBuf,
+    },
     /// Generate images with a checkpoint's generator
     Sample {
         #[arg(long)]
@@ -198,6 +224,24 @@ fn run(cli: Cli) -> Result<()> {
                 "batch {batch_size}, {} timed steps: {:.2} ms/step, {:.0} images/s",
                 r.steps, r.ms_per_step, r.images_per_s
             );
+            Ok(())
+        }
+        Command::TrainClassifier { data_dir, out, epochs, seed } => {
+            let gpu = Gpu::new(adapter)?;
+            eprintln!("adapter: {}", gpu::describe(&gpu.info));
+            let accuracy = wgsl_gan::eval::classifier::train_and_save(&gpu, &data_dir.unwrap_or_else(default_data_dir), &out, epochs, seed)?;
+            println!("test accuracy {:.2}%; saved {}", accuracy * 100.0, out.display());
+            Ok(())
+        }
+        Command::Eval { checkpoint, idx, count, seed, classifier } => {
+            let gpu = Gpu::new(adapter)?;
+            let images = match (checkpoint, idx) {
+                (Some(c), _) => train::generate(&gpu, &c, count, seed)?,
+                (None, Some(i)) => wgsl_gan::data::idx::read_images(&i, count)?,
+                (None, None) => return Err(Error::Invalid("give --checkpoint FILE or --idx FILE".into())),
+            };
+            let evaluator = wgsl_gan::eval::Evaluator::load(&gpu, &classifier)?;
+            println!("{}", evaluator.evaluate(&images)?);
             Ok(())
         }
         Command::Sample {

@@ -161,6 +161,22 @@ fn bce_gradient_matches_finite_differences() {
 }
 
 #[test]
+fn cross_entropy_gradient_matches_finite_differences() {
+    let (rows, c) = (5, 4);
+    let x = t(random(31, rows * c, -3.0, 3.0), &[rows, c]);
+    let labels = t(vec![0.0, 3.0, 1.0, 2.0, 3.0], &[rows]);
+    let (grad, stats) = (Tensor::zeros(&[rows, c]), Tensor::zeros(&[2]));
+    ops::softmax_cross_entropy(&x, &labels, &grad, &stats, 0, 1.0).unwrap();
+    let analytic = grad.to_vec();
+    let idx: Vec<usize> = (0..rows * c).collect();
+    let num = numeric(&x, &idx, 1e-3, || {
+        ops::softmax_cross_entropy(&x, &labels, &Tensor::zeros(&[rows, c]), &stats, 0, 1.0).unwrap();
+        stats.to_vec()[0] as f64
+    });
+    assert_grad("softmax cross-entropy", &analytic, &num, 1e-3);
+}
+
+#[test]
 fn batch_norm_backward_matches_finite_differences() {
     for (rows, c) in [(6, 3), (20, 2)] {
         let x = t(random(6, rows * c, -2.0, 2.0), &[rows, c]);

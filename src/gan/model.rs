@@ -31,17 +31,20 @@ pub fn generator_specs() -> Vec<ParamSpec> {
     s
 }
 
+/// The three convolutions both the discriminator and the evaluation classifier start with:
+/// `prefix`.{0, 2, 3, 5, 6} in PyTorch's Sequential numbering (1, 4, 7 are LeakyReLUs, 8 Flatten).
+pub fn conv_trunk_specs(prefix: &str) -> Vec<ParamSpec> {
+    let mut s = conv_specs(&format!("{prefix}.0"), 1, 32, 3);
+    s.extend(conv_specs(&format!("{prefix}.2"), 32, 64, 3));
+    s.extend(batch_norm_specs(&format!("{prefix}.3"), 64));
+    s.extend(conv_specs(&format!("{prefix}.5"), 64, 128, 3));
+    s.extend(batch_norm_specs(&format!("{prefix}.6"), 128));
+    s
+}
+
 pub fn discriminator_specs() -> Vec<ParamSpec> {
-    let mut s = conv_specs("discriminator.0", 1, 32, 3);
-    s.extend(conv_specs("discriminator.2", 32, 64, 3));
-    s.extend(batch_norm_specs("discriminator.3", 64));
-    s.extend(conv_specs("discriminator.5", 64, 128, 3));
-    s.extend(batch_norm_specs("discriminator.6", 128));
-    s.extend(linear_specs(
-        "discriminator.9",
-        D_FEATURES.iter().product(),
-        1,
-    ));
+    let mut s = conv_trunk_specs("discriminator");
+    s.extend(linear_specs("discriminator.9", D_FEATURES.iter().product(), 1));
     s
 }
 
@@ -127,25 +130,23 @@ impl<B: Backend> Generator<B> {
     }
 }
 
-/// The discriminator for one batch size: layers and activations.
-pub struct Discriminator<B: Backend> {
+/// Conv(32, 3x3, s2) -> LeakyReLU -> Conv(64) -> BN -> LeakyReLU -> Conv(128) -> BN -> LeakyReLU
+/// over images [B, 28, 28, 1], to features [B, 2048] (NHWC order), for one batch size.
+pub struct ConvTrunk<B: Backend> {
     batch: usize,
     c1: Conv2d<B>,
     c2: Conv2d<B>,
     bn2: BatchNorm<B>,
     c3: Conv2d<B>,
     bn3: BatchNorm<B>,
-    dense: Linear<B>,
-    /// Input images [B, 28, 28, 1] (shared with the generator's output and the real batch).
+    /// Input images [B, 28, 28, 1].
     pub input: B::Tensor,
-    /// Output logits [B, 1].
-    pub logits: B::Tensor,
+    /// Output features [B, 2048].
+    pub features: B::Tensor,
     a1: B::Tensor,
     c2out: B::Tensor,
     a2: B::Tensor,
     c3out: B::Tensor,
-    a3: B::Tensor,
-    da3: B::Tensor,
     dc3: B::Tensor,
     da2: B::Tensor,
     dc2: B::Tensor,
@@ -153,43 +154,27 @@ pub struct Discriminator<B: Backend> {
 }
 
 fn geom(batch: usize, side: usize, channels: usize) -> ConvGeom {
-    ConvGeom {
-        batch,
-        height: side,
-        width: side,
-        channels,
-        kernel: 3,
-        stride: 2,
-        padding: 1,
-    }
+    ConvGeom { batch, height: side, width: side, channels, kernel: 3, stride: 2, padding: 1 }
 }
 
-impl<B: Backend> Discriminator<B> {
-    pub fn new(
-        be: &mut B,
-        store: &ParamStore<B>,
-        batch: usize,
-        input: &B::Tensor,
-    ) -> Result<Discriminator<B>> {
+impl<B: Backend> ConvTrunk<B> {
+    pub fn new(be: &mut B, store: &ParamStore<B>, prefix: &str, batch: usize, input: &B::Tensor) -> Result<ConvTrunk<B>> {
         let (g1, g2, g3) = (geom(batch, 28, 1), geom(batch, 14, 32), geom(batch, 7, 64));
         let rows = |g: ConvGeom| g.cols_shape()[0];
-        let flat: usize = D_FEATURES.iter().product();
-        Ok(Discriminator {
+        let name = |i: usize| format!("{prefix}.{i}");
+        Ok(ConvTrunk {
             batch,
-            c1: Conv2d::new(be, store, "discriminator.0", g1, 32)?,
-            c2: Conv2d::new(be, store, "discriminator.2", g2, 64)?,
-            bn2: BatchNorm::new(be, store, "discriminator.3", 64, BN_MOMENTUM, BN_EPS)?,
-            c3: Conv2d::new(be, store, "discriminator.5", g3, 128)?,
-            bn3: BatchNorm::new(be, store, "discriminator.6", 128, BN_MOMENTUM, BN_EPS)?,
-            dense: Linear::new(be, store, "discriminator.9", flat, 1)?,
+            c1: Conv2d::new(be, store, &name(0), g1, 32)?,
+            c2: Conv2d::new(be, store, &name(2), g2, 64)?,
+            bn2: BatchNorm::new(be, store, &name(3), 64, BN_MOMENTUM, BN_EPS)?,
+            c3: Conv2d::new(be, store, &name(5), g3, 128)?,
+            bn3: BatchNorm::new(be, store, &name(6), 128, BN_MOMENTUM, BN_EPS)?,
             input: be.reshape(input, &[batch, SIDE, SIDE, 1])?,
-            logits: be.zeros(&[batch, 1])?,
+            features: be.zeros(&[batch, D_FEATURES.iter().product()])?,
             a1: be.zeros(&[rows(g1), 32])?,
             c2out: be.zeros(&[rows(g2), 64])?,
             a2: be.zeros(&[rows(g2), 64])?,
             c3out: be.zeros(&[rows(g3), 128])?,
-            a3: be.zeros(&[batch, flat])?,
-            da3: be.zeros(&[batch, flat])?,
             dc3: be.zeros(&[rows(g3), 128])?,
             da2: be.zeros(&[batch, 7, 7, 64])?,
             dc2: be.zeros(&[rows(g2), 64])?,
@@ -197,89 +182,87 @@ impl<B: Backend> Discriminator<B> {
         })
     }
 
-    /// logits = D(input), batch norm in training mode.
     pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
         // Kernels check element counts, so NHWC maps pass as their [rows, C] matrices.
+        let none = Activation::Identity;
         self.c1.forward(be, &self.input, &self.a1, LEAKY)?;
-        self.c2
-            .forward(be, &self.a1, &self.c2out, Activation::Identity)?;
+        self.c2.forward(be, &self.a1, &self.c2out, none)?;
         self.bn2.forward(be, &self.c2out, &self.a2, LEAKY, mode)?;
-        self.c3
-            .forward(be, &self.a2, &self.c3out, Activation::Identity)?;
-        self.bn3.forward(be, &self.c3out, &self.a3, LEAKY, mode)?;
-        self.dense
-            .forward(be, &self.a3, &self.logits, Activation::Identity)
+        self.c3.forward(be, &self.a2, &self.c3out, none)?;
+        self.bn3.forward(be, &self.c3out, &self.features, LEAKY, mode)
+    }
+
+    /// From dfeatures [B, 2048]: accumulates parameter gradients when `grads`; writes the input
+    /// gradient [B, 28, 28, 1] into `dinput` when given.
+    pub fn backward(&self, be: &mut B, dfeatures: &B::Tensor, dinput: Option<&B::Tensor>, grads: bool) -> Result<()> {
+        let dinput = dinput.map(|d| be.reshape(d, &[self.batch, SIDE, SIDE, 1])).transpose()?;
+        let none = Activation::Identity;
+        // The LeakyReLUs' derivatives are folded into the batch-norm backwards and into col2im.
+        self.bn3.backward(be, &self.c3out, dfeatures, &self.dc3, grads, Some((&self.features, LEAKY)), none)?;
+        self.c3.backward(be, &self.dc3, Some(&self.da2), None, grads)?;
+        self.bn2.backward(be, &self.c2out, &self.da2, &self.dc2, grads, Some((&self.a2, LEAKY)), none)?;
+        // col2im takes the gradient through conv1's LeakyReLU: dc1 is w.r.t. conv1's output.
+        self.c2.backward(be, &self.dc2, Some(&self.dc1), Some((&self.a1, LEAKY)), grads)?;
+        self.c1.backward(be, &self.dc1, dinput.as_ref(), None, grads)
+    }
+}
+
+/// The discriminator for one batch size: the conv trunk and a dense logit.
+pub struct Discriminator<B: Backend> {
+    trunk: ConvTrunk<B>,
+    dense: Linear<B>,
+    /// Output logits [B, 1].
+    pub logits: B::Tensor,
+    dfeatures: B::Tensor,
+}
+
+impl<B: Backend> Discriminator<B> {
+    /// `input`: images [B, 784] (shared with the generator's output and the real batch).
+    pub fn new(be: &mut B, store: &ParamStore<B>, batch: usize, input: &B::Tensor) -> Result<Discriminator<B>> {
+        let flat: usize = D_FEATURES.iter().product();
+        Ok(Discriminator {
+            trunk: ConvTrunk::new(be, store, "discriminator", batch, input)?,
+            dense: Linear::new(be, store, "discriminator.9", flat, 1)?,
+            logits: be.zeros(&[batch, 1])?,
+            dfeatures: be.zeros(&[batch, flat])?,
+        })
+    }
+
+    /// logits = D(input).
+    pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
+        self.trunk.forward(be, mode)?;
+        self.dense.forward(be, &self.trunk.features, &self.logits, Activation::Identity)
     }
 
     /// Backward from dlogits [B, 1]: accumulates parameter gradients when `grads`; writes the
     /// input gradient [B, 28, 28, 1] into `dinput` when given.
-    pub fn backward(
-        &self,
-        be: &mut B,
-        dlogits: &B::Tensor,
-        dinput: Option<&B::Tensor>,
-        grads: bool,
-    ) -> Result<()> {
-        let dinput = dinput
-            .map(|d| be.reshape(d, &[self.batch, SIDE, SIDE, 1]))
-            .transpose()?;
-        let none = Activation::Identity;
-        // The LeakyReLUs' derivatives are folded into the batch-norm backwards and into col2im.
-        self.dense
-            .backward(be, &self.a3, dlogits, Some(&self.da3), grads)?;
-        self.bn3.backward(
-            be,
-            &self.c3out,
-            &self.da3,
-            &self.dc3,
-            grads,
-            Some((&self.a3, LEAKY)),
-            none,
-        )?;
-        self.c3
-            .backward(be, &self.dc3, Some(&self.da2), None, grads)?;
-        self.bn2.backward(
-            be,
-            &self.c2out,
-            &self.da2,
-            &self.dc2,
-            grads,
-            Some((&self.a2, LEAKY)),
-            none,
-        )?;
-        // col2im takes the gradient through conv1's LeakyReLU: dc1 is w.r.t. conv1's output.
-        self.c2.backward(
-            be,
-            &self.dc2,
-            Some(&self.dc1),
-            Some((&self.a1, LEAKY)),
-            grads,
-        )?;
-        self.c1
-            .backward(be, &self.dc1, dinput.as_ref(), None, grads)
+    pub fn backward(&self, be: &mut B, dlogits: &B::Tensor, dinput: Option<&B::Tensor>, grads: bool) -> Result<()> {
+        self.dense.backward(be, &self.trunk.features, dlogits, Some(&self.dfeatures), grads)?;
+        self.trunk.backward(be, &self.dfeatures, dinput, grads)
     }
 }
 
-/// The discriminator's dense weight flattens our NHWC features (h, w, c); PyTorch's Flatten of an
-/// NCHW map orders them (c, h, w). Checkpoints hold PyTorch's order.
-const DENSE_WEIGHT: &str = "discriminator.9.weight";
+/// The dense layers after a conv trunk flatten our NHWC features (h, w, c); PyTorch's Flatten of
+/// an NCHW map orders them (c, h, w). Checkpoints hold PyTorch's order.
+const DENSE_AFTER_TRUNK: [&str; 2] = ["discriminator.9.weight", "classifier.9.weight"];
 
 fn permute_dense(values: &mut crate::nn::NamedValues, to_pytorch: bool) {
     let [h, w, c] = D_FEATURES;
-    for (_, _, v) in values
-        .iter_mut()
-        .filter(|(n, _, _)| n.ends_with(DENSE_WEIGHT))
-    {
-        let old = v.clone();
-        for y in 0..h {
-            for x in 0..w {
-                for ch in 0..c {
-                    let ours = (y * w + x) * c + ch;
-                    let theirs = ch * h * w + y * w + x;
-                    if to_pytorch {
-                        v[theirs] = old[ours]
-                    } else {
-                        v[ours] = old[theirs]
+    let width = h * w * c;
+    let dense = |n: &str| DENSE_AFTER_TRUNK.iter().any(|d| n.ends_with(d));
+    for (_, _, v) in values.iter_mut().filter(|(n, _, _)| dense(n)) {
+        for row in v.chunks_mut(width) {
+            let old = row.to_vec();
+            for y in 0..h {
+                for x in 0..w {
+                    for ch in 0..c {
+                        let ours = (y * w + x) * c + ch;
+                        let theirs = ch * h * w + y * w + x;
+                        if to_pytorch {
+                            row[theirs] = old[ours]
+                        } else {
+                            row[ours] = old[theirs]
+                        }
                     }
                 }
             }

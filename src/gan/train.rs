@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::data::load_dataset;
 use crate::error::{Error, Result};
 use crate::gan::model::{
-    PIXELS, discriminator_specs, from_pytorch_layout, generator_specs, to_pytorch_layout,
+    discriminator_specs, from_pytorch_layout, generator_specs, to_pytorch_layout,
 };
 use crate::gan::step::{StepConfig, StepStats};
 use crate::gan::trainer::{GpuTrainer, Sampler};
@@ -415,45 +415,36 @@ fn progress_bar(enabled: bool, total: u64, start: u64) -> indicatif::ProgressBar
     bar
 }
 
-/// `sample`: the generator of a checkpoint in inference mode.
-pub fn sample(
-    gpu: &Gpu,
-    path: &Path,
-    count: usize,
-    seed: u64,
-    png: Option<&Path>,
-    idx: Option<&Path>,
-) -> Result<()> {
+/// `count` images [count, 784] in [-1, 1] from a checkpoint's generator (inference mode).
+pub fn generate(gpu: &Gpu, path: &Path, count: usize, seed: u64) -> Result<Vec<f32>> {
     if count == 0 || count > 65_536 {
-        return Err(Error::Invalid(format!(
-            "--count must be between 1 and 65536, got {count}"
-        )));
-    }
-    if png.is_none() && idx.is_none() {
-        return Err(Error::Invalid("give --png FILE and/or --idx FILE".into()));
+        return Err(Error::Invalid(format!("--count must be between 1 and 65536, got {count}")));
     }
     let ckpt = checkpoint::load(path)?;
     let model = ckpt.meta(path, "model")?;
     if model != MODEL {
-        return Err(Error::file(
-            path,
-            format!("checkpoint of model '{model}', expected '{MODEL}'"),
-        ));
+        return Err(Error::file(path, format!("checkpoint of model '{model}', expected '{MODEL}'")));
     }
-    let specs = generator_specs();
-    let mut weights = ckpt.select(path, &specs, "")?;
+    let mut weights = ckpt.select(path, &generator_specs(), "")?;
     from_pytorch_layout(&mut weights);
     let mut be = crate::nn::Recorder::new(gpu);
     let store = crate::gan::trainer::generator_store(&mut be)?;
     store.load(&mut be, &weights)?;
-    let images = Sampler::new(gpu, &store, count, seed)?.generate()?;
+    Sampler::new(gpu, &store, count, seed)?.generate()
+}
+
+/// `sample`: a PNG grid and/or an IDX file of a checkpoint's generated images.
+pub fn sample(gpu: &Gpu, path: &Path, count: usize, seed: u64, png: Option<&Path>, idx: Option<&Path>) -> Result<()> {
+    if png.is_none() && idx.is_none() {
+        return Err(Error::Invalid("give --png FILE and/or --idx FILE".into()));
+    }
+    let images = generate(gpu, path, count, seed)?;
     if let Some(png) = png {
         image::write_grid(png, &images, count, (count as f64).sqrt().ceil() as usize)?;
     }
     if let Some(idx) = idx {
         crate::data::write_images(idx, &image::to_bytes(&images), count)?;
     }
-    debug_assert_eq!(images.len(), count * PIXELS);
     Ok(())
 }
 

@@ -463,6 +463,26 @@ pub fn bce_with_logits(
     )
 }
 
+/// Mean softmax cross-entropy of logits [B, C] against class indices `labels` [B] (as f32) into
+/// stats[slot], accuracy into stats[slot + 1]; grad [B, C] = (softmax - onehot) * scale / B.
+pub fn softmax_cross_entropy(
+    gpu: &Gpu,
+    logits: &Tensor,
+    labels: &Tensor,
+    grad: &Tensor,
+    stats: &Tensor,
+    slot: usize,
+    scale: f32,
+) -> Result<Dispatch> {
+    let (rows, classes) = spec::cross_entropy_dims(logits.shape(), labels.shape(), grad.shape(), stats.len(), slot)?;
+    gpu.dispatch(
+        key(Shader::Loss, "softmax_cross_entropy"),
+        &[logits.binding(), labels.binding(), grad.binding(), stats.binding()],
+        &[u(rows), u(classes), u(slot), f(scale)],
+        [1, 1, 1],
+    )
+}
+
 /// out [cols] (+)= column sums of x [rows, cols].
 pub fn sum_over_rows(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
     let (rows, cols) = spec::matrix_dims(x.shape())?;
@@ -591,6 +611,20 @@ pub fn add_bias(gpu: &Gpu, x: &Tensor, bias: &Tensor) -> Result<Dispatch> {
         &[x.binding(), bias.binding()],
         &[u(x.len()), u(c), 0],
         gpu.grid(x.len()),
+    )
+}
+
+/// dst [B] = labels[order[offset + b]] as f32; labels: bytes packed 4 per u32.
+pub fn gather_labels(gpu: &Gpu, labels: &Words, order: &Words, dst: &Tensor, offset: usize) -> Result<Dispatch> {
+    let batch = dst.len();
+    ensure(dst.shape() == [batch] && offset + batch <= order.len, || {
+        format!("labels {:?} at {offset} outside {} indices", dst.shape(), order.len)
+    })?;
+    gpu.dispatch(
+        key(Shader::Batch, "gather_labels"),
+        &[labels.buffer.as_entire_binding(), order.buffer.as_entire_binding(), dst.binding()],
+        &gather_params(batch, 1, offset),
+        gpu.grid(batch),
     )
 }
 

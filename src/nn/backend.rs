@@ -101,6 +101,16 @@ pub trait Backend {
         target: f32,
         scale: f32,
     ) -> Result<()>;
+    #[allow(clippy::too_many_arguments)]
+    fn softmax_cross_entropy(
+        &mut self,
+        logits: &Self::Tensor,
+        labels: &Self::Tensor,
+        grad: &Self::Tensor,
+        stats: &Self::Tensor,
+        slot: usize,
+        scale: f32,
+    ) -> Result<()>;
     fn sum_over_rows(
         &mut self,
         x: &Self::Tensor,
@@ -117,6 +127,7 @@ pub trait Backend {
         dst: &Self::Tensor,
         offset: usize,
     ) -> Result<()>;
+    fn gather_labels(&mut self, labels: &Self::Words, order: &Self::Words, dst: &Self::Tensor, offset: usize) -> Result<()>;
     #[allow(clippy::too_many_arguments)]
     fn adam(
         &mut self,
@@ -333,6 +344,22 @@ impl Backend for Recorder<'_> {
         let d = ops::bce_with_logits(self.gpu, logits, grad, stats, slot, target, scale);
         self.push(d)
     }
+    fn softmax_cross_entropy(
+        &mut self,
+        logits: &gpu::Tensor,
+        labels: &gpu::Tensor,
+        grad: &gpu::Tensor,
+        stats: &gpu::Tensor,
+        slot: usize,
+        scale: f32,
+    ) -> Result<()> {
+        let d = ops::softmax_cross_entropy(self.gpu, logits, labels, grad, stats, slot, scale);
+        self.push(d)
+    }
+    fn gather_labels(&mut self, labels: &gpu::Words, order: &gpu::Words, dst: &gpu::Tensor, offset: usize) -> Result<()> {
+        let d = ops::gather_labels(self.gpu, labels, order, dst, offset);
+        self.push_dynamic(d, Dynamic::Gather { batch: dst.len(), pixels: 1 })
+    }
     fn sum_over_rows(
         &mut self,
         x: &gpu::Tensor,
@@ -529,6 +556,20 @@ impl Backend for Cpu {
         scale: f32,
     ) -> Result<()> {
         cpu::ops::bce_with_logits(logits, grad, stats, slot, target, scale)
+    }
+    fn softmax_cross_entropy(
+        &mut self,
+        logits: &cpu::Tensor,
+        labels: &cpu::Tensor,
+        grad: &cpu::Tensor,
+        stats: &cpu::Tensor,
+        slot: usize,
+        scale: f32,
+    ) -> Result<()> {
+        cpu::ops::softmax_cross_entropy(logits, labels, grad, stats, slot, scale)
+    }
+    fn gather_labels(&mut self, labels: &Self::Words, order: &Self::Words, dst: &cpu::Tensor, offset: usize) -> Result<()> {
+        cpu::ops::gather_labels(&labels.borrow(), &order.borrow(), dst, offset)
     }
     fn sum_over_rows(
         &mut self,

@@ -1,0 +1,62 @@
+//! Sample quality measured by wgsl-gan itself: an MNIST classifier trained with its own kernels,
+//! and the Frechet distance / inception score / class coverage of generated images under it.
+
+pub mod classifier;
+pub mod fid;
+
+use std::fmt;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+/// What `eval` reports for a set of images.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub count: usize,
+    /// Frechet distance to the MNIST test set in the classifier's feature space.
+    pub fid: f64,
+    pub inception_score: f64,
+    /// Share of the images predicted as each digit.
+    pub shares: Vec<f64>,
+    /// Digits that get at least 5% of the images.
+    pub coverage: usize,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "images: {}", self.count)?;
+        writeln!(f, "FID (classifier features, vs MNIST test set): {:.3}", self.fid)?;
+        writeln!(f, "inception score (classifier): {:.3}", self.inception_score)?;
+        let shares: Vec<String> = self.shares.iter().enumerate().map(|(d, s)| format!("{d}: {:.1}%", s * 100.0)).collect();
+        writeln!(f, "predicted digits: {}", shares.join("  "))?;
+        write!(f, "coverage: {} of 10 digits get at least 5% of the images", self.coverage)
+    }
+}
+
+/// A loaded evaluation classifier and the MNIST test set's cached feature statistics.
+pub struct Evaluator<'g> {
+    gpu: &'g Gpu,
+    store: crate::nn::ParamStore<crate::nn::Recorder<'g>>,
+    test: fid::Stats,
+}
+
+impl<'g> Evaluator<'g> {
+    pub fn load(gpu: &'g Gpu, classifier: &Path) -> Result<Evaluator<'g>> {
+        let (store, test, _) = classifier::load(gpu, classifier)?;
+        Ok(Evaluator { gpu, store, test })
+    }
+
+    /// Scores images [N, 784] in [-1, 1].
+    pub fn evaluate(&self, images: &[f32]) -> Result<Report> {
+        let (features, probs) = classifier::classify(self.gpu, &self.store, images, 500)?;
+        let shares = fid::class_shares(&probs);
+        Ok(Report {
+            count: features.len(),
+            fid: fid::frechet_distance(&fid::Stats::from_features(&features), &self.test),
+            inception_score: fid::inception_score(&probs),
+            coverage: fid::coverage(&shares, 0.05),
+            shares,
+        })
+    }
+}
