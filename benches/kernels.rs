@@ -336,6 +336,7 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
         .map(|i| (i as u32).wrapping_mul(2_654_435_761))
         .collect();
     let config = StepConfig {
+        model: wgsl_gan::gan::model::GeneratorKind::Mlp,
         batch: 64,
         seed: 1,
         adam: AdamSpec {

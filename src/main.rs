@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wgsl_gan::gan::model::GeneratorKind;
 use wgsl_gan::gan::train::{self, TrainOptions};
 use wgsl_gan::gpu::{self, Gpu};
 use wgsl_gan::{Error, Result};
@@ -22,12 +23,32 @@ struct Cli {
     command: Command,
 }
 
+/// Which generator to train.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Model {
+    /// The article's MLP generator
+    Mlp,
+    /// Convolutional generator (transposed convolutions)
+    Dcgan,
+}
+
+impl From<Model> for GeneratorKind {
+    fn from(m: Model) -> GeneratorKind {
+        match m {
+            Model::Mlp => GeneratorKind::Mlp,
+            Model::Dcgan => GeneratorKind::Dcgan,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// List every adapter wgpu finds and the one wgsl-gan would use
     Info,
     /// Train the GAN on MNIST (or any folder of MNIST-format IDX files)
     Train {
+        #[arg(long, value_enum, default_value = "mlp")]
+        model: Model,
         #[arg(long, default_value_t = 5)]
         epochs: u64,
         /// Stop after this many steps in all (a checkpoint is written at the stop)
@@ -56,9 +77,17 @@ enum Command {
         /// Read the losses back every N steps (the only GPU->CPU transfer of training)
         #[arg(long, default_value_t = 50)]
         log_every: u64,
+        /// Generated images scored for FID at each epoch's end (0: off)
+        #[arg(long, default_value_t = 2000)]
+        fid_samples: usize,
+        /// Evaluation classifier for the FID [default: assets/mnist-classifier.safetensors]
+        #[arg(long)]
+        classifier: Option<PathBuf>,
     },
     /// Measure training throughput (steady-state ms/step and images/s) and start-up time
     Bench {
+        #[arg(long, value_enum, default_value = "mlp")]
+        model: Model,
         #[arg(long, default_value_t = 200)]
         steps: u64,
         #[arg(long, default_value_t = 20)]
@@ -91,8 +120,9 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, default_value = "assets/mnist-classifier.safetensors")]
-        classifier: PathBuf,
+        /// [default: assets/mnist-classifier.safetensors]
+        #[arg(long)]
+        classifier: Option<PathBuf>,
     },
     /// Generate images with a checkpoint's generator
     Sample {
@@ -111,13 +141,18 @@ enum Command {
     },
 }
 
-fn default_data_dir() -> PathBuf {
-    let local = PathBuf::from("assets/mnist");
-    if local.is_dir() {
+/// `assets/NAME` under the current folder, else in the source tree the binary was built from.
+fn asset(name: &str) -> PathBuf {
+    let local = PathBuf::from("assets").join(name);
+    if local.exists() {
         local
     } else {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist"))
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")).join(name)
     }
+}
+
+fn default_data_dir() -> PathBuf {
+    asset("mnist")
 }
 
 fn info(adapter: Option<&str>) -> Result<()> {
@@ -147,6 +182,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info => info(adapter),
         Command::Train {
+            model,
             epochs,
             max_steps,
             batch_size,
@@ -158,8 +194,11 @@ fn run(cli: Cli) -> Result<()> {
             beta1,
             checkpoint_every,
             log_every,
+            fid_samples,
+            classifier,
         } => {
             let opts = TrainOptions {
+                model: model.into(),
                 epochs,
                 max_steps,
                 batch: batch_size,
@@ -172,6 +211,8 @@ fn run(cli: Cli) -> Result<()> {
                 checkpoint_every,
                 log_every,
                 progress: true,
+                fid_samples,
+                classifier: classifier.unwrap_or_else(|| asset("mnist-classifier.safetensors")),
             };
             opts.validate()?;
             let gpu = Gpu::new(adapter)?;
@@ -181,8 +222,13 @@ fn run(cli: Cli) -> Result<()> {
             let _ =
                 ctrlc::set_handler(|| train::STOP.store(true, std::sync::atomic::Ordering::SeqCst));
             let resume_hint = format!(
-                "{} train --resume --out {} --epochs {epochs} --batch-size {batch_size} --seed {seed}",
+                "{} train --model {} --resume --out {} --epochs {epochs} --batch-size {batch_size} --seed {seed}",
                 env!("CARGO_PKG_NAME"),
+                if opts.model == GeneratorKind::Dcgan {
+                    "dcgan"
+                } else {
+                    "mlp"
+                },
                 opts.out.display()
             );
             let summary = train::train(&gpu, opts)?;
@@ -201,6 +247,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench {
+            model,
             steps,
             warmup,
             batch_size,
@@ -208,6 +255,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let r = train::bench(
                 adapter,
+                model.into(),
                 &data_dir.unwrap_or_else(default_data_dir),
                 batch_size,
                 steps,
@@ -226,20 +274,46 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::TrainClassifier { data_dir, out, epochs, seed } => {
+        Command::TrainClassifier {
+            data_dir,
+            out,
+            epochs,
+            seed,
+        } => {
             let gpu = Gpu::new(adapter)?;
             eprintln!("adapter: {}", gpu::describe(&gpu.info));
-            let accuracy = wgsl_gan::eval::classifier::train_and_save(&gpu, &data_dir.unwrap_or_else(default_data_dir), &out, epochs, seed)?;
-            println!("test accuracy {:.2}%; saved {}", accuracy * 100.0, out.display());
+            let accuracy = wgsl_gan::eval::classifier::train_and_save(
+                &gpu,
+                &data_dir.unwrap_or_else(default_data_dir),
+                &out,
+                epochs,
+                seed,
+            )?;
+            println!(
+                "test accuracy {:.2}%; saved {}",
+                accuracy * 100.0,
+                out.display()
+            );
             Ok(())
         }
-        Command::Eval { checkpoint, idx, count, seed, classifier } => {
+        Command::Eval {
+            checkpoint,
+            idx,
+            count,
+            seed,
+            classifier,
+        } => {
             let gpu = Gpu::new(adapter)?;
             let images = match (checkpoint, idx) {
                 (Some(c), _) => train::generate(&gpu, &c, count, seed)?,
                 (None, Some(i)) => wgsl_gan::data::idx::read_images(&i, count)?,
-                (None, None) => return Err(Error::Invalid("give --checkpoint FILE or --idx FILE".into())),
+                (None, None) => {
+                    return Err(Error::Invalid(
+                        "give --checkpoint FILE or --idx FILE".into(),
+                    ));
+                }
             };
+            let classifier = classifier.unwrap_or_else(|| asset("mnist-classifier.safetensors"));
             let evaluator = wgsl_gan::eval::Evaluator::load(&gpu, &classifier)?;
             println!("{}", evaluator.evaluate(&images)?);
             Ok(())

@@ -266,10 +266,21 @@ pub fn gather_dims(dst: &[usize], order_len: usize, offset: usize) -> Result<(us
 }
 
 /// (rows, classes) of a softmax cross-entropy: logits [B, C], labels [B], grad like logits.
-pub fn cross_entropy_dims(logits: &[usize], labels: &[usize], grad: &[usize], stats_len: usize, slot: usize) -> Result<(usize, usize)> {
+pub fn cross_entropy_dims(
+    logits: &[usize],
+    labels: &[usize],
+    grad: &[usize],
+    stats_len: usize,
+    slot: usize,
+) -> Result<(usize, usize)> {
     let (rows, classes) = matrix_dims(logits)?;
-    ensure(labels == [rows] && grad == logits && slot + 2 <= stats_len, || {
-        format!("cross-entropy: logits {logits:?}, labels {labels:?}, grad {grad:?}, slot {slot} of {stats_len}")
-    })?;
+    ensure(
+        labels == [rows] && grad == logits && slot + 2 <= stats_len,
+        || {
+            format!(
+                "cross-entropy: logits {logits:?}, labels {labels:?}, grad {grad:?}, slot {slot} of {stats_len}"
+            )
+        },
+    )?;
     Ok((rows, classes))
 }

@@ -589,7 +589,10 @@ fn gather_batch_matches_cpu() {
 #[test]
 fn softmax_cross_entropy_matches_cpu() {
     let gpu = gpu();
-    for (i, (rows, classes)) in [(1usize, 2usize), (7, 10), (64, 10), (300, 3)].into_iter().enumerate() {
+    for (i, (rows, classes)) in [(1usize, 2usize), (7, 10), (64, 10), (300, 3)]
+        .into_iter()
+        .enumerate()
+    {
         let mut logits = random(i as u64, rows * classes, -5.0, 5.0);
         logits[0] = 80.0; // large logits stay finite
         let labels: Vec<f32> = (0..rows).map(|r| ((r * 7 + i) % classes) as f32).collect();
@@ -597,11 +600,21 @@ fn softmax_cross_entropy_matches_cpu() {
         let (gl, cl) = pair(&gpu, &labels, &[rows]);
         let (gg, cg) = nan_pair(&gpu, &[rows, classes]);
         let (gs, cs) = pair(&gpu, &[0.0; 4], &[4]);
-        gpu.run(&[&ops::softmax_cross_entropy(&gpu, &gx, &gl, &gg, &gs, 2, 1.0).unwrap()]).unwrap();
+        gpu.run(&[&ops::softmax_cross_entropy(&gpu, &gx, &gl, &gg, &gs, 2, 1.0).unwrap()])
+            .unwrap();
         cpu::ops::softmax_cross_entropy(&cx, &cl, &cg, &cs, 2, 1.0).unwrap();
-        assert_close(&gpu, &gg, &cg, 1e-5, &format!("cross-entropy grad {rows}x{classes}"));
+        assert_close(
+            &gpu,
+            &gg,
+            &cg,
+            1e-5,
+            &format!("cross-entropy grad {rows}x{classes}"),
+        );
         let (got, want) = (gs.read(&gpu).unwrap(), cs.to_vec());
-        assert!((got[2] - want[2]).abs() <= 1e-5 * want[2].abs().max(1.0), "loss {got:?} vs {want:?}");
+        assert!(
+            (got[2] - want[2]).abs() <= 1e-5 * want[2].abs().max(1.0),
+            "loss {got:?} vs {want:?}"
+        );
         assert_eq!(got[3], want[3], "accuracy");
     }
 }
@@ -612,11 +625,21 @@ fn gather_labels_matches_cpu() {
     let bytes: Vec<u8> = (0..103u32).map(|i| (i * 7 % 10) as u8).chain([0]).collect();
     let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
     let order: Vec<u32> = (0..103).rev().collect();
-    let (gw, go) = (Words::from_slice(&gpu, &words).unwrap(), Words::from_slice(&gpu, &order).unwrap());
+    let (gw, go) = (
+        Words::from_slice(&gpu, &words).unwrap(),
+        Words::from_slice(&gpu, &order).unwrap(),
+    );
     for (batch, offset) in [(1, 0), (13, 5), (64, 39)] {
         let (g, c) = nan_pair(&gpu, &[batch]);
-        gpu.run(&[&ops::gather_labels(&gpu, &gw, &go, &g, offset).unwrap()]).unwrap();
+        gpu.run(&[&ops::gather_labels(&gpu, &gw, &go, &g, offset).unwrap()])
+            .unwrap();
         cpu::ops::gather_labels(&words, &order, &c, offset).unwrap();
-        assert_close(&gpu, &g, &c, 0.0 + 1e-12, &format!("labels {batch} at {offset}"));
+        assert_close(
+            &gpu,
+            &g,
+            &c,
+            0.0 + 1e-12,
+            &format!("labels {batch} at {offset}"),
+        );
     }
 }

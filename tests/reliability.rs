@@ -359,6 +359,7 @@ fn a_batch_too_large_for_the_adapter_is_a_clear_error() {
     let batch = limit / (196 * 9 * 4) + 1;
     let images = vec![0u32; batch * 196];
     let config = wgsl_gan::gan::step::StepConfig {
+        model: wgsl_gan::gan::model::GeneratorKind::Mlp,
         batch,
         seed: 0,
         adam: wgsl_gan::spec::AdamSpec {

@@ -331,8 +331,21 @@ pub fn bce_with_logits(
     Ok(())
 }
 
-pub fn softmax_cross_entropy(logits: &Tensor, labels: &Tensor, grad: &Tensor, stats: &Tensor, slot: usize, scale: f32) -> Result<()> {
-    let (rows, c) = spec::cross_entropy_dims(logits.shape(), labels.shape(), grad.shape(), stats.len(), slot)?;
+pub fn softmax_cross_entropy(
+    logits: &Tensor,
+    labels: &Tensor,
+    grad: &Tensor,
+    stats: &Tensor,
+    slot: usize,
+    scale: f32,
+) -> Result<()> {
+    let (rows, c) = spec::cross_entropy_dims(
+        logits.shape(),
+        labels.shape(),
+        grad.shape(),
+        stats.len(),
+        slot,
+    )?;
     let (x, y) = (logits.to_vec(), labels.to_vec());
     let mut g = vec![0.0f32; rows * c];
     let (mut loss, mut correct) = (0.0f64, 0usize);
@@ -342,10 +355,16 @@ pub fn softmax_cross_entropy(logits: &Tensor, labels: &Tensor, grad: &Tensor, st
         // First index of the largest logit, as the shader breaks ties.
         let arg = (0..c).fold(0, |best, j| if row[j] > row[best] { j } else { best });
         let top = row[arg] as f64;
-        let lse = top + row.iter().map(|&v| (v as f64 - top).exp()).sum::<f64>().ln();
+        let lse = top
+            + row
+                .iter()
+                .map(|&v| (v as f64 - top).exp())
+                .sum::<f64>()
+                .ln();
         for j in 0..c {
             let p = (row[j] as f64 - lse).exp();
-            g[r * c + j] = ((p - if j == label { 1.0 } else { 0.0 }) * scale as f64 / rows as f64) as f32;
+            g[r * c + j] =
+                ((p - if j == label { 1.0 } else { 0.0 }) * scale as f64 / rows as f64) as f32;
         }
         loss += lse - row[label] as f64;
         correct += usize::from(arg == label);
@@ -466,11 +485,22 @@ pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<()> {
 /// labels: bytes packed 4 per u32, as the GPU holds them.
 pub fn gather_labels(labels: &[u32], order: &[u32], dst: &Tensor, offset: usize) -> Result<()> {
     let batch = dst.len();
-    ensure(dst.shape() == [batch] && offset + batch <= order.len(), || {
-        format!("labels {:?} at {offset} outside {} indices", dst.shape(), order.len())
-    })?;
+    ensure(
+        dst.shape() == [batch] && offset + batch <= order.len(),
+        || {
+            format!(
+                "labels {:?} at {offset} outside {} indices",
+                dst.shape(),
+                order.len()
+            )
+        },
+    )?;
     let bytes: &[u8] = bytemuck::cast_slice(labels);
-    dst.write(&(0..batch).map(|b| bytes[order[offset + b] as usize] as f32).collect::<Vec<_>>())
+    dst.write(
+        &(0..batch)
+            .map(|b| bytes[order[offset + b] as usize] as f32)
+            .collect::<Vec<_>>(),
+    )
 }
 
 pub fn randn(dst: &Tensor, seed: u64, stream: u32) -> Result<()> {

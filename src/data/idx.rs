@@ -160,10 +160,19 @@ pub fn load_dataset(dir: &Path, split: &str) -> Result<Dataset> {
 pub fn read_images(path: &Path, count: usize) -> Result<Vec<f32>> {
     let (shape, pixels) = parse(path, &read_maybe_gzipped(path)?, IMAGES_MAGIC)?;
     if shape[1] != 28 || shape[2] != 28 || shape[0] == 0 {
-        return Err(Error::file(path, format!("images are {}x{} (count {}), expected 28x28", shape[1], shape[2], shape[0])));
+        return Err(Error::file(
+            path,
+            format!(
+                "images are {}x{} (count {}), expected 28x28",
+                shape[1], shape[2], shape[0]
+            ),
+        ));
     }
     let n = shape[0].min(count);
-    Ok(pixels[..n * 784].iter().map(|&p| p as f32 / 127.5 - 1.0).collect())
+    Ok(pixels[..n * 784]
+        .iter()
+        .map(|&p| p as f32 / 127.5 - 1.0)
+        .collect())
 }
 
 /// Writes `count` 28x28 images (bytes) as an IDX ubyte file in MNIST's own format, atomically.

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gan::model::{ConvTrunk, D_FEATURES, LEAKY, PIXELS, conv_trunk_specs, from_pytorch_layout, to_pytorch_layout};
+use crate::gan::model::{
+    ConvTrunk, D_FEATURES, LEAKY, PIXELS, conv_trunk_specs, from_pytorch_layout, to_pytorch_layout,
+};
 use crate::gan::train::epoch_order;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::io::checkpoint::{self, Checkpoint};
@@ -23,7 +25,11 @@ pub const CLASSES: usize = 10;
 
 pub fn classifier_specs() -> Vec<ParamSpec> {
     let mut s = conv_trunk_specs("classifier");
-    s.extend(linear_specs("classifier.9", D_FEATURES.iter().product(), FEATURES));
+    s.extend(linear_specs(
+        "classifier.9",
+        D_FEATURES.iter().product(),
+        FEATURES,
+    ));
     s.extend(linear_specs("classifier.11", FEATURES, CLASSES));
     s
 }
@@ -44,7 +50,12 @@ pub struct Classifier<B: Backend> {
 
 impl<B: Backend> Classifier<B> {
     /// `input`: images [batch, 784] in [-1, 1].
-    pub fn new(be: &mut B, store: &ParamStore<B>, batch: usize, input: &B::Tensor) -> Result<Classifier<B>> {
+    pub fn new(
+        be: &mut B,
+        store: &ParamStore<B>,
+        batch: usize,
+        input: &B::Tensor,
+    ) -> Result<Classifier<B>> {
         let flat: usize = D_FEATURES.iter().product();
         Ok(Classifier {
             trunk: ConvTrunk::new(be, store, "classifier", batch, input)?,
@@ -60,15 +71,24 @@ impl<B: Backend> Classifier<B> {
 
     pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
         self.trunk.forward(be, mode)?;
-        self.fc1.forward(be, &self.trunk.features, &self.hidden, LEAKY)?;
-        self.fc2.forward(be, &self.hidden, &self.logits, Activation::Identity)
+        self.fc1
+            .forward(be, &self.trunk.features, &self.hidden, LEAKY)?;
+        self.fc2
+            .forward(be, &self.hidden, &self.logits, Activation::Identity)
     }
 
     /// Accumulates parameter gradients from dlogits [B, 10].
     pub fn backward(&self, be: &mut B, dlogits: &B::Tensor) -> Result<()> {
-        self.fc2.backward(be, &self.hidden, dlogits, Some(&self.dhidden), true)?;
+        self.fc2
+            .backward(be, &self.hidden, dlogits, Some(&self.dhidden), true)?;
         be.activation_backward(&self.hidden, &self.dhidden, &self.dpre, LEAKY)?;
-        self.fc1.backward(be, &self.trunk.features, &self.dpre, Some(&self.dfeatures), true)?;
+        self.fc1.backward(
+            be,
+            &self.trunk.features,
+            &self.dpre,
+            Some(&self.dfeatures),
+            true,
+        )?;
         self.trunk.backward(be, &self.dfeatures, None, true)
     }
 }
@@ -89,7 +109,12 @@ pub struct ClassifierTraining<B: Backend> {
 }
 
 impl<B: Backend> ClassifierTraining<B> {
-    pub fn new(be: &mut B, data: &Dataset, batch: usize, adam: AdamSpec) -> Result<ClassifierTraining<B>> {
+    pub fn new(
+        be: &mut B,
+        data: &Dataset,
+        batch: usize,
+        adam: AdamSpec,
+    ) -> Result<ClassifierTraining<B>> {
         let store = ParamStore::new(be, classifier_specs())?;
         let input = be.zeros(&[batch, PIXELS])?;
         let net = Classifier::new(be, &store, batch, &input)?;
@@ -115,17 +140,40 @@ impl<B: Backend> ClassifierTraining<B> {
         be.fill(&s.grads, 0.0)?;
         be.gather_batch(&self.images, &self.order, &self.input, offset)?;
         be.gather_labels(&self.labels, &self.order, &self.targets, offset)?;
-        self.net.forward(be, BnMode::Train { update_running: true })?;
-        be.softmax_cross_entropy(&self.net.logits, &self.targets, &self.dlogits, &self.stats, 0, 1.0)?;
+        self.net.forward(
+            be,
+            BnMode::Train {
+                update_running: true,
+            },
+        )?;
+        be.softmax_cross_entropy(
+            &self.net.logits,
+            &self.targets,
+            &self.dlogits,
+            &self.stats,
+            0,
+            1.0,
+        )?;
         self.net.backward(be, &self.dlogits)?;
         be.adam(&s.params, &s.grads, &s.m, &s.v, self.adam, step + 1)
     }
 }
 
 /// Trains the classifier on `train` for `epochs` (batch 64, Adam 1e-3) and returns its store.
-pub fn train<'g>(gpu: &'g Gpu, train: &Dataset, epochs: u64, seed: u64, mut progress: impl FnMut(u64, f32, f32)) -> Result<(Recorder<'g>, ClassifierTraining<Recorder<'g>>)> {
+pub fn train<'g>(
+    gpu: &'g Gpu,
+    train: &Dataset,
+    epochs: u64,
+    seed: u64,
+    mut progress: impl FnMut(u64, f32, f32),
+) -> Result<(Recorder<'g>, ClassifierTraining<Recorder<'g>>)> {
     let batch = 64;
-    let adam = AdamSpec { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7 };
+    let adam = AdamSpec {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-7,
+    };
     let mut be = Recorder::new(gpu);
     let training = ClassifierTraining::new(&mut be, train, batch, adam)?;
     training.store.initialize(&mut be, seed)?;
@@ -148,15 +196,29 @@ pub fn train<'g>(gpu: &'g Gpu, train: &Dataset, epochs: u64, seed: u64, mut prog
     Ok((be, training))
 }
 
-fn set_dynamic(gpu: &Gpu, dispatches: &[Dispatch], dynamic: &[(usize, Dynamic)], step: u64, offset: usize) {
+fn set_dynamic(
+    gpu: &Gpu,
+    dispatches: &[Dispatch],
+    dynamic: &[(usize, Dynamic)],
+    step: u64,
+    offset: usize,
+) {
     for (i, d) in dynamic {
         dispatches[*i].set_params(gpu, &d.params_at(step, offset));
     }
 }
 
+/// One row of f64 per image.
+pub type Rows = Vec<Vec<f64>>;
+
 /// Runs the classifier (inference mode) over images in [-1, 1], `chunk` at a time: returns the
 /// penultimate features [N][128] and the class probabilities [N][10].
-pub fn classify<'g>(gpu: &'g Gpu, store: &ParamStore<Recorder<'g>>, images: &[f32], chunk: usize) -> Result<(Vec<Vec<f64>>, Vec<Vec<f64>>)> {
+pub fn classify<'g>(
+    gpu: &'g Gpu,
+    store: &ParamStore<Recorder<'g>>,
+    images: &[f32],
+    chunk: usize,
+) -> Result<(Rows, Rows)> {
     let count = images.len() / PIXELS;
     let chunk = chunk.min(count).max(1);
     let mut be = Recorder::new(gpu);
@@ -175,7 +237,12 @@ pub fn classify<'g>(gpu: &'g Gpu, store: &ParamStore<Recorder<'g>>, images: &[f3
         gpu.run(&all)?;
         let (h, l) = (net.hidden.read(gpu)?, net.logits.read(gpu)?);
         for r in 0..n {
-            features.push(h[r * FEATURES..(r + 1) * FEATURES].iter().map(|&v| v as f64).collect());
+            features.push(
+                h[r * FEATURES..(r + 1) * FEATURES]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect(),
+            );
             let row = &l[r * CLASSES..(r + 1) * CLASSES];
             let top = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
             let e: Vec<f64> = row.iter().map(|&v| (v as f64 - top).exp()).collect();
@@ -188,11 +255,20 @@ pub fn classify<'g>(gpu: &'g Gpu, store: &ParamStore<Recorder<'g>>, images: &[f3
 
 /// Images of a dataset as floats in [-1, 1].
 pub fn scaled(data: &Dataset) -> Vec<f32> {
-    data.images.iter().map(|&p| p as f32 / 127.5 - 1.0).collect()
+    data.images
+        .iter()
+        .map(|&p| p as f32 / 127.5 - 1.0)
+        .collect()
 }
 
 /// Saves the classifier and the test set's feature statistics (PyTorch layouts).
-pub fn save<'g>(path: &Path, be: &mut Recorder<'g>, store: &ParamStore<Recorder<'g>>, meta: BTreeMap<String, String>, test_stats: &crate::eval::fid::Stats) -> Result<()> {
+pub fn save<'g>(
+    path: &Path,
+    be: &mut Recorder<'g>,
+    store: &ParamStore<Recorder<'g>>,
+    meta: BTreeMap<String, String>,
+    test_stats: &crate::eval::fid::Stats,
+) -> Result<()> {
     let mut tensors = store.values(be)?;
     to_pytorch_layout(&mut tensors);
     tensors.extend(test_stats.tensors("test_features"));
@@ -202,10 +278,23 @@ pub fn save<'g>(path: &Path, be: &mut Recorder<'g>, store: &ParamStore<Recorder<
 }
 
 /// Loads a saved classifier into a GPU store, with the cached test-set statistics.
-pub fn load<'g>(gpu: &'g Gpu, path: &Path) -> Result<(ParamStore<Recorder<'g>>, crate::eval::fid::Stats, Checkpoint)> {
+pub fn load<'g>(
+    gpu: &'g Gpu,
+    path: &Path,
+) -> Result<(
+    ParamStore<Recorder<'g>>,
+    crate::eval::fid::Stats,
+    Checkpoint,
+)> {
     let ckpt = checkpoint::load(path)?;
     if ckpt.meta(path, "model")? != MODEL {
-        return Err(Error::file(path, format!("not a classifier checkpoint (model '{}')", ckpt.meta(path, "model")?)));
+        return Err(Error::file(
+            path,
+            format!(
+                "not a classifier checkpoint (model '{}')",
+                ckpt.meta(path, "model")?
+            ),
+        ));
     }
     let specs = classifier_specs();
     let mut weights = ckpt.select(path, &specs, "")?;
@@ -226,13 +315,18 @@ pub fn train_and_save(gpu: &Gpu, dir: &Path, out: &Path, epochs: u64, seed: u64)
     let train_set = crate::data::load_dataset(dir, "train")?;
     let test_set = crate::data::load_dataset(dir, "t10k")?;
     let (mut be, training) = train(gpu, &train_set, epochs, seed, |step, loss, acc| {
-        eprintln!("step {step}: loss {loss:.4}, batch accuracy {:.1}%", acc * 100.0);
+        eprintln!(
+            "step {step}: loss {loss:.4}, batch accuracy {:.1}%",
+            acc * 100.0
+        );
     })?;
     let (features, probs) = classify(gpu, &training.store, &scaled(&test_set), 500)?;
     let correct = probs
         .iter()
         .zip(&test_set.labels)
-        .filter(|(p, l)| (0..CLASSES).fold(0, |b, j| if p[j] > p[b] { j } else { b }) == **l as usize)
+        .filter(|(p, l)| {
+            (0..CLASSES).fold(0, |b, j| if p[j] > p[b] { j } else { b }) == **l as usize
+        })
         .count();
     let accuracy = correct as f64 / test_set.count as f64;
     let stats = crate::eval::fid::Stats::from_features(&features);

@@ -47,8 +47,16 @@ impl Stats {
     /// As checkpoint tensors `{prefix}.mean` [dim] and `{prefix}.cov` [dim, dim].
     pub fn tensors(&self, prefix: &str) -> NamedValues {
         vec![
-            (format!("{prefix}.mean"), vec![self.dim], self.mean.iter().map(|&v| v as f32).collect()),
-            (format!("{prefix}.cov"), vec![self.dim, self.dim], self.cov.iter().map(|&v| v as f32).collect()),
+            (
+                format!("{prefix}.mean"),
+                vec![self.dim],
+                self.mean.iter().map(|&v| v as f32).collect(),
+            ),
+            (
+                format!("{prefix}.cov"),
+                vec![self.dim, self.dim],
+                self.cov.iter().map(|&v| v as f32).collect(),
+            ),
         ]
     }
 
@@ -58,13 +66,22 @@ impl Stats {
                 .tensors
                 .iter()
                 .find(|(n, _, _)| *n == name)
-                .ok_or_else(|| Error::file(path, format!("lacks the cached statistics '{name}'")))?;
+                .ok_or_else(|| {
+                    Error::file(path, format!("lacks the cached statistics '{name}'"))
+                })?;
             if *s != shape {
-                return Err(Error::file(path, format!("'{name}' has shape {s:?}, expected {shape:?}")));
+                return Err(Error::file(
+                    path,
+                    format!("'{name}' has shape {s:?}, expected {shape:?}"),
+                ));
             }
             Ok(v.iter().map(|&x| x as f64).collect())
         };
-        Ok(Stats { dim, mean: get(format!("{prefix}.mean"), vec![dim])?, cov: get(format!("{prefix}.cov"), vec![dim, dim])? })
+        Ok(Stats {
+            dim,
+            mean: get(format!("{prefix}.mean"), vec![dim])?,
+            cov: get(format!("{prefix}.cov"), vec![dim, dim])?,
+        })
     }
 }
 
@@ -76,8 +93,14 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
         v[i * n + i] = 1.0;
     }
     for _sweep in 0..100 {
-        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i * n + j].powi(2)).sum();
-        let scale: f64 = (0..n).map(|i| a[i * n + i].powi(2)).sum::<f64>().max(1e-300);
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j].powi(2))
+            .sum();
+        let scale: f64 = (0..n)
+            .map(|i| a[i * n + i].powi(2))
+            .sum::<f64>()
+            .max(1e-300);
         if off <= 1e-24 * scale {
             break;
         }
@@ -129,17 +152,26 @@ fn matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
 /// ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2).
 pub fn frechet_distance(x: &Stats, y: &Stats) -> f64 {
     let n = x.dim;
-    let diff: f64 = x.mean.iter().zip(&y.mean).map(|(a, b)| (a - b).powi(2)).sum();
+    let diff: f64 = x
+        .mean
+        .iter()
+        .zip(&y.mean)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum();
     let (vals, vecs) = symmetric_eigen(&x.cov, n);
     // S1^1/2 = V diag(sqrt(l)) V^T
     let mut root = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..n {
-            root[i * n + j] = (0..n).map(|k| vecs[i * n + k] * vals[k].max(0.0).sqrt() * vecs[j * n + k]).sum();
+            root[i * n + j] = (0..n)
+                .map(|k| vecs[i * n + k] * vals[k].max(0.0).sqrt() * vecs[j * n + k])
+                .sum();
         }
     }
     let m = matmul(&matmul(&root, &y.cov, n), &root, n);
-    let sym: Vec<f64> = (0..n * n).map(|k| 0.5 * (m[k] + m[(k % n) * n + k / n])).collect();
+    let sym: Vec<f64> = (0..n * n)
+        .map(|k| 0.5 * (m[k] + m[(k % n) * n + k / n]))
+        .collect();
     let (mvals, _) = symmetric_eigen(&sym, n);
     let tr_sqrt: f64 = mvals.iter().map(|&l| l.max(0.0).sqrt()).sum();
     let tr = |c: &[f64]| (0..n).map(|i| c[i * n + i]).sum::<f64>();
@@ -150,10 +182,18 @@ pub fn frechet_distance(x: &Stats, y: &Stats) -> f64 {
 pub fn inception_score(probs: &[Vec<f64>]) -> f64 {
     let classes = probs.first().map_or(0, Vec::len);
     let n = probs.len().max(1) as f64;
-    let marginal: Vec<f64> = (0..classes).map(|c| probs.iter().map(|p| p[c]).sum::<f64>() / n).collect();
+    let marginal: Vec<f64> = (0..classes)
+        .map(|c| probs.iter().map(|p| p[c]).sum::<f64>() / n)
+        .collect();
     let kl: f64 = probs
         .iter()
-        .map(|p| p.iter().zip(&marginal).filter(|(q, _)| **q > 0.0).map(|(q, m)| q * (q.ln() - m.max(1e-300).ln())).sum::<f64>())
+        .map(|p| {
+            p.iter()
+                .zip(&marginal)
+                .filter(|(q, _)| **q > 0.0)
+                .map(|(q, m)| q * (q.ln() - m.max(1e-300).ln()))
+                .sum::<f64>()
+        })
         .sum::<f64>()
         / n;
     kl.exp()
@@ -167,7 +207,10 @@ pub fn class_shares(probs: &[Vec<f64>]) -> Vec<f64> {
         let arg = (0..classes).fold(0, |b, j| if p[j] > p[b] { j } else { b });
         counts[arg] += 1.0;
     }
-    counts.iter().map(|c| c / probs.len().max(1) as f64).collect()
+    counts
+        .iter()
+        .map(|c| c / probs.len().max(1) as f64)
+        .collect()
 }
 
 /// Classes that get at least `min_share` of the samples.

@@ -26,11 +26,28 @@ pub struct Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "images: {}", self.count)?;
-        writeln!(f, "FID (classifier features, vs MNIST test set): {:.3}", self.fid)?;
-        writeln!(f, "inception score (classifier): {:.3}", self.inception_score)?;
-        let shares: Vec<String> = self.shares.iter().enumerate().map(|(d, s)| format!("{d}: {:.1}%", s * 100.0)).collect();
+        writeln!(
+            f,
+            "FID (classifier features, vs MNIST test set): {:.3}",
+            self.fid
+        )?;
+        writeln!(
+            f,
+            "inception score (classifier): {:.3}",
+            self.inception_score
+        )?;
+        let shares: Vec<String> = self
+            .shares
+            .iter()
+            .enumerate()
+            .map(|(d, s)| format!("{d}: {:.1}%", s * 100.0))
+            .collect();
         writeln!(f, "predicted digits: {}", shares.join("  "))?;
-        write!(f, "coverage: {} of 10 digits get at least 5% of the images", self.coverage)
+        write!(
+            f,
+            "coverage: {} of 10 digits get at least 5% of the images",
+            self.coverage
+        )
     }
 }
 

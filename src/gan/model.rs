@@ -44,8 +44,96 @@ pub fn conv_trunk_specs(prefix: &str) -> Vec<ParamSpec> {
 
 pub fn discriminator_specs() -> Vec<ParamSpec> {
     let mut s = conv_trunk_specs("discriminator");
-    s.extend(linear_specs("discriminator.9", D_FEATURES.iter().product(), 1));
+    s.extend(linear_specs(
+        "discriminator.9",
+        D_FEATURES.iter().product(),
+        1,
+    ));
     s
+}
+
+/// Which generator a GAN uses; the name is the checkpoint's `model`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GeneratorKind {
+    /// The article's MLP generator.
+    Mlp,
+    /// The convolutional generator (transposed convolutions).
+    Dcgan,
+}
+
+impl GeneratorKind {
+    pub fn model_name(self) -> &'static str {
+        match self {
+            GeneratorKind::Mlp => "mlp-gan",
+            GeneratorKind::Dcgan => "dcgan",
+        }
+    }
+
+    pub fn from_model_name(name: &str) -> Option<GeneratorKind> {
+        [GeneratorKind::Mlp, GeneratorKind::Dcgan]
+            .into_iter()
+            .find(|k| k.model_name() == name)
+    }
+
+    pub fn specs(self) -> Vec<ParamSpec> {
+        match self {
+            GeneratorKind::Mlp => generator_specs(),
+            GeneratorKind::Dcgan => crate::gan::dcgan::dcgan_specs(),
+        }
+    }
+}
+
+/// Either generator, for one batch size.
+pub enum AnyGenerator<B: Backend> {
+    Mlp(Generator<B>),
+    Dcgan(crate::gan::dcgan::DcganGenerator<B>),
+}
+
+impl<B: Backend> AnyGenerator<B> {
+    pub fn new(
+        kind: GeneratorKind,
+        be: &mut B,
+        store: &ParamStore<B>,
+        batch: usize,
+        out: &B::Tensor,
+    ) -> Result<AnyGenerator<B>> {
+        Ok(match kind {
+            GeneratorKind::Mlp => AnyGenerator::Mlp(Generator::new(be, store, batch, out)?),
+            GeneratorKind::Dcgan => AnyGenerator::Dcgan(crate::gan::dcgan::DcganGenerator::new(
+                be, store, batch, out,
+            )?),
+        })
+    }
+
+    /// Input noise [N, 100].
+    pub fn z(&self) -> &B::Tensor {
+        match self {
+            AnyGenerator::Mlp(g) => &g.z,
+            AnyGenerator::Dcgan(g) => &g.z,
+        }
+    }
+
+    /// Output images [N, 784].
+    pub fn out(&self) -> &B::Tensor {
+        match self {
+            AnyGenerator::Mlp(g) => &g.out,
+            AnyGenerator::Dcgan(g) => &g.out,
+        }
+    }
+
+    pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
+        match self {
+            AnyGenerator::Mlp(g) => g.forward(be, mode),
+            AnyGenerator::Dcgan(g) => g.forward(be, mode),
+        }
+    }
+
+    pub fn backward(&self, be: &mut B, dout: &B::Tensor) -> Result<()> {
+        match self {
+            AnyGenerator::Mlp(g) => g.backward(be, dout),
+            AnyGenerator::Dcgan(g) => g.backward(be, dout),
+        }
+    }
 }
 
 /// The generator for one batch size: layers (views into the shared store) and activations.
@@ -154,11 +242,25 @@ pub struct ConvTrunk<B: Backend> {
 }
 
 fn geom(batch: usize, side: usize, channels: usize) -> ConvGeom {
-    ConvGeom { batch, height: side, width: side, channels, kernel: 3, stride: 2, padding: 1 }
+    ConvGeom {
+        batch,
+        height: side,
+        width: side,
+        channels,
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+    }
 }
 
 impl<B: Backend> ConvTrunk<B> {
-    pub fn new(be: &mut B, store: &ParamStore<B>, prefix: &str, batch: usize, input: &B::Tensor) -> Result<ConvTrunk<B>> {
+    pub fn new(
+        be: &mut B,
+        store: &ParamStore<B>,
+        prefix: &str,
+        batch: usize,
+        input: &B::Tensor,
+    ) -> Result<ConvTrunk<B>> {
         let (g1, g2, g3) = (geom(batch, 28, 1), geom(batch, 14, 32), geom(batch, 7, 64));
         let rows = |g: ConvGeom| g.cols_shape()[0];
         let name = |i: usize| format!("{prefix}.{i}");
@@ -189,21 +291,54 @@ impl<B: Backend> ConvTrunk<B> {
         self.c2.forward(be, &self.a1, &self.c2out, none)?;
         self.bn2.forward(be, &self.c2out, &self.a2, LEAKY, mode)?;
         self.c3.forward(be, &self.a2, &self.c3out, none)?;
-        self.bn3.forward(be, &self.c3out, &self.features, LEAKY, mode)
+        self.bn3
+            .forward(be, &self.c3out, &self.features, LEAKY, mode)
     }
 
     /// From dfeatures [B, 2048]: accumulates parameter gradients when `grads`; writes the input
     /// gradient [B, 28, 28, 1] into `dinput` when given.
-    pub fn backward(&self, be: &mut B, dfeatures: &B::Tensor, dinput: Option<&B::Tensor>, grads: bool) -> Result<()> {
-        let dinput = dinput.map(|d| be.reshape(d, &[self.batch, SIDE, SIDE, 1])).transpose()?;
+    pub fn backward(
+        &self,
+        be: &mut B,
+        dfeatures: &B::Tensor,
+        dinput: Option<&B::Tensor>,
+        grads: bool,
+    ) -> Result<()> {
+        let dinput = dinput
+            .map(|d| be.reshape(d, &[self.batch, SIDE, SIDE, 1]))
+            .transpose()?;
         let none = Activation::Identity;
         // The LeakyReLUs' derivatives are folded into the batch-norm backwards and into col2im.
-        self.bn3.backward(be, &self.c3out, dfeatures, &self.dc3, grads, Some((&self.features, LEAKY)), none)?;
-        self.c3.backward(be, &self.dc3, Some(&self.da2), None, grads)?;
-        self.bn2.backward(be, &self.c2out, &self.da2, &self.dc2, grads, Some((&self.a2, LEAKY)), none)?;
+        self.bn3.backward(
+            be,
+            &self.c3out,
+            dfeatures,
+            &self.dc3,
+            grads,
+            Some((&self.features, LEAKY)),
+            none,
+        )?;
+        self.c3
+            .backward(be, &self.dc3, Some(&self.da2), None, grads)?;
+        self.bn2.backward(
+            be,
+            &self.c2out,
+            &self.da2,
+            &self.dc2,
+            grads,
+            Some((&self.a2, LEAKY)),
+            none,
+        )?;
         // col2im takes the gradient through conv1's LeakyReLU: dc1 is w.r.t. conv1's output.
-        self.c2.backward(be, &self.dc2, Some(&self.dc1), Some((&self.a1, LEAKY)), grads)?;
-        self.c1.backward(be, &self.dc1, dinput.as_ref(), None, grads)
+        self.c2.backward(
+            be,
+            &self.dc2,
+            Some(&self.dc1),
+            Some((&self.a1, LEAKY)),
+            grads,
+        )?;
+        self.c1
+            .backward(be, &self.dc1, dinput.as_ref(), None, grads)
     }
 }
 
@@ -218,7 +353,12 @@ pub struct Discriminator<B: Backend> {
 
 impl<B: Backend> Discriminator<B> {
     /// `input`: images [B, 784] (shared with the generator's output and the real batch).
-    pub fn new(be: &mut B, store: &ParamStore<B>, batch: usize, input: &B::Tensor) -> Result<Discriminator<B>> {
+    pub fn new(
+        be: &mut B,
+        store: &ParamStore<B>,
+        batch: usize,
+        input: &B::Tensor,
+    ) -> Result<Discriminator<B>> {
         let flat: usize = D_FEATURES.iter().product();
         Ok(Discriminator {
             trunk: ConvTrunk::new(be, store, "discriminator", batch, input)?,
@@ -231,13 +371,26 @@ impl<B: Backend> Discriminator<B> {
     /// logits = D(input).
     pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
         self.trunk.forward(be, mode)?;
-        self.dense.forward(be, &self.trunk.features, &self.logits, Activation::Identity)
+        self.dense
+            .forward(be, &self.trunk.features, &self.logits, Activation::Identity)
     }
 
     /// Backward from dlogits [B, 1]: accumulates parameter gradients when `grads`; writes the
     /// input gradient [B, 28, 28, 1] into `dinput` when given.
-    pub fn backward(&self, be: &mut B, dlogits: &B::Tensor, dinput: Option<&B::Tensor>, grads: bool) -> Result<()> {
-        self.dense.backward(be, &self.trunk.features, dlogits, Some(&self.dfeatures), grads)?;
+    pub fn backward(
+        &self,
+        be: &mut B,
+        dlogits: &B::Tensor,
+        dinput: Option<&B::Tensor>,
+        grads: bool,
+    ) -> Result<()> {
+        self.dense.backward(
+            be,
+            &self.trunk.features,
+            dlogits,
+            Some(&self.dfeatures),
+            grads,
+        )?;
         self.trunk.backward(be, &self.dfeatures, dinput, grads)
     }
 }
@@ -273,9 +426,11 @@ fn permute_dense(values: &mut crate::nn::NamedValues, to_pytorch: bool) {
 /// Our layouts to PyTorch's, for checkpoints.
 pub fn to_pytorch_layout(values: &mut crate::nn::NamedValues) {
     permute_dense(values, true);
+    crate::gan::dcgan::to_pytorch_layout(values);
 }
 
 /// PyTorch's layouts (from a checkpoint) to ours.
 pub fn from_pytorch_layout(values: &mut crate::nn::NamedValues) {
     permute_dense(values, false);
+    crate::gan::dcgan::from_pytorch_layout(values);
 }

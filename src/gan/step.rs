@@ -2,12 +2,13 @@
 //! and replayed every step; on the CPU it runs as the reference.
 
 use crate::error::{Result, ensure};
-use crate::gan::model::{Discriminator, Generator, PIXELS, discriminator_specs, generator_specs};
+use crate::gan::model::{AnyGenerator, Discriminator, GeneratorKind, PIXELS, discriminator_specs};
 use crate::nn::{Backend, BnMode, NOISE_STREAMS_PER_STEP, ParamStore};
 use crate::spec::AdamSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepConfig {
+    pub model: GeneratorKind,
     pub batch: usize,
     pub seed: u64,
     pub adam: AdamSpec,
@@ -61,7 +62,7 @@ pub struct Gan<B: Backend> {
     pub config: StepConfig,
     pub g_store: ParamStore<B>,
     pub d_store: ParamStore<B>,
-    pub generator: Generator<B>,
+    pub generator: AnyGenerator<B>,
     pub discriminator: Discriminator<B>,
     /// The training images, 4 bytes per u32, uploaded once.
     pub images: B::Words,
@@ -87,10 +88,10 @@ impl<B: Backend> Gan<B> {
         ensure(images.len() * 4 == count * PIXELS, || {
             "image data does not hold whole images".into()
         })?;
-        let g_store = ParamStore::new(be, generator_specs())?;
+        let g_store = ParamStore::new(be, config.model.specs())?;
         let d_store = ParamStore::new(be, discriminator_specs())?;
         let input = be.zeros(&[config.batch, PIXELS])?;
-        let generator = Generator::new(be, &g_store, config.batch, &input)?;
+        let generator = AnyGenerator::new(config.model, be, &g_store, config.batch, &input)?;
         let discriminator = Discriminator::new(be, &d_store, config.batch, &input)?;
         let order: Vec<u32> = (0..count as u32).collect();
         Ok(Gan {
@@ -135,7 +136,7 @@ impl<B: Backend> Gan<B> {
             0.5,
         )?;
         d.backward(be, &self.dlogits, None, true)?;
-        be.randn(&g.z, c.seed, stream)?;
+        be.randn(g.z(), c.seed, stream)?;
         g.forward(be, update)?;
         d.forward(be, update)?;
         be.bce_with_logits(
@@ -151,7 +152,7 @@ impl<B: Backend> Gan<B> {
         be.adam(&s.params, &s.grads, &s.m, &s.v, c.adam, step + 1)?;
 
         // Generator: fresh noise, target 1, gradients through D without touching D's state.
-        be.randn(&g.z, c.seed, stream.wrapping_add(1))?;
+        be.randn(g.z(), c.seed, stream.wrapping_add(1))?;
         g.forward(be, update)?;
         d.forward(
             be,

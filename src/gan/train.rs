@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::data::load_dataset;
 use crate::error::{Error, Result};
 use crate::gan::model::{
-    discriminator_specs, from_pytorch_layout, generator_specs, to_pytorch_layout,
+    GeneratorKind, discriminator_specs, from_pytorch_layout, generator_specs, to_pytorch_layout,
 };
 use crate::gan::step::{StepConfig, StepStats};
 use crate::gan::trainer::{GpuTrainer, Sampler};
@@ -20,8 +20,6 @@ use crate::io::{image, write_atomic};
 use crate::rng::SplitMix64;
 use crate::spec::AdamSpec;
 
-pub const MODEL: &str = "mlp-gan";
-
 /// Set (by the Ctrl-C handler) to stop training at the end of the current step.
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -29,10 +27,11 @@ pub static STOP: AtomicBool = AtomicBool::new(false);
 /// exercise the divergence check (tests/reliability.rs).
 const INJECT_NAN_ENV: &str = "WGSL_GAN_INJECT_NAN_AT_STEP";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
-const METRICS_HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake";
+const METRICS_HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake,fid";
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
+    pub model: GeneratorKind,
     pub epochs: u64,
     /// Stop after this many steps in all (counting steps before a resume).
     pub max_steps: Option<u64>,
@@ -46,6 +45,10 @@ pub struct TrainOptions {
     pub checkpoint_every: Option<u64>,
     pub log_every: u64,
     pub progress: bool,
+    /// Generated images scored (FID) at each epoch's end; 0 turns it off.
+    pub fid_samples: usize,
+    /// The evaluation classifier (see `wgsl-gan train-classifier`).
+    pub classifier: PathBuf,
 }
 
 impl TrainOptions {
@@ -62,6 +65,12 @@ impl TrainOptions {
         }
         if !(self.beta1.is_finite() && (0.0..1.0).contains(&self.beta1)) {
             return bad(format!("--beta1 must be in [0, 1), got {}", self.beta1));
+        }
+        if self.fid_samples > 65_536 {
+            return bad(format!(
+                "--fid-samples must be at most 65536, got {}",
+                self.fid_samples
+            ));
         }
         if self.max_steps == Some(0) || self.checkpoint_every == Some(0) || self.log_every == 0 {
             return bad(
@@ -105,6 +114,8 @@ struct Run<'g> {
     opts: TrainOptions,
     trainer: GpuTrainer<'g>,
     sampler: Sampler<'g>,
+    /// Scores a fixed batch of generated images at each epoch's end.
+    fid: Option<(Sampler<'g>, crate::eval::Evaluator<'g>)>,
     steps_per_epoch: u64,
     count: usize,
     metrics: std::fs::File,
@@ -120,7 +131,7 @@ impl Run<'_> {
         tensors.extend(moments);
         let o = &self.opts;
         let meta: BTreeMap<String, String> = [
-            ("model", MODEL.to_string()),
+            ("model", o.model.model_name().to_string()),
             ("step", step.to_string()),
             ("epoch", (step / self.steps_per_epoch).to_string()),
             ("seed", o.seed.to_string()),
@@ -157,11 +168,12 @@ impl Run<'_> {
 fn resume_from(trainer: &mut GpuTrainer<'_>, opts: &TrainOptions, count: usize) -> Result<u64> {
     let path = opts.out.join(CHECKPOINT);
     let ckpt = checkpoint::load(&path)?;
-    if ckpt.meta(&path, "model")? != MODEL {
+    let model = opts.model.model_name();
+    if ckpt.meta(&path, "model")? != model {
         return Err(Error::file(
             &path,
             format!(
-                "checkpoint of model '{}', expected '{MODEL}'",
+                "checkpoint of model '{}', this run trains '{model}' (--model)",
                 ckpt.meta(&path, "model")?
             ),
         ));
@@ -242,6 +254,7 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         .map_err(|e| Error::file(&opts.out, format!("cannot create the output folder: {e}")))?;
     remove_stale_temporaries(&opts.out);
     let config = StepConfig {
+        model: opts.model,
         batch: opts.batch,
         seed: opts.seed,
         adam: opts.adam(),
@@ -254,7 +267,35 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         trainer.gan.initialize(&mut trainer.be)?;
         0
     };
-    let sampler = Sampler::new(gpu, &trainer.gan.g_store, 64, grid_seed(opts.seed))?;
+    let sampler = Sampler::new(
+        gpu,
+        opts.model,
+        &trainer.gan.g_store,
+        64,
+        grid_seed(opts.seed),
+    )?;
+    let fid = if opts.fid_samples == 0 {
+        None
+    } else {
+        match crate::eval::Evaluator::load(gpu, &opts.classifier) {
+            Ok(e) => Some((
+                Sampler::new(
+                    gpu,
+                    opts.model,
+                    &trainer.gan.g_store,
+                    opts.fid_samples,
+                    grid_seed(opts.seed) ^ 1,
+                )?,
+                e,
+            )),
+            Err(e) => {
+                eprintln!(
+                    "note: no FID per epoch ({e}); `wgsl-gan train-classifier` makes the classifier"
+                );
+                None
+            }
+        }
+    };
     let steps_per_epoch = (data.count / opts.batch) as u64;
     let total = (opts.epochs * steps_per_epoch).min(opts.max_steps.unwrap_or(u64::MAX));
     let metrics = open_metrics(&opts.out.join("metrics.csv"), start)?;
@@ -262,6 +303,7 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         opts,
         trainer,
         sampler,
+        fid,
         steps_per_epoch,
         count: data.count,
         metrics,
@@ -299,6 +341,10 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         let slots = run
             .trainer
             .run_step(step, in_epoch as usize * run.opts.batch, read)?;
+        let fid = match (&run.fid, epoch_end) {
+            (Some((sampler, evaluator)), true) => Some(evaluator.evaluate(&sampler.generate()?)?),
+            _ => None,
+        };
         if let Some(slots) = slots {
             let s = StepStats::from_slots(&slots);
             if !s.is_finite() {
@@ -308,9 +354,10 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
                     run.opts.out.display()
                 )));
             }
+            let fid_column = fid.as_ref().map(|r| r.fid.to_string()).unwrap_or_default();
             writeln!(
                 run.metrics,
-                "{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{fid_column}",
                 step + 1,
                 epoch + 1,
                 s.d_loss,
@@ -356,13 +403,16 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
             say(
                 &bar,
                 format!(
-                    "epoch {:>3}: D loss {:.4}  G loss {:.4}  D(x) {:.3}  D(G(z)) {:.3}  {:.0} images/s",
+                    "epoch {:>3}: D loss {:.4}  G loss {:.4}  D(x) {:.3}  D(G(z)) {:.3}  {:.0} images/s{}",
                     epoch + 1,
                     epoch_sums.0 / n,
                     epoch_sums.1 / n,
                     epoch_sums.2 / n,
                     epoch_sums.3 / n,
-                    images / secs
+                    images / secs,
+                    fid.as_ref()
+                        .map(|r| format!("  FID {:.2}  coverage {}/10", r.fid, r.coverage))
+                        .unwrap_or_default()
                 ),
             );
             run.sample_grid(epoch + 1)?;
@@ -418,23 +468,35 @@ fn progress_bar(enabled: bool, total: u64, start: u64) -> indicatif::ProgressBar
 /// `count` images [count, 784] in [-1, 1] from a checkpoint's generator (inference mode).
 pub fn generate(gpu: &Gpu, path: &Path, count: usize, seed: u64) -> Result<Vec<f32>> {
     if count == 0 || count > 65_536 {
-        return Err(Error::Invalid(format!("--count must be between 1 and 65536, got {count}")));
+        return Err(Error::Invalid(format!(
+            "--count must be between 1 and 65536, got {count}"
+        )));
     }
     let ckpt = checkpoint::load(path)?;
     let model = ckpt.meta(path, "model")?;
-    if model != MODEL {
-        return Err(Error::file(path, format!("checkpoint of model '{model}', expected '{MODEL}'")));
-    }
-    let mut weights = ckpt.select(path, &generator_specs(), "")?;
+    let kind = GeneratorKind::from_model_name(model).ok_or_else(|| {
+        Error::file(
+            path,
+            format!("checkpoint of model '{model}', expected a GAN ('mlp-gan' or 'dcgan')"),
+        )
+    })?;
+    let mut weights = ckpt.select(path, &kind.specs(), "")?;
     from_pytorch_layout(&mut weights);
     let mut be = crate::nn::Recorder::new(gpu);
-    let store = crate::gan::trainer::generator_store(&mut be)?;
+    let store = crate::gan::trainer::generator_store(&mut be, kind)?;
     store.load(&mut be, &weights)?;
-    Sampler::new(gpu, &store, count, seed)?.generate()
+    Sampler::new(gpu, kind, &store, count, seed)?.generate()
 }
 
 /// `sample`: a PNG grid and/or an IDX file of a checkpoint's generated images.
-pub fn sample(gpu: &Gpu, path: &Path, count: usize, seed: u64, png: Option<&Path>, idx: Option<&Path>) -> Result<()> {
+pub fn sample(
+    gpu: &Gpu,
+    path: &Path,
+    count: usize,
+    seed: u64,
+    png: Option<&Path>,
+    idx: Option<&Path>,
+) -> Result<()> {
     if png.is_none() && idx.is_none() {
         return Err(Error::Invalid("give --png FILE and/or --idx FILE".into()));
     }
@@ -464,6 +526,7 @@ pub struct BenchReport {
 /// Training throughput: `warmup` steps, then `steps` timed steps with no readback but the last.
 pub fn bench(
     adapter: Option<&str>,
+    model: GeneratorKind,
     data_dir: &Path,
     batch: usize,
     steps: u64,
@@ -481,6 +544,7 @@ pub fn bench(
     let t = Instant::now();
     let gpu = Gpu::new(adapter)?;
     let config = StepConfig {
+        model,
         batch,
         seed: 0,
         adam: AdamSpec {

@@ -3,7 +3,7 @@
 //! Adam's bias corrections) are rewritten. Statistics are copied back only when asked for.
 
 use crate::error::{Error, Result};
-use crate::gan::model::{Generator, PIXELS, generator_specs};
+use crate::gan::model::{AnyGenerator, GeneratorKind, PIXELS};
 use crate::gan::step::{Gan, StepConfig, slot};
 use crate::gpu::{Dispatch, Gpu};
 use crate::nn::{BnMode, Dynamic, NamedValues, ParamStore, Recorder};
@@ -130,7 +130,7 @@ impl<'g> GpuTrainer<'g> {
 /// The generator in inference mode over a fixed noise batch: recorded once, run on demand.
 pub struct Sampler<'g> {
     gpu: &'g Gpu,
-    generator: Generator<Recorder<'g>>,
+    generator: AnyGenerator<Recorder<'g>>,
     dispatches: Vec<Dispatch>,
 }
 
@@ -140,14 +140,15 @@ pub const SAMPLE_STREAM: u32 = u32::MAX;
 impl<'g> Sampler<'g> {
     pub fn new(
         gpu: &'g Gpu,
+        kind: GeneratorKind,
         store: &ParamStore<Recorder<'g>>,
         count: usize,
         seed: u64,
     ) -> Result<Sampler<'g>> {
         let mut be = Recorder::new(gpu);
         let out = crate::gpu::Tensor::zeros(gpu, &[count, PIXELS])?;
-        let generator = Generator::new(&mut be, store, count, &out)?;
-        crate::nn::Backend::randn(&mut be, &generator.z, seed, SAMPLE_STREAM)?;
+        let generator = AnyGenerator::new(kind, &mut be, store, count, &out)?;
+        crate::nn::Backend::randn(&mut be, generator.z(), seed, SAMPLE_STREAM)?;
         generator.forward(&mut be, BnMode::Inference)?;
         let (dispatches, _) = be.take();
         Ok(Sampler {
@@ -160,11 +161,14 @@ impl<'g> Sampler<'g> {
     /// Images [count, 784] in [-1, 1].
     pub fn generate(&self) -> Result<Vec<f32>> {
         self.gpu.run(&self.dispatches.iter().collect::<Vec<_>>())?;
-        self.generator.out.read(self.gpu)
+        self.generator.out().read(self.gpu)
     }
 }
 
 /// A generator-only parameter store on the GPU (for `sample`).
-pub fn generator_store<'g>(be: &mut Recorder<'g>) -> Result<ParamStore<Recorder<'g>>> {
-    ParamStore::new(be, generator_specs())
+pub fn generator_store<'g>(
+    be: &mut Recorder<'g>,
+    kind: GeneratorKind,
+) -> Result<ParamStore<Recorder<'g>>> {
+    ParamStore::new(be, kind.specs())
 }

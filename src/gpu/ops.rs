@@ -474,10 +474,21 @@ pub fn softmax_cross_entropy(
     slot: usize,
     scale: f32,
 ) -> Result<Dispatch> {
-    let (rows, classes) = spec::cross_entropy_dims(logits.shape(), labels.shape(), grad.shape(), stats.len(), slot)?;
+    let (rows, classes) = spec::cross_entropy_dims(
+        logits.shape(),
+        labels.shape(),
+        grad.shape(),
+        stats.len(),
+        slot,
+    )?;
     gpu.dispatch(
         key(Shader::Loss, "softmax_cross_entropy"),
-        &[logits.binding(), labels.binding(), grad.binding(), stats.binding()],
+        &[
+            logits.binding(),
+            labels.binding(),
+            grad.binding(),
+            stats.binding(),
+        ],
         &[u(rows), u(classes), u(slot), f(scale)],
         [1, 1, 1],
     )
@@ -615,14 +626,31 @@ pub fn add_bias(gpu: &Gpu, x: &Tensor, bias: &Tensor) -> Result<Dispatch> {
 }
 
 /// dst [B] = labels[order[offset + b]] as f32; labels: bytes packed 4 per u32.
-pub fn gather_labels(gpu: &Gpu, labels: &Words, order: &Words, dst: &Tensor, offset: usize) -> Result<Dispatch> {
+pub fn gather_labels(
+    gpu: &Gpu,
+    labels: &Words,
+    order: &Words,
+    dst: &Tensor,
+    offset: usize,
+) -> Result<Dispatch> {
     let batch = dst.len();
-    ensure(dst.shape() == [batch] && offset + batch <= order.len, || {
-        format!("labels {:?} at {offset} outside {} indices", dst.shape(), order.len)
-    })?;
+    ensure(
+        dst.shape() == [batch] && offset + batch <= order.len,
+        || {
+            format!(
+                "labels {:?} at {offset} outside {} indices",
+                dst.shape(),
+                order.len
+            )
+        },
+    )?;
     gpu.dispatch(
         key(Shader::Batch, "gather_labels"),
-        &[labels.buffer.as_entire_binding(), order.buffer.as_entire_binding(), dst.binding()],
+        &[
+            labels.buffer.as_entire_binding(),
+            order.buffer.as_entire_binding(),
+            dst.binding(),
+        ],
         &gather_params(batch, 1, offset),
         gpu.grid(batch),
     )

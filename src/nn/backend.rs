@@ -118,6 +118,13 @@ pub trait Backend {
         accumulate: bool,
     ) -> Result<()>;
     fn fill(&mut self, dst: &Self::Tensor, value: f32) -> Result<()>;
+    fn add_bias(&mut self, x: &Self::Tensor, bias: &Self::Tensor) -> Result<()>;
+    fn activation_forward(
+        &mut self,
+        x: &Self::Tensor,
+        y: &Self::Tensor,
+        act: Activation,
+    ) -> Result<()>;
     // The three operations whose parameters change every step (see `Recorder::dynamic`).
     fn randn(&mut self, dst: &Self::Tensor, seed: u64, stream: u32) -> Result<()>;
     fn gather_batch(
@@ -127,7 +134,13 @@ pub trait Backend {
         dst: &Self::Tensor,
         offset: usize,
     ) -> Result<()>;
-    fn gather_labels(&mut self, labels: &Self::Words, order: &Self::Words, dst: &Self::Tensor, offset: usize) -> Result<()>;
+    fn gather_labels(
+        &mut self,
+        labels: &Self::Words,
+        order: &Self::Words,
+        dst: &Self::Tensor,
+        offset: usize,
+    ) -> Result<()>;
     #[allow(clippy::too_many_arguments)]
     fn adam(
         &mut self,
@@ -356,9 +369,21 @@ impl Backend for Recorder<'_> {
         let d = ops::softmax_cross_entropy(self.gpu, logits, labels, grad, stats, slot, scale);
         self.push(d)
     }
-    fn gather_labels(&mut self, labels: &gpu::Words, order: &gpu::Words, dst: &gpu::Tensor, offset: usize) -> Result<()> {
+    fn gather_labels(
+        &mut self,
+        labels: &gpu::Words,
+        order: &gpu::Words,
+        dst: &gpu::Tensor,
+        offset: usize,
+    ) -> Result<()> {
         let d = ops::gather_labels(self.gpu, labels, order, dst, offset);
-        self.push_dynamic(d, Dynamic::Gather { batch: dst.len(), pixels: 1 })
+        self.push_dynamic(
+            d,
+            Dynamic::Gather {
+                batch: dst.len(),
+                pixels: 1,
+            },
+        )
     }
     fn sum_over_rows(
         &mut self,
@@ -371,6 +396,19 @@ impl Backend for Recorder<'_> {
     }
     fn fill(&mut self, dst: &gpu::Tensor, value: f32) -> Result<()> {
         let d = ops::fill(self.gpu, dst, value);
+        self.push(d)
+    }
+    fn add_bias(&mut self, x: &gpu::Tensor, bias: &gpu::Tensor) -> Result<()> {
+        let d = ops::add_bias(self.gpu, x, bias);
+        self.push(d)
+    }
+    fn activation_forward(
+        &mut self,
+        x: &gpu::Tensor,
+        y: &gpu::Tensor,
+        act: Activation,
+    ) -> Result<()> {
+        let d = ops::activation_forward(self.gpu, x, y, act);
         self.push(d)
     }
     fn randn(&mut self, dst: &gpu::Tensor, seed: u64, stream: u32) -> Result<()> {
@@ -568,7 +606,13 @@ impl Backend for Cpu {
     ) -> Result<()> {
         cpu::ops::softmax_cross_entropy(logits, labels, grad, stats, slot, scale)
     }
-    fn gather_labels(&mut self, labels: &Self::Words, order: &Self::Words, dst: &cpu::Tensor, offset: usize) -> Result<()> {
+    fn gather_labels(
+        &mut self,
+        labels: &Self::Words,
+        order: &Self::Words,
+        dst: &cpu::Tensor,
+        offset: usize,
+    ) -> Result<()> {
         cpu::ops::gather_labels(&labels.borrow(), &order.borrow(), dst, offset)
     }
     fn sum_over_rows(
@@ -581,6 +625,17 @@ impl Backend for Cpu {
     }
     fn fill(&mut self, dst: &cpu::Tensor, value: f32) -> Result<()> {
         cpu::ops::fill(dst, value)
+    }
+    fn add_bias(&mut self, x: &cpu::Tensor, bias: &cpu::Tensor) -> Result<()> {
+        cpu::ops::add_bias(x, bias)
+    }
+    fn activation_forward(
+        &mut self,
+        x: &cpu::Tensor,
+        y: &cpu::Tensor,
+        act: Activation,
+    ) -> Result<()> {
+        cpu::ops::activation_forward(x, y, act)
     }
     fn randn(&mut self, dst: &cpu::Tensor, seed: u64, stream: u32) -> Result<()> {
         cpu::ops::randn(dst, seed, stream)

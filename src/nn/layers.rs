@@ -48,6 +48,33 @@ pub fn conv_specs(prefix: &str, input: usize, output: usize, kernel: usize) -> V
     ]
 }
 
+/// The parameter specs of a ConvTranspose2d layer (PyTorch's weight layout [in, out, k, k]).
+pub fn conv_transpose_specs(
+    prefix: &str,
+    input: usize,
+    output: usize,
+    kernel: usize,
+) -> Vec<ParamSpec> {
+    let area = kernel * kernel;
+    vec![
+        ParamSpec {
+            name: format!("{prefix}.weight"),
+            shape: vec![input, output, kernel, kernel],
+            trainable: true,
+            init: Init::GlorotUniform {
+                fan_in: output * area,
+                fan_out: input * area,
+            },
+        },
+        ParamSpec {
+            name: format!("{prefix}.bias"),
+            shape: vec![output],
+            trainable: true,
+            init: Init::Zeros,
+        },
+    ]
+}
+
 /// The specs of a BatchNorm layer: gamma ("weight"), beta ("bias"), running statistics.
 pub fn batch_norm_specs(prefix: &str, channels: usize) -> Vec<ParamSpec> {
     let spec = |name: &str, trainable, init| ParamSpec {
@@ -188,6 +215,83 @@ impl<B: Backend> Conv2d<B> {
         if let Some(dx) = dx {
             be.matmul(dy, &self.weight, None, &self.dcols, MatmulSpec::PLAIN)?;
             be.col2im(&self.dcols, dx, self.geom, dx_through)?;
+        }
+        Ok(())
+    }
+}
+
+/// Transposed convolution, the adjoint of a convolution: y [B, OH, OW, C_out] from
+/// x [B, H, W, C_in] as col2im(x W) + b, where `geom` is the convolution from y's shape back to
+/// x's (so its im2col matrix is [B*H*W, C_out*K*K], PyTorch's [in, out, k, k] weight flattened).
+pub struct ConvTranspose2d<B: Backend> {
+    pub geom: ConvGeom,
+    weight: B::Tensor,
+    bias: B::Tensor,
+    dweight: B::Tensor,
+    dbias: B::Tensor,
+    cols: B::Tensor,
+    dcols: B::Tensor,
+}
+
+impl<B: Backend> ConvTranspose2d<B> {
+    /// `geom`: the convolution y -> x (batch, y's height/width, C_out channels, kernel, stride, padding).
+    pub fn new(
+        be: &mut B,
+        store: &ParamStore<B>,
+        prefix: &str,
+        geom: ConvGeom,
+        input: usize,
+    ) -> Result<ConvTranspose2d<B>> {
+        let (w, b) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
+        let k = geom.cols_shape()[1];
+        Ok(ConvTranspose2d {
+            geom,
+            weight: store.get(be, &w, &[input, k])?,
+            bias: store.get(be, &b, &[geom.channels])?,
+            dweight: store.grad(be, &w, &[input, k])?,
+            dbias: store.grad(be, &b, &[geom.channels])?,
+            cols: be.zeros(&geom.cols_shape())?,
+            dcols: be.zeros(&geom.cols_shape())?,
+        })
+    }
+
+    /// x [B*H*W, C_in] -> y [B*OH*OW, C_out] (before any activation).
+    pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor) -> Result<()> {
+        be.matmul(x, &self.weight, None, &self.cols, MatmulSpec::PLAIN)?;
+        be.col2im(&self.cols, y, self.geom, None)?;
+        be.add_bias(y, &self.bias)
+    }
+
+    /// dy [B*OH*OW, C_out] w.r.t. the output; dx [B*H*W, C_in] when wanted.
+    pub fn backward(
+        &self,
+        be: &mut B,
+        x: &B::Tensor,
+        dy: &B::Tensor,
+        dx: Option<&B::Tensor>,
+        grads: bool,
+    ) -> Result<()> {
+        be.im2col(dy, &self.dcols, self.geom)?;
+        if grads {
+            let spec = MatmulSpec {
+                trans_a: true,
+                accumulate: true,
+                ..MatmulSpec::PLAIN
+            };
+            be.matmul(x, &self.dcols, None, &self.dweight, spec)?;
+            be.sum_over_rows(dy, &self.dbias, true)?;
+        }
+        if let Some(dx) = dx {
+            be.matmul(
+                &self.dcols,
+                &self.weight,
+                None,
+                dx,
+                MatmulSpec {
+                    trans_b: true,
+                    ..MatmulSpec::PLAIN
+                },
+            )?;
         }
         Ok(())
     }

@@ -5,5 +5,5 @@ pub mod layers;
 mod params;
 
 pub use backend::{Backend, Cpu, Dynamic, NOISE_STREAMS_PER_STEP, Recorder};
-pub use layers::{BatchNorm, BnMode, Conv2d, Linear};
+pub use layers::{BatchNorm, BnMode, Conv2d, ConvTranspose2d, Linear};
 pub use params::{Init, NamedValues, ParamSpec, ParamStore};

@@ -1,0 +1,171 @@
+//! The convolutional generator the article imports Conv2DTranspose for but never builds:
+//! z(100) -> Linear(7*7*128) -> reshape [128, 7, 7] -> BN -> ReLU -> ConvTranspose(64, 4x4, s2, p1)
+//! -> BN -> ReLU -> ConvTranspose(1, 4x4, s2, p1) -> tanh, 28x28. PyTorch numbering: 0 Linear,
+//! 1 Unflatten, 2 BatchNorm2d, 3 ReLU, 4 ConvTranspose2d, 5 BatchNorm2d, 6 ReLU,
+//! 7 ConvTranspose2d, 8 Tanh.
+
+use crate::error::Result;
+use crate::gan::model::{BN_EPS, BN_MOMENTUM, LATENT, PIXELS};
+use crate::nn::layers::{batch_norm_specs, conv_transpose_specs, linear_specs};
+use crate::nn::{
+    Backend, BatchNorm, BnMode, ConvTranspose2d, Linear, NamedValues, ParamSpec, ParamStore,
+};
+use crate::spec::{Activation, ConvGeom};
+
+/// The first feature map: [7, 7, 128].
+const SEED_MAP: [usize; 3] = [7, 7, 128];
+
+pub fn dcgan_specs() -> Vec<ParamSpec> {
+    let mut s = linear_specs("generator.0", LATENT, SEED_MAP.iter().product());
+    s.extend(batch_norm_specs("generator.2", 128));
+    s.extend(conv_transpose_specs("generator.4", 128, 64, 4));
+    s.extend(batch_norm_specs("generator.5", 64));
+    s.extend(conv_transpose_specs("generator.7", 64, 1, 4));
+    s
+}
+
+/// The convolution from a [side, side, channels] map down to half its side (4x4, s2, p1): the
+/// adjoint of each upsampling step.
+fn up(batch: usize, side: usize, channels: usize) -> ConvGeom {
+    ConvGeom {
+        batch,
+        height: side,
+        width: side,
+        channels,
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+    }
+}
+
+pub struct DcganGenerator<B: Backend> {
+    batch: usize,
+    l0: Linear<B>,
+    bn0: BatchNorm<B>,
+    ct1: ConvTranspose2d<B>,
+    bn1: BatchNorm<B>,
+    ct2: ConvTranspose2d<B>,
+    pub z: B::Tensor,
+    pub out: B::Tensor,
+    lin: B::Tensor,
+    a0: B::Tensor,
+    ct1out: B::Tensor,
+    a1: B::Tensor,
+    ct2out: B::Tensor,
+    dct2: B::Tensor,
+    da1: B::Tensor,
+    dct1: B::Tensor,
+    da0: B::Tensor,
+    dlin: B::Tensor,
+}
+
+impl<B: Backend> DcganGenerator<B> {
+    pub fn new(
+        be: &mut B,
+        store: &ParamStore<B>,
+        batch: usize,
+        out: &B::Tensor,
+    ) -> Result<DcganGenerator<B>> {
+        let seed: usize = SEED_MAP.iter().product();
+        let (r7, r14, r28) = (batch * 49, batch * 196, batch * 784);
+        Ok(DcganGenerator {
+            batch,
+            l0: Linear::new(be, store, "generator.0", LATENT, seed)?,
+            bn0: BatchNorm::new(be, store, "generator.2", 128, BN_MOMENTUM, BN_EPS)?,
+            ct1: ConvTranspose2d::new(be, store, "generator.4", up(batch, 14, 64), 128)?,
+            bn1: BatchNorm::new(be, store, "generator.5", 64, BN_MOMENTUM, BN_EPS)?,
+            ct2: ConvTranspose2d::new(be, store, "generator.7", up(batch, 28, 1), 64)?,
+            z: be.zeros(&[batch, LATENT])?,
+            out: be.reshape(out, &[batch, PIXELS])?,
+            lin: be.zeros(&[r7, 128])?,
+            a0: be.zeros(&[r7, 128])?,
+            ct1out: be.zeros(&[r14, 64])?,
+            a1: be.zeros(&[r14, 64])?,
+            ct2out: be.zeros(&[r28, 1])?,
+            dct2: be.zeros(&[r28, 1])?,
+            da1: be.zeros(&[r14, 64])?,
+            dct1: be.zeros(&[r14, 64])?,
+            da0: be.zeros(&[r7, 128])?,
+            dlin: be.zeros(&[batch, seed])?,
+        })
+    }
+
+    pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
+        let lin = be.reshape(&self.lin, &[self.batch, SEED_MAP.iter().product()])?;
+        self.l0.forward(be, &self.z, &lin, Activation::Identity)?;
+        self.bn0
+            .forward(be, &self.lin, &self.a0, Activation::Relu, mode)?;
+        self.ct1.forward(be, &self.a0, &self.ct1out)?;
+        self.bn1
+            .forward(be, &self.ct1out, &self.a1, Activation::Relu, mode)?;
+        self.ct2.forward(be, &self.a1, &self.ct2out)?;
+        be.activation_forward(&self.ct2out, &self.out, Activation::Tanh)
+    }
+
+    pub fn backward(&self, be: &mut B, dout: &B::Tensor) -> Result<()> {
+        let none = Activation::Identity;
+        be.activation_backward(&self.out, dout, &self.dct2, Activation::Tanh)?;
+        self.ct2
+            .backward(be, &self.a1, &self.dct2, Some(&self.da1), true)?;
+        // The ReLUs after each batch norm are folded into its backward.
+        self.bn1.backward(
+            be,
+            &self.ct1out,
+            &self.da1,
+            &self.dct1,
+            true,
+            Some((&self.a1, Activation::Relu)),
+            none,
+        )?;
+        self.ct1
+            .backward(be, &self.a0, &self.dct1, Some(&self.da0), true)?;
+        let dlin = be.reshape(&self.dlin, &[self.batch * 49, 128])?;
+        self.bn0.backward(
+            be,
+            &self.lin,
+            &self.da0,
+            &dlin,
+            true,
+            Some((&self.a0, Activation::Relu)),
+            none,
+        )?;
+        self.l0.backward(be, &self.z, &self.dlin, None, true)
+    }
+}
+
+/// Our first layer's outputs are in (y, x, c) order, the NHWC map; PyTorch's Unflatten to
+/// [128, 7, 7] wants (c, y, x). Permutes the rows of the Linear's weight and bias.
+fn permute_seed_rows(values: &mut NamedValues, to_pytorch: bool) {
+    let [h, w, c] = SEED_MAP;
+    for (name, shape, v) in values.iter_mut() {
+        if !(name.ends_with("generator.0.weight") || name.ends_with("generator.0.bias"))
+            || shape[0] != h * w * c
+        {
+            continue;
+        }
+        let width = v.len() / shape[0];
+        let old = v.clone();
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    let (ours, theirs) = ((y * w + x) * c + ch, ch * h * w + y * w + x);
+                    let (dst, src) = if to_pytorch {
+                        (theirs, ours)
+                    } else {
+                        (ours, theirs)
+                    };
+                    v[dst * width..(dst + 1) * width]
+                        .copy_from_slice(&old[src * width..(src + 1) * width]);
+                }
+            }
+        }
+    }
+}
+
+pub fn to_pytorch_layout(values: &mut NamedValues) {
+    permute_seed_rows(values, true);
+}
+
+pub fn from_pytorch_layout(values: &mut NamedValues) {
+    permute_seed_rows(values, false);
+}
