@@ -27,7 +27,7 @@ pub static STOP: AtomicBool = AtomicBool::new(false);
 /// exercise the divergence check (tests/reliability.rs).
 const INJECT_NAN_ENV: &str = "WGSL_GAN_INJECT_NAN_AT_STEP";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
-const METRICS_HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake,fid";
+const METRICS_HEADER: &str = "step,epoch,d_loss,g_loss,d_real,d_fake,fid,coverage";
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
@@ -354,7 +354,10 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
                     run.opts.out.display()
                 )));
             }
-            let fid_column = fid.as_ref().map(|r| r.fid.to_string()).unwrap_or_default();
+            let fid_column = fid
+                .as_ref()
+                .map(|r| format!("{},{}", r.fid, r.coverage))
+                .unwrap_or_else(|| ",".into());
             writeln!(
                 run.metrics,
                 "{},{},{},{},{},{},{fid_column}",

@@ -33,23 +33,26 @@ pub struct MatmulPlan {
 }
 
 impl MatmulPlan {
-    /// The table keyed by adapter type (figures in docs/PERFORMANCE.md, from `cargo bench`):
+    /// The table keyed by adapter type (figures in docs/PERFORMANCE.md, from `cargo bench`'s
+    /// "matmul plans" rows):
     /// - 32-wide tiles where a dimension is at most 32 (less padding work);
-    /// - 128x128 tiles (256 invocations) for large products on GPUs, where more reuse per
-    ///   workgroup pays; a CPU driver (lavapipe) gains nothing from them;
+    /// - 128x128 tiles (256 invocations) for large products: from 512 on a CPU driver (lavapipe:
+    ///   14.3 against 12.9 GFLOP/s at 512^3), from 2048 on a GPU (H100: 21.2 against 11.2
+    ///   TFLOP/s at 4096^3, but 8.1 against 9.6 at 1024^3), else 64x64;
     /// - K split when the output has fewer tiles than it takes to keep the adapter busy (a CPU
     ///   driver runs one workgroup per core at a time, a GPU wants several per multiprocessor)
     ///   and K is long.
     pub fn choose(gpu: &Gpu, m: usize, n: usize, k: usize) -> MatmulPlan {
-        let gpu_like = gpu.info.device_type != wgpu::DeviceType::Cpu;
+        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
         let busy = match gpu.info.device_type {
             wgpu::DeviceType::Cpu => 8,
             wgpu::DeviceType::DiscreteGpu => 256,
             _ => 64,
         };
+        let large = if cpu { 512 } else { 2048 };
         let side = |d: usize| match d {
             0..=32 => 32,
-            _ if gpu_like && m >= 1024 && n >= 1024 => 128,
+            _ if m >= large && n >= large => 128,
             _ => 64,
         };
         let (tile_m, tile_n) = (side(m), side(n));
