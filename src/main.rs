@@ -103,7 +103,7 @@ enum Command {
         data_dir: Option<PathBuf>,
         #[arg(long, default_value = "assets/mnist-classifier.safetensors")]
         out: PathBuf,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 6)]
         epochs: u64,
         #[arg(long, default_value_t = 0)]
         seed: u64,

@@ -1,10 +1,13 @@
 //! The built binary, as a user runs it: training on a small dataset, exact resume, sampling to
 //! IDX and PNG, and clear errors with a non-zero exit for bad input.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use common::{stderr, temp_dir};
 use wgsl_gan::data::idx;
 use wgsl_gan::io::checkpoint;
 
@@ -14,17 +17,6 @@ fn bin() -> Command {
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgsl-gan-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -255,6 +247,72 @@ fn bad_arguments_and_files_give_one_clear_error() {
         !r.status.success() && stderr(&r).contains("outside 0..9"),
         "{}",
         stderr(&r)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_dcgan_generator_trains_samples_and_is_not_resumed_as_the_mlp() {
+    let dir = temp_dir("dcgan");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data, 48);
+    let out = dir.join("out");
+    train(
+        &data,
+        &out,
+        &["--model", "dcgan", "--epochs", "1", "--fid-samples", "0"],
+    );
+    let c = checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(c.meta["model"], "dcgan");
+    let w = c
+        .tensors
+        .iter()
+        .find(|(n, _, _)| n == "generator.4.weight")
+        .expect("ConvTranspose2d weight");
+    assert_eq!(
+        w.1,
+        vec![128, 64, 4, 4],
+        "PyTorch's ConvTranspose2d layout [in, out, kh, kw]"
+    );
+    let idx_path = dir.join("dcgan-images-idx3-ubyte");
+    let ckpt = out.join("checkpoint.safetensors");
+    let o = run(&[
+        "sample",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--count",
+        "5",
+        "--idx",
+        idx_path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (shape, _) = idx::parse(
+        &idx_path,
+        &std::fs::read(&idx_path).unwrap(),
+        idx::IMAGES_MAGIC,
+    )
+    .unwrap();
+    assert_eq!(shape, vec![5, 28, 28]);
+    let args = [
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "16",
+        "--seed",
+        "7",
+        "--epochs",
+        "2",
+        "--resume",
+    ];
+    let o = run(&args);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--model"),
+        "{}",
+        stderr(&o)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{stderr, temp_dir};
 use proptest::prelude::*;
 use wgsl_gan::data::idx;
 use wgsl_gan::io::checkpoint::{self, Checkpoint};
@@ -16,17 +17,6 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wgsl-gan"));
     c.stdout(Stdio::null()).stderr(Stdio::piped());
     c
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgsl-gan-rel-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {

@@ -254,12 +254,14 @@ fn geom(batch: usize, side: usize, channels: usize) -> ConvGeom {
 }
 
 impl<B: Backend> ConvTrunk<B> {
+    /// `momentum`: of the batch-norm running statistics (Keras' convention).
     pub fn new(
         be: &mut B,
         store: &ParamStore<B>,
         prefix: &str,
         batch: usize,
         input: &B::Tensor,
+        momentum: f32,
     ) -> Result<ConvTrunk<B>> {
         let (g1, g2, g3) = (geom(batch, 28, 1), geom(batch, 14, 32), geom(batch, 7, 64));
         let rows = |g: ConvGeom| g.cols_shape()[0];
@@ -268,9 +270,9 @@ impl<B: Backend> ConvTrunk<B> {
             batch,
             c1: Conv2d::new(be, store, &name(0), g1, 32)?,
             c2: Conv2d::new(be, store, &name(2), g2, 64)?,
-            bn2: BatchNorm::new(be, store, &name(3), 64, BN_MOMENTUM, BN_EPS)?,
+            bn2: BatchNorm::new(be, store, &name(3), 64, momentum, BN_EPS)?,
             c3: Conv2d::new(be, store, &name(5), g3, 128)?,
-            bn3: BatchNorm::new(be, store, &name(6), 128, BN_MOMENTUM, BN_EPS)?,
+            bn3: BatchNorm::new(be, store, &name(6), 128, momentum, BN_EPS)?,
             input: be.reshape(input, &[batch, SIDE, SIDE, 1])?,
             features: be.zeros(&[batch, D_FEATURES.iter().product()])?,
             a1: be.zeros(&[rows(g1), 32])?,
@@ -361,7 +363,7 @@ impl<B: Backend> Discriminator<B> {
     ) -> Result<Discriminator<B>> {
         let flat: usize = D_FEATURES.iter().product();
         Ok(Discriminator {
-            trunk: ConvTrunk::new(be, store, "discriminator", batch, input)?,
+            trunk: ConvTrunk::new(be, store, "discriminator", batch, input, BN_MOMENTUM)?,
             dense: Linear::new(be, store, "discriminator.9", flat, 1)?,
             logits: be.zeros(&[batch, 1])?,
             dfeatures: be.zeros(&[batch, flat])?,

@@ -128,14 +128,20 @@ impl<'g> GpuTrainer<'g> {
 }
 
 /// The generator in inference mode over a fixed noise batch: recorded once, run on demand.
+/// Large counts run in chunks of at most `SAMPLE_CHUNK` images (chunk k draws noise stream
+/// `SAMPLE_STREAM - k`), so the workspace stays within the adapter's buffer limits.
 pub struct Sampler<'g> {
     gpu: &'g Gpu,
+    count: usize,
     generator: AnyGenerator<Recorder<'g>>,
-    dispatches: Vec<Dispatch>,
+    /// One noise dispatch per chunk.
+    noise: Vec<Dispatch>,
+    forward: Vec<Dispatch>,
 }
 
 /// Noise stream of sample batches (training steps use streams 0, 1, 2, ...).
 pub const SAMPLE_STREAM: u32 = u32::MAX;
+pub const SAMPLE_CHUNK: usize = 500;
 
 impl<'g> Sampler<'g> {
     pub fn new(
@@ -145,23 +151,43 @@ impl<'g> Sampler<'g> {
         count: usize,
         seed: u64,
     ) -> Result<Sampler<'g>> {
+        let chunk = count.clamp(1, SAMPLE_CHUNK);
         let mut be = Recorder::new(gpu);
-        let out = crate::gpu::Tensor::zeros(gpu, &[count, PIXELS])?;
-        let generator = AnyGenerator::new(kind, &mut be, store, count, &out)?;
-        crate::nn::Backend::randn(&mut be, generator.z(), seed, SAMPLE_STREAM)?;
+        let out = crate::gpu::Tensor::zeros(gpu, &[chunk, PIXELS])?;
+        let generator = AnyGenerator::new(kind, &mut be, store, chunk, &out)?;
         generator.forward(&mut be, BnMode::Inference)?;
-        let (dispatches, _) = be.take();
+        let (forward, _) = be.take();
+        let noise = (0..count.div_ceil(chunk))
+            .map(|k| {
+                crate::gpu::ops::randn(
+                    gpu,
+                    generator.z(),
+                    seed,
+                    SAMPLE_STREAM.wrapping_sub(k as u32),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Sampler {
             gpu,
+            count,
             generator,
-            dispatches,
+            noise,
+            forward,
         })
     }
 
     /// Images [count, 784] in [-1, 1].
     pub fn generate(&self) -> Result<Vec<f32>> {
-        self.gpu.run(&self.dispatches.iter().collect::<Vec<_>>())?;
-        self.generator.out().read(self.gpu)
+        let mut images = Vec::with_capacity(self.count * PIXELS);
+        for noise in &self.noise {
+            let mut run: Vec<&Dispatch> = vec![noise];
+            run.extend(self.forward.iter());
+            self.gpu.run(&run)?;
+            let chunk = self.generator.out().read(self.gpu)?;
+            let take = (self.count * PIXELS - images.len()).min(chunk.len());
+            images.extend_from_slice(&chunk[..take]);
+        }
+        Ok(images)
     }
 }
 

@@ -63,3 +63,16 @@ pub fn assert_close(gpu: &Gpu, g: &Tensor, c: &cpu::Tensor, tol: f64, what: &str
     let e = rel_err(&gv, &cv);
     assert!(e < tol, "{what}: relative error {e:e} >= {tol:e}");
 }
+
+/// A fresh folder under the system's temporary directory, unique to this test process.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgsl-gan-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A finished process's standard error as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,74 @@
+//! Sanity of the quality metrics with the shipped classifier (assets/mnist-classifier.safetensors):
+//! the test set against its own cached statistics is about 0, the training set close, uniform
+//! noise far; one digit only covers one class.
+
+mod common;
+
+use std::path::Path;
+
+use wgsl_gan::data::load_dataset;
+use wgsl_gan::eval::Evaluator;
+use wgsl_gan::eval::classifier::scaled;
+use wgsl_gan::rng::SplitMix64;
+
+fn assets() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/assets"))
+}
+
+#[test]
+fn metrics_separate_real_digits_from_noise() {
+    let gpu = common::gpu();
+    let evaluator = Evaluator::load(&gpu, &assets().join("mnist-classifier.safetensors")).unwrap();
+    let test = load_dataset(&assets().join("mnist"), "t10k").unwrap();
+    let train = load_dataset(&assets().join("mnist"), "train").unwrap();
+
+    let own = evaluator.evaluate(&scaled(&test)).unwrap();
+    assert!(
+        own.fid < 0.01,
+        "test set vs its cached statistics: {}",
+        own.fid
+    );
+    assert_eq!(own.coverage, 10);
+    assert!(own.inception_score > 9.0, "{}", own.inception_score);
+
+    let train_images = scaled(&train);
+    let train_part = evaluator.evaluate(&train_images[..10_000 * 784]).unwrap();
+    // Real digits the classifier was trained on: close to the test set (generators score 25-500).
+    assert!(
+        train_part.fid > own.fid && train_part.fid < 10.0,
+        "training set: {}",
+        train_part.fid
+    );
+
+    let mut r = SplitMix64::new(1);
+    let noise: Vec<f32> = (0..2000 * 784)
+        .map(|_| r.next_f64() as f32 * 2.0 - 1.0)
+        .collect();
+    let noise = evaluator.evaluate(&noise).unwrap();
+    assert!(
+        noise.fid > 100.0 && noise.fid > 20.0 * train_part.fid,
+        "noise {} vs training {}",
+        noise.fid,
+        train_part.fid
+    );
+
+    // A "generator" that only makes threes.
+    let threes: Vec<f32> = test
+        .labels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l == 3)
+        .flat_map(|(i, _)| {
+            test.images[i * 784..(i + 1) * 784]
+                .iter()
+                .map(|&p| p as f32 / 127.5 - 1.0)
+        })
+        .collect();
+    let one = evaluator.evaluate(&threes).unwrap();
+    eprintln!(
+        "test {:.4}, train {:.3}, noise {:.1}, threes {:.1}",
+        own.fid, train_part.fid, noise.fid, one.fid
+    );
+    assert_eq!(one.coverage, 1, "{one}");
+    assert!(one.fid > train_part.fid, "one digit: {}", one.fid);
+}
