@@ -3,6 +3,8 @@
 
     python3 benches/compare/torch_gan.py --device cpu --threads 2    # this machine's reference
     python3 benches/compare/torch_gan.py --device cuda               # eager CUDA on a GPU
+    python3 benches/compare/torch_gan.py --epochs 5 --idx torch.idx  # train, write 2000 samples
+    wgsl-gan eval --idx torch.idx                                    # ... and score them
 
 Model, step and hyper-parameters follow src/gan/model.rs and src/gan/step.rs: D on a real batch
 (target 1) and a fake batch (target 0) in two forward passes, loss = their mean, Adam on D; then G
@@ -52,6 +54,8 @@ def main():
     p.add_argument("--steps", type=int, default=200, help="timed steps")
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--data", default=os.path.join(here, "..", "..", "assets", "mnist", "train-images-idx3-ubyte.gz"))
+    p.add_argument("--epochs", type=int, default=0, help="train whole epochs instead of timing steps")
+    p.add_argument("--idx", help="with --epochs: write 2000 samples (G in eval mode) as an IDX file")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -90,6 +94,22 @@ def main():
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize()
+
+    if a.epochs:
+        for i in range(a.epochs * steps_per_epoch):
+            d_loss, g_loss = step(i)
+            if (i + 1) % steps_per_epoch == 0:
+                print(f"epoch {(i + 1) // steps_per_epoch}: d_loss {d_loss.item():.4f} g_loss {g_loss.item():.4f}")
+        if a.idx:
+            g.eval()
+            with torch.no_grad():
+                x = g(torch.randn(2000, 100, device=dev))
+            px = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy().reshape(2000, 784)
+            with open(a.idx, "wb") as f:
+                for v in (0x803, 2000, 28, 28):
+                    f.write(v.to_bytes(4, "big"))
+                f.write(px.tobytes())
+        return
 
     for i in range(a.warmup):
         step(i)
