@@ -304,12 +304,7 @@ fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
     if "adam".contains(filter) || filter.is_empty() {
         // Both networks' parameter counts.
         let n = 131_344 + 95_489;
-        let spec = AdamSpec {
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-7,
-        };
+        let spec = AdamSpec::GAN;
         let t: Vec<(Tensor, cpu::Tensor)> = (0..4)
             .map(|i| pair(gpu, &[n], 20 + i))
             .collect::<Result<_>>()?;
@@ -339,12 +334,7 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
         model: wgsl_gan::gan::model::GeneratorKind::Mlp,
         batch: 64,
         seed: 1,
-        adam: AdamSpec {
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-7,
-        },
+        adam: AdamSpec::GAN,
     };
     let mut trainer = GpuTrainer::new(gpu, config, &images, count)?;
     trainer.gan.initialize(&mut trainer.be)?;

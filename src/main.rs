@@ -239,8 +239,12 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 return Err(Error::Interrupted);
             }
+            let losses = summary
+                .last
+                .map(|s| format!(" (D loss {:.4}, G loss {:.4})", s.d_loss, s.g_loss))
+                .unwrap_or_default();
             eprintln!(
-                "trained to step {}; outputs in {}",
+                "trained to step {}{losses}; outputs in {}",
                 summary.steps,
                 out.display()
             );

@@ -221,6 +221,14 @@ pub struct AdamSpec {
 }
 
 impl AdamSpec {
+    /// The article's optimiser: Adam(2e-4, beta1 0.5), Keras' beta2 and epsilon.
+    pub const GAN: AdamSpec = AdamSpec {
+        lr: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        eps: 1e-7,
+    };
+
     /// (1 - beta1^t, 1 - beta2^t) for step t >= 1, computed in f64.
     pub fn bias_corrections(&self, t: u64) -> (f32, f32) {
         let t = t.min(i32::MAX as u64) as i32;

@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{stderr, temp_dir};
+use common::{gzip, stderr, temp_dir, training_set};
 use wgsl_gan::data::idx;
 use wgsl_gan::io::checkpoint;
 
@@ -17,28 +16,6 @@ fn bin() -> Command {
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("the binary runs")
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-/// A small MNIST-format training set of `count` images (gzipped images, plain labels).
-fn write_dataset(dir: &Path, count: usize) {
-    let mut images = Vec::new();
-    for v in [idx::IMAGES_MAGIC, count as u32, 28, 28] {
-        images.extend_from_slice(&v.to_be_bytes());
-    }
-    images.extend((0..count * 784).map(|i| ((i * 37 + i / 784 * 11) % 256) as u8));
-    let mut labels = Vec::new();
-    for v in [idx::LABELS_MAGIC, count as u32] {
-        labels.extend_from_slice(&v.to_be_bytes());
-    }
-    labels.extend((0..count).map(|i| (i % 10) as u8));
-    std::fs::write(dir.join("train-images-idx3-ubyte.gz"), gzip(&images)).unwrap();
-    std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).unwrap();
 }
 
 fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
@@ -64,9 +41,7 @@ fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
 #[test]
 fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
     let dir = temp_dir("resume");
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    write_dataset(&data, 96); // 6 steps per epoch at batch 16
+    let data = training_set(&dir, 96); // 6 steps per epoch at batch 16
     let (a, b) = (dir.join("a"), dir.join("b"));
     train(&data, &a, &["--epochs", "2"]);
     // Stopped mid-epoch, then resumed.
@@ -145,9 +120,7 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
 #[test]
 fn bad_arguments_and_files_give_one_clear_error() {
     let dir = temp_dir("errors");
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    write_dataset(&data, 32);
+    let data = training_set(&dir, 32);
     let d = data.to_str().unwrap();
     let out = dir.join("out");
     let o = out.to_str().unwrap();
@@ -254,9 +227,7 @@ fn bad_arguments_and_files_give_one_clear_error() {
 #[test]
 fn the_dcgan_generator_trains_samples_and_is_not_resumed_as_the_mlp() {
     let dir = temp_dir("dcgan");
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    write_dataset(&data, 48);
+    let data = training_set(&dir, 48);
     let out = dir.join("out");
     train(
         &data,

@@ -50,12 +50,7 @@ fn check_three_steps(model: GeneratorKind) {
         model,
         batch: 16,
         seed: 42,
-        adam: AdamSpec {
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-7,
-        },
+        adam: AdamSpec::GAN,
     };
     let mut order: Vec<u32> = (0..count as u32).collect();
     SplitMix64::new(9).shuffle(&mut order);
@@ -146,12 +141,7 @@ fn training_steps_allocate_nothing_after_set_up() {
         model: GeneratorKind::Dcgan,
         batch: 8,
         seed: 1,
-        adam: AdamSpec {
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-7,
-        },
+        adam: AdamSpec::GAN,
     };
     let mut trainer = GpuTrainer::new(&gpu, config, &images, count).unwrap();
     trainer.gan.initialize(&mut trainer.be).unwrap();

@@ -6,7 +6,7 @@ mod common;
 use common::{random, rel_err};
 use wgsl_gan::cpu::{Tensor, ops};
 use wgsl_gan::gan::model::{
-    Discriminator, Generator, PIXELS, discriminator_specs, generator_specs,
+    AnyGenerator, Discriminator, GeneratorKind, PIXELS, discriminator_specs,
 };
 use wgsl_gan::nn::{Backend, BnMode, Conv2d, Cpu, Linear, ParamSpec, ParamStore, layers};
 use wgsl_gan::spec::{Activation, ConvGeom, MatmulSpec, ParamGrads};
@@ -410,55 +410,56 @@ fn matmul_transposes_are_consistent_with_their_gradients() {
     );
 }
 
-#[test]
-fn whole_generator_gradients_match_finite_differences() {
-    let batch = 4;
-    let s = store(generator_specs(), 11);
+/// A whole generator (training mode) against finite differences of sum(w * G(z)).
+fn check_generator(
+    kind: GeneratorKind,
+    batch: usize,
+    seed: u64,
+    zero: &[&str],
+    eps: f32,
+    tol: f64,
+) {
+    let s = store(kind.specs(), seed);
     let out = Tensor::zeros(&[batch, PIXELS]);
-    let g = Generator::new(&mut Cpu, &s, batch, &out).unwrap();
-    Cpu.randn(&g.z, 3, 0).unwrap();
-    let w = random(12, batch * PIXELS, -1.0, 1.0);
+    let g = AnyGenerator::new(kind, &mut Cpu, &s, batch, &out).unwrap();
+    Cpu.randn(g.z(), seed, 0).unwrap();
+    let w = random(seed + 1, batch * PIXELS, -1.0, 1.0);
     let mode = BnMode::Train {
         update_running: false,
     };
     let mut loss = || {
         g.forward(&mut Cpu, mode).unwrap();
-        weighted(&g.out, &w)
+        weighted(g.out(), &w)
     };
     loss();
     ops::fill(&s.grads, 0.0).unwrap();
     g.backward(&mut Cpu, &t(w.clone(), &[batch, PIXELS]))
         .unwrap();
-    check_params("generator", &s, &[], 1e-3, 2e-2, &mut loss);
+    check_params(
+        &format!("{kind:?} generator"),
+        &s,
+        zero,
+        eps,
+        tol,
+        &mut loss,
+    );
+}
+
+#[test]
+fn whole_generator_gradients_match_finite_differences() {
+    check_generator(GeneratorKind::Mlp, 4, 11, &[], 1e-3, 2e-2);
 }
 
 #[test]
 fn whole_dcgan_generator_gradients_match_finite_differences() {
-    let batch = 2;
-    let s = store(wgsl_gan::gan::dcgan::dcgan_specs(), 13);
-    let out = Tensor::zeros(&[batch, PIXELS]);
-    let g = wgsl_gan::gan::dcgan::DcganGenerator::new(&mut Cpu, &s, batch, &out).unwrap();
-    Cpu.randn(&g.z, 5, 0).unwrap();
-    let w = random(14, batch * PIXELS, -1.0, 1.0);
-    let mode = BnMode::Train {
-        update_running: false,
-    };
-    let mut loss = || {
-        g.forward(&mut Cpu, mode).unwrap();
-        weighted(&g.out, &w)
-    };
-    loss();
-    ops::fill(&s.grads, 0.0).unwrap();
-    g.backward(&mut Cpu, &t(w.clone(), &[batch, PIXELS]))
-        .unwrap();
     // ReLU kinks, as LeakyReLU's in the discriminator: a few percent at most.
-    check_params(
-        "dcgan generator",
-        &s,
+    check_generator(
+        GeneratorKind::Dcgan,
+        2,
+        13,
         &DCGAN_ZERO_GRADIENT,
         3e-4,
         5e-2,
-        &mut loss,
     );
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{stderr, temp_dir};
+use common::{idx_bytes, stderr, temp_dir, training_set};
 use proptest::prelude::*;
 use wgsl_gan::data::idx;
 use wgsl_gan::io::checkpoint::{self, Checkpoint};
@@ -17,36 +17,6 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wgsl-gan"));
     c.stdout(Stdio::null()).stderr(Stdio::piped());
     c
-}
-
-fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v: Vec<u8> = magic.to_be_bytes().to_vec();
-    for d in dims {
-        v.extend_from_slice(&d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
-
-/// A small training set: `count` images, plain IDX.
-fn dataset(dir: &Path, count: usize) -> PathBuf {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let pixels: Vec<u8> = (0..count * 784)
-        .map(|i| ((i * 29 + i / 784 * 7) % 256) as u8)
-        .collect();
-    let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
-    std::fs::write(
-        data.join("train-images-idx3-ubyte"),
-        idx_bytes(idx::IMAGES_MAGIC, &[count as u32, 28, 28], &pixels),
-    )
-    .unwrap();
-    std::fs::write(
-        data.join("train-labels-idx1-ubyte"),
-        idx_bytes(idx::LABELS_MAGIC, &[count as u32], &labels),
-    )
-    .unwrap();
-    data
 }
 
 fn train_args(data: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
@@ -111,7 +81,7 @@ fn metrics_rows(out: &Path) -> usize {
 #[test]
 fn sigkill_at_random_moments_never_loses_the_last_checkpoint_and_resume_is_exact() {
     let dir = temp_dir("kill");
-    let data = dataset(&dir, 64); // 8 steps per epoch
+    let data = training_set(&dir, 64); // 8 steps per epoch
     let (whole, killed) = (dir.join("whole"), dir.join("killed"));
     let o = train(&data, &whole, &["--epochs", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -177,7 +147,7 @@ fn sigkill_at_random_moments_never_loses_the_last_checkpoint_and_resume_is_exact
 #[test]
 fn ctrl_c_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume() {
     let dir = temp_dir("sigint");
-    let data = dataset(&dir, 64);
+    let data = training_set(&dir, 64);
     let out = dir.join("out");
     let mut child = bin()
         .args(train_args(&data, &out, &["--epochs", "50"]))
@@ -212,7 +182,7 @@ fn ctrl_c_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume() {
 #[test]
 fn a_nan_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint() {
     let dir = temp_dir("nan");
-    let data = dataset(&dir, 64);
+    let data = training_set(&dir, 64);
     let out = dir.join("out");
     let o = bin()
         .args(train_args(
@@ -251,7 +221,7 @@ fn a_nan_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint() {
 fn a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint() {
     use std::os::unix::process::CommandExt;
     let dir = temp_dir("full");
-    let data = dataset(&dir, 64);
+    let data = training_set(&dir, 64);
     let out = dir.join("out");
     let o = train(&data, &out, &["--epochs", "2", "--max-steps", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -299,7 +269,7 @@ fn a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint() {
 #[test]
 fn resource_and_argument_faults_give_clear_errors() {
     let dir = temp_dir("faults");
-    let data = dataset(&dir, 64);
+    let data = training_set(&dir, 64);
     let a_file = dir.join("a-file");
     std::fs::write(&a_file, b"x").unwrap();
     let o = train(&data, &a_file.join("sub"), &[]);
@@ -352,12 +322,7 @@ fn a_batch_too_large_for_the_adapter_is_a_clear_error() {
         model: wgsl_gan::gan::model::GeneratorKind::Mlp,
         batch,
         seed: 0,
-        adam: wgsl_gan::spec::AdamSpec {
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-7,
-        },
+        adam: wgsl_gan::spec::AdamSpec::GAN,
     };
     let err = wgsl_gan::gan::trainer::GpuTrainer::new(&gpu, config, &images, batch)
         .err()
@@ -480,7 +445,7 @@ fn corrupt_checkpoints_are_rejected_with_the_reason() {
 #[test]
 fn a_checkpoint_with_wrong_shapes_is_refused_by_train_and_sample() {
     let dir = temp_dir("shapes");
-    let data = dataset(&dir, 64);
+    let data = training_set(&dir, 64);
     let out = dir.join("out");
     let o = train(&data, &out, &["--max-steps", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));

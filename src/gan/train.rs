@@ -84,8 +84,7 @@ impl TrainOptions {
         AdamSpec {
             lr: self.lr,
             beta1: self.beta1,
-            beta2: 0.999,
-            eps: 1e-7,
+            ..AdamSpec::GAN
         }
     }
 }
@@ -105,6 +104,7 @@ pub fn grid_seed(seed: u64) -> u64 {
 pub struct TrainSummary {
     /// Steps done in all (counting those before a resume).
     pub steps: u64,
+    /// The last logged step's losses.
     pub last: Option<StepStats>,
     /// Stopped early by Ctrl-C (a checkpoint was written).
     pub interrupted: bool,
@@ -550,12 +550,7 @@ pub fn bench(
         model,
         batch,
         seed: 0,
-        adam: AdamSpec {
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-7,
-        },
+        adam: AdamSpec::GAN,
     };
     let mut trainer = GpuTrainer::new(&gpu, config, &images, data.count)?;
     trainer.gan.initialize(&mut trainer.be)?;

@@ -76,3 +76,40 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// An IDX file's bytes: magic, dimensions, data.
+pub fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v: Vec<u8> = magic.to_be_bytes().to_vec();
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A small MNIST-format training set of `count` images in `dir/data` (images gzipped, labels
+/// plain, as both forms must load); returns that folder.
+pub fn training_set(dir: &std::path::Path, count: usize) -> std::path::PathBuf {
+    use wgsl_gan::data::idx;
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let pixels: Vec<u8> = (0..count * 784)
+        .map(|i| ((i * 37 + i / 784 * 11) % 256) as u8)
+        .collect();
+    let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
+    let images = idx_bytes(idx::IMAGES_MAGIC, &[count as u32, 28, 28], &pixels);
+    std::fs::write(data.join("train-images-idx3-ubyte.gz"), gzip(&images)).unwrap();
+    std::fs::write(
+        data.join("train-labels-idx1-ubyte"),
+        idx_bytes(idx::LABELS_MAGIC, &[count as u32], &labels),
+    )
+    .unwrap();
+    data
+}
