@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use wgsl_gan::gan::step::StepConfig;
+use wgsl_gan::gan::step::{Noise, StepConfig};
 use wgsl_gan::gan::trainer::GpuTrainer;
 use wgsl_gan::gpu::timing::{Clock, time_dispatches};
 use wgsl_gan::gpu::{Dispatch, Gpu, Tensor, ops};
@@ -335,6 +335,7 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
         batch: 64,
         seed: 1,
         adam: AdamSpec::GAN,
+        noise: Noise::Drawn,
     };
     let mut trainer = GpuTrainer::new(gpu, config, &images, count)?;
     trainer.gan.initialize(&mut trainer.be)?;

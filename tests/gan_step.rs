@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use wgsl_gan::gan::model::GeneratorKind;
-use wgsl_gan::gan::step::{Gan, StepConfig, StepStats};
+use wgsl_gan::gan::step::{Gan, Noise, StepConfig, StepStats};
 use wgsl_gan::gan::trainer::GpuTrainer;
 use wgsl_gan::nn::Cpu;
 use wgsl_gan::rng::SplitMix64;
@@ -51,6 +51,7 @@ fn check_three_steps(model: GeneratorKind) {
         batch: 16,
         seed: 42,
         adam: AdamSpec::GAN,
+        noise: Noise::Drawn,
     };
     let mut order: Vec<u32> = (0..count as u32).collect();
     SplitMix64::new(9).shuffle(&mut order);
@@ -142,6 +143,7 @@ fn training_steps_allocate_nothing_after_set_up() {
         batch: 8,
         seed: 1,
         adam: AdamSpec::GAN,
+        noise: Noise::Drawn,
     };
     let mut trainer = GpuTrainer::new(&gpu, config, &images, count).unwrap();
     trainer.gan.initialize(&mut trainer.be).unwrap();

@@ -6,7 +6,7 @@ mod common;
 use common::{random, rel_err};
 use wgsl_gan::cpu::{Tensor, ops};
 use wgsl_gan::gan::model::{
-    AnyGenerator, Discriminator, GeneratorKind, PIXELS, discriminator_specs,
+    AnyGenerator, Discriminator, GeneratorKind, LATENT, PIXELS, discriminator_specs,
 };
 use wgsl_gan::nn::{Backend, BnMode, Conv2d, Cpu, Linear, ParamSpec, ParamStore, layers};
 use wgsl_gan::spec::{Activation, ConvGeom, MatmulSpec, ParamGrads};
@@ -422,18 +422,19 @@ fn check_generator(
     let s = store(kind.specs(), seed);
     let out = Tensor::zeros(&[batch, PIXELS]);
     let g = AnyGenerator::new(kind, &mut Cpu, &s, batch, &out).unwrap();
-    Cpu.randn(g.z(), seed, 0).unwrap();
+    let z = Tensor::zeros(&[batch, LATENT]);
+    Cpu.randn(&z, seed, 0).unwrap();
     let w = random(seed + 1, batch * PIXELS, -1.0, 1.0);
     let mode = BnMode::Train {
         update_running: false,
     };
     let mut loss = || {
-        g.forward(&mut Cpu, mode).unwrap();
+        g.forward(&mut Cpu, &z, mode).unwrap();
         weighted(g.out(), &w)
     };
     loss();
     ops::fill(&s.grads, 0.0).unwrap();
-    g.backward(&mut Cpu, &t(w.clone(), &[batch, PIXELS]))
+    g.backward(&mut Cpu, &z, &t(w.clone(), &[batch, PIXELS]))
         .unwrap();
     check_params(
         &format!("{kind:?} generator"),

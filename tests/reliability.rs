@@ -311,18 +311,19 @@ fn resource_and_argument_faults_give_clear_errors() {
 #[test]
 fn a_batch_too_large_for_the_adapter_is_a_clear_error() {
     let gpu = common::gpu();
-    // im2col of the first convolution holds batch * 196 * 9 floats.
+    // im2col of the first convolution holds batch * 169 * 9 floats (the second's more).
     let limit = gpu
         .limits
         .max_storage_buffer_binding_size
         .min(gpu.limits.max_buffer_size) as usize;
-    let batch = limit / (196 * 9 * 4) + 1;
+    let batch = limit / (169 * 9 * 4) + 1;
     let images = vec![0u32; batch * 196];
     let config = wgsl_gan::gan::step::StepConfig {
         model: wgsl_gan::gan::model::GeneratorKind::Mlp,
         batch,
         seed: 0,
         adam: wgsl_gan::spec::AdamSpec::GAN,
+        noise: wgsl_gan::gan::step::Noise::Drawn,
     };
     let err = wgsl_gan::gan::trainer::GpuTrainer::new(&gpu, config, &images, batch)
         .err()

@@ -2,4 +2,16 @@
 
 pub mod idx;
 
+/// MNIST images are 28x28, one channel.
+pub const SIDE: usize = 28;
+pub const PIXELS: usize = SIDE * SIDE;
+
 pub use idx::{Dataset, load_dataset, write_images};
+
+/// The epoch's image order: a shuffle seeded by (seed, epoch), so resuming needs no RNG state.
+pub fn epoch_order(seed: u64, epoch: u64, count: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..count as u32).collect();
+    crate::rng::SplitMix64::new(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .shuffle(&mut order);
+    order
+}

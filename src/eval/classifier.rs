@@ -1,5 +1,5 @@
-//! The evaluation classifier: the discriminator's conv trunk, then Linear(2048, 128) ->
-//! LeakyReLU -> Linear(128, 10). Its 128 penultimate features are what the Frechet distance
+//! The evaluation classifier: the discriminator's conv trunk (with padding 1, 2048 features),
+//! then Linear(2048, 128) -> LeakyReLU -> Linear(128, 10). Its 128 penultimate features are what the Frechet distance
 //! compares. Trained with wgsl-gan's kernels (`wgsl-gan train-classifier`), deterministic from
 //! its seed; shipped as assets/mnist-classifier.safetensors with the test set's feature
 //! statistics.
@@ -7,16 +7,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, PIXELS, epoch_order};
 use crate::error::{Error, Result};
-use crate::gan::model::{
-    ConvTrunk, D_FEATURES, LEAKY, PIXELS, conv_trunk_specs, from_pytorch_layout, to_pytorch_layout,
-};
-use crate::gan::train::epoch_order;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::nn::layers::linear_specs;
-use crate::nn::{Backend, BnMode, Dynamic, Linear, ParamSpec, ParamStore, Recorder};
+use crate::nn::layers::{linear_after_flatten_specs, linear_specs};
+use crate::nn::trunk::{LEAKY, conv_trunk_specs};
+use crate::nn::{
+    Backend, BnMode, ConvTrunk, Dynamic, Linear, ParamSpec, ParamStore, Recorder, TrunkShape,
+    convert_layouts,
+};
 use crate::spec::{Activation, AdamSpec};
 
 pub const MODEL: &str = "mnist-classifier";
@@ -25,12 +25,14 @@ pub const CLASSES: usize = 10;
 /// Batch-norm running statistics average over about 10 batches (PyTorch's default momentum 0.1):
 /// the GAN's Keras-style 0.8 follows the last few batches, too noisy for inference here.
 const RUNNING_MOMENTUM: f32 = 0.9;
+/// The classifier's own trunk geometry (it was trained with padded convolutions).
+const TRUNK: TrunkShape = TrunkShape::PADDED;
 
 pub fn classifier_specs() -> Vec<ParamSpec> {
     let mut s = conv_trunk_specs("classifier");
-    s.extend(linear_specs(
+    s.extend(linear_after_flatten_specs(
         "classifier.9",
-        D_FEATURES.iter().product(),
+        TRUNK.features(),
         FEATURES,
     ));
     s.extend(linear_specs("classifier.11", FEATURES, CLASSES));
@@ -59,9 +61,17 @@ impl<B: Backend> Classifier<B> {
         batch: usize,
         input: &B::Tensor,
     ) -> Result<Classifier<B>> {
-        let flat: usize = D_FEATURES.iter().product();
+        let flat = TRUNK.feature_count();
         Ok(Classifier {
-            trunk: ConvTrunk::new(be, store, "classifier", batch, input, RUNNING_MOMENTUM)?,
+            trunk: ConvTrunk::new(
+                be,
+                store,
+                "classifier",
+                TRUNK,
+                batch,
+                input,
+                RUNNING_MOMENTUM,
+            )?,
             fc1: Linear::new(be, store, "classifier.9", flat, FEATURES)?,
             fc2: Linear::new(be, store, "classifier.11", FEATURES, CLASSES)?,
             hidden: be.zeros(&[batch, FEATURES])?,
@@ -281,7 +291,7 @@ pub fn save<'g>(
     test_stats: &crate::eval::fid::Stats,
 ) -> Result<()> {
     let mut tensors = store.values(be)?;
-    to_pytorch_layout(&mut tensors);
+    convert_layouts(&store.specs, &mut tensors, true);
     tensors.extend(test_stats.tensors("test_features"));
     let mut meta = meta;
     meta.insert("model".into(), MODEL.into());
@@ -309,7 +319,7 @@ pub fn load<'g>(
     }
     let specs = classifier_specs();
     let mut weights = ckpt.select(path, &specs, "")?;
-    from_pytorch_layout(&mut weights);
+    convert_layouts(&specs, &mut weights, false);
     let mut be = Recorder::new(gpu);
     let store = ParamStore::new(&mut be, specs)?;
     store.load(&mut be, &weights)?;

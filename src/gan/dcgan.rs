@@ -5,18 +5,18 @@
 //! 7 ConvTranspose2d, 8 Tanh.
 
 use crate::error::Result;
-use crate::gan::model::{BN_EPS, BN_MOMENTUM, LATENT, PIXELS};
-use crate::nn::layers::{batch_norm_specs, conv_transpose_specs, linear_specs};
-use crate::nn::{
-    Backend, BatchNorm, BnMode, ConvTranspose2d, Linear, NamedValues, ParamSpec, ParamStore,
-};
+use crate::gan::model::{BN_MOMENTUM, LATENT, PIXELS};
+use crate::nn::layers::{batch_norm_specs, conv_transpose_specs, linear_before_unflatten_specs};
+use crate::nn::trunk::BN_EPS;
+use crate::nn::{Backend, BatchNorm, BnMode, ConvTranspose2d, Linear, ParamSpec, ParamStore};
 use crate::spec::{Activation, ConvGeom};
 
 /// The first feature map: [7, 7, 128].
 const SEED_MAP: [usize; 3] = [7, 7, 128];
 
 pub fn dcgan_specs() -> Vec<ParamSpec> {
-    let mut s = linear_specs("generator.0", LATENT, SEED_MAP.iter().product());
+    // Our NHWC seed map is PyTorch's Unflatten to [128, 7, 7] with the rows reordered.
+    let mut s = linear_before_unflatten_specs("generator.0", LATENT, SEED_MAP);
     s.extend(batch_norm_specs("generator.2", 128));
     s.extend(conv_transpose_specs("generator.4", 128, 64, 4));
     s.extend(batch_norm_specs("generator.5", 64));
@@ -45,7 +45,6 @@ pub struct DcganGenerator<B: Backend> {
     ct1: ConvTranspose2d<B>,
     bn1: BatchNorm<B>,
     ct2: ConvTranspose2d<B>,
-    pub z: B::Tensor,
     pub out: B::Tensor,
     lin: B::Tensor,
     a0: B::Tensor,
@@ -75,7 +74,6 @@ impl<B: Backend> DcganGenerator<B> {
             ct1: ConvTranspose2d::new(be, store, "generator.4", up(batch, 14, 64), 128)?,
             bn1: BatchNorm::new(be, store, "generator.5", 64, BN_MOMENTUM, BN_EPS)?,
             ct2: ConvTranspose2d::new(be, store, "generator.7", up(batch, 28, 1), 64)?,
-            z: be.zeros(&[batch, LATENT])?,
             out: be.reshape(out, &[batch, PIXELS])?,
             lin: be.zeros(&[r7, 128])?,
             a0: be.zeros(&[r7, 128])?,
@@ -90,9 +88,9 @@ impl<B: Backend> DcganGenerator<B> {
         })
     }
 
-    pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
+    pub fn forward(&self, be: &mut B, z: &B::Tensor, mode: BnMode) -> Result<()> {
         let lin = be.reshape(&self.lin, &[self.batch, SEED_MAP.iter().product()])?;
-        self.l0.forward(be, &self.z, &lin, Activation::Identity)?;
+        self.l0.forward(be, z, &lin, Activation::Identity)?;
         self.bn0
             .forward(be, &self.lin, &self.a0, Activation::Relu, mode)?;
         self.ct1.forward(be, &self.a0, &self.ct1out)?;
@@ -102,7 +100,7 @@ impl<B: Backend> DcganGenerator<B> {
         be.activation_forward(&self.ct2out, &self.out, Activation::Tanh)
     }
 
-    pub fn backward(&self, be: &mut B, dout: &B::Tensor) -> Result<()> {
+    pub fn backward(&self, be: &mut B, z: &B::Tensor, dout: &B::Tensor) -> Result<()> {
         let none = Activation::Identity;
         be.activation_backward(&self.out, dout, &self.dct2, Activation::Tanh)?;
         self.ct2
@@ -129,43 +127,6 @@ impl<B: Backend> DcganGenerator<B> {
             Some((&self.a0, Activation::Relu)),
             none,
         )?;
-        self.l0.backward(be, &self.z, &self.dlin, None, true)
+        self.l0.backward(be, z, &self.dlin, None, true)
     }
-}
-
-/// Our first layer's outputs are in (y, x, c) order, the NHWC map; PyTorch's Unflatten to
-/// [128, 7, 7] wants (c, y, x). Permutes the rows of the Linear's weight and bias.
-fn permute_seed_rows(values: &mut NamedValues, to_pytorch: bool) {
-    let [h, w, c] = SEED_MAP;
-    for (name, shape, v) in values.iter_mut() {
-        if !(name.ends_with("generator.0.weight") || name.ends_with("generator.0.bias"))
-            || shape[0] != h * w * c
-        {
-            continue;
-        }
-        let width = v.len() / shape[0];
-        let old = v.clone();
-        for y in 0..h {
-            for x in 0..w {
-                for ch in 0..c {
-                    let (ours, theirs) = ((y * w + x) * c + ch, ch * h * w + y * w + x);
-                    let (dst, src) = if to_pytorch {
-                        (theirs, ours)
-                    } else {
-                        (ours, theirs)
-                    };
-                    v[dst * width..(dst + 1) * width]
-                        .copy_from_slice(&old[src * width..(src + 1) * width]);
-                }
-            }
-        }
-    }
-}
-
-pub fn to_pytorch_layout(values: &mut NamedValues) {
-    permute_seed_rows(values, true);
-}
-
-pub fn from_pytorch_layout(values: &mut NamedValues) {
-    permute_seed_rows(values, false);
 }

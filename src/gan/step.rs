@@ -2,7 +2,9 @@
 //! and replayed every step; on the CPU it runs as the reference.
 
 use crate::error::{Result, ensure};
-use crate::gan::model::{AnyGenerator, Discriminator, GeneratorKind, PIXELS, discriminator_specs};
+use crate::gan::model::{
+    AnyGenerator, Discriminator, GeneratorKind, LATENT, PIXELS, discriminator_specs,
+};
 use crate::nn::{Backend, BnMode, NOISE_STREAMS_PER_STEP, ParamStore};
 use crate::spec::AdamSpec;
 
@@ -12,6 +14,16 @@ pub struct StepConfig {
     pub batch: usize,
     pub seed: u64,
     pub adam: AdamSpec,
+    pub noise: Noise,
+}
+
+/// Where a step's two noise batches (for the D step and the G step) come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Noise {
+    /// Drawn on the device from (seed, step): streams 2*step and 2*step + 1.
+    Drawn,
+    /// Written into [`Gan::noise`] before each step (golden tests against other frameworks).
+    Given,
 }
 
 /// Slots of the statistics buffer the step writes (read back only when logged).
@@ -68,6 +80,8 @@ pub struct Gan<B: Backend> {
     pub images: B::Words,
     /// This epoch's shuffled image indices.
     pub order: B::Words,
+    /// The noise [B, 100] of the D step and of the G step.
+    pub noise: [B::Tensor; 2],
     /// Images fed to D: the real batch, then G's output.
     pub input: B::Tensor,
     pub dlogits: B::Tensor,
@@ -101,6 +115,10 @@ impl<B: Backend> Gan<B> {
             dlogits: be.zeros(&[config.batch, 1])?,
             dinput: be.zeros(&[config.batch, PIXELS])?,
             stats: be.zeros(&[slot::COUNT])?,
+            noise: [
+                be.zeros(&[config.batch, LATENT])?,
+                be.zeros(&[config.batch, LATENT])?,
+            ],
             input,
             generator,
             discriminator,
@@ -136,8 +154,12 @@ impl<B: Backend> Gan<B> {
             0.5,
         )?;
         d.backward(be, &self.dlogits, None, true)?;
-        be.randn(g.z(), c.seed, stream)?;
-        g.forward(be, update)?;
+        let [z_d, z_g] = &self.noise;
+        if c.noise == Noise::Drawn {
+            be.randn(z_d, c.seed, stream)?;
+            be.randn(z_g, c.seed, stream.wrapping_add(1))?;
+        }
+        g.forward(be, z_d, update)?;
         d.forward(be, update)?;
         be.bce_with_logits(
             &d.logits,
@@ -152,8 +174,7 @@ impl<B: Backend> Gan<B> {
         be.adam(&s.params, &s.grads, &s.m, &s.v, c.adam, step + 1)?;
 
         // Generator: fresh noise, target 1, gradients through D without touching D's state.
-        be.randn(g.z(), c.seed, stream.wrapping_add(1))?;
-        g.forward(be, update)?;
+        g.forward(be, z_g, update)?;
         d.forward(
             be,
             BnMode::Train {
@@ -170,7 +191,7 @@ impl<B: Backend> Gan<B> {
         )?;
         d.backward(be, &self.dlogits, Some(&self.dinput), false)?;
         be.fill(&self.g_store.grads, 0.0)?;
-        g.backward(be, &self.dinput)?;
+        g.backward(be, z_g, &self.dinput)?;
         let s = &self.g_store;
         be.adam(&s.params, &s.grads, &s.m, &s.v, c.adam, step + 1)
     }

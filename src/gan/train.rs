@@ -7,17 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::data::load_dataset;
+use crate::data::{epoch_order, load_dataset};
 use crate::error::{Error, Result};
-use crate::gan::model::{
-    GeneratorKind, discriminator_specs, from_pytorch_layout, generator_specs, to_pytorch_layout,
-};
-use crate::gan::step::{StepConfig, StepStats};
+use crate::gan::model::{GeneratorKind, discriminator_specs};
+use crate::gan::step::{Noise, StepConfig, StepStats};
 use crate::gan::trainer::{GpuTrainer, Sampler};
 use crate::gpu::Gpu;
 use crate::io::checkpoint::{self, Checkpoint};
 use crate::io::{image, write_atomic};
-use crate::rng::SplitMix64;
+use crate::nn::{ParamSpec, convert_layouts};
 use crate::spec::AdamSpec;
 
 /// Set (by the Ctrl-C handler) to stop training at the end of the current step.
@@ -89,11 +87,13 @@ impl TrainOptions {
     }
 }
 
-/// The epoch's image order: a shuffle seeded by (seed, epoch), so resuming needs no RNG state.
-pub fn epoch_order(seed: u64, epoch: u64, count: usize) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..count as u32).collect();
-    SplitMix64::new(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15)).shuffle(&mut order);
-    order
+/// Both networks' parameter specs: what a GAN checkpoint holds.
+fn gan_specs(model: GeneratorKind) -> Vec<ParamSpec> {
+    model
+        .specs()
+        .into_iter()
+        .chain(discriminator_specs())
+        .collect()
 }
 
 /// Seed of the fixed noise behind the per-epoch sample grids.
@@ -123,12 +123,9 @@ struct Run<'g> {
 
 impl Run<'_> {
     fn checkpoint(&mut self, step: u64) -> Result<()> {
-        let (mut weights, moments) = self.trainer.values()?;
-        to_pytorch_layout(&mut weights);
-        let mut moments = moments;
-        to_pytorch_layout(&mut moments);
-        let mut tensors = weights;
+        let (mut tensors, moments) = self.trainer.values()?;
         tensors.extend(moments);
+        convert_layouts(&gan_specs(self.opts.model), &mut tensors, true);
         let o = &self.opts;
         let meta: BTreeMap<String, String> = [
             ("model", o.model.model_name().to_string()),
@@ -190,16 +187,13 @@ fn resume_from(trainer: &mut GpuTrainer<'_>, opts: &TrainOptions, count: usize) 
             )));
         }
     }
-    let specs: Vec<_> = generator_specs()
-        .into_iter()
-        .chain(discriminator_specs())
-        .collect();
+    let specs = gan_specs(opts.model);
     let trainable: Vec<_> = specs.iter().filter(|s| s.trainable).cloned().collect();
     let mut weights = ckpt.select(&path, &specs, "")?;
     let mut moments = ckpt.select(&path, &trainable, "adam_m.")?;
     moments.extend(ckpt.select(&path, &trainable, "adam_v.")?);
-    from_pytorch_layout(&mut weights);
-    from_pytorch_layout(&mut moments);
+    convert_layouts(&specs, &mut weights, false);
+    convert_layouts(&specs, &mut moments, false);
     trainer.load(&weights, &moments)?;
     ckpt.meta_parse(&path, "step")
 }
@@ -258,6 +252,7 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         batch: opts.batch,
         seed: opts.seed,
         adam: opts.adam(),
+        noise: Noise::Drawn,
     };
     let start_up = Instant::now();
     let mut trainer = GpuTrainer::new(gpu, config, &data.packed_images(), data.count)?;
@@ -483,8 +478,9 @@ pub fn generate(gpu: &Gpu, path: &Path, count: usize, seed: u64) -> Result<Vec<f
             format!("checkpoint of model '{model}', expected a GAN ('mlp-gan' or 'dcgan')"),
         )
     })?;
-    let mut weights = ckpt.select(path, &kind.specs(), "")?;
-    from_pytorch_layout(&mut weights);
+    let specs = kind.specs();
+    let mut weights = ckpt.select(path, &specs, "")?;
+    convert_layouts(&specs, &mut weights, false);
     let mut be = crate::nn::Recorder::new(gpu);
     let store = crate::gan::trainer::generator_store(&mut be, kind)?;
     store.load(&mut be, &weights)?;
@@ -551,6 +547,7 @@ pub fn bench(
         batch,
         seed: 0,
         adam: AdamSpec::GAN,
+        noise: Noise::Drawn,
     };
     let mut trainer = GpuTrainer::new(&gpu, config, &images, data.count)?;
     trainer.gan.initialize(&mut trainer.be)?;

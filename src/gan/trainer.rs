@@ -3,7 +3,7 @@
 //! Adam's bias corrections) are rewritten. Statistics are copied back only when asked for.
 
 use crate::error::{Error, Result};
-use crate::gan::model::{AnyGenerator, GeneratorKind, PIXELS};
+use crate::gan::model::{AnyGenerator, GeneratorKind, LATENT, PIXELS};
 use crate::gan::step::{Gan, StepConfig, slot};
 use crate::gpu::{Dispatch, Gpu};
 use crate::nn::{BnMode, Dynamic, NamedValues, ParamStore, Recorder};
@@ -60,6 +60,14 @@ impl<'g> GpuTrainer<'g> {
     /// Sets the epoch's image order (a permutation of the dataset's indices).
     pub fn set_order(&mut self, order: &[u32]) -> Result<()> {
         self.gan.order.write(self.gpu, order)
+    }
+
+    /// The next step's noise, for a step configured with
+    /// [`Noise::Given`](crate::gan::step::Noise::Given): the D step's and the G
+    /// step's, [batch, 100] each.
+    pub fn set_noise(&mut self, d_step: &[f32], g_step: &[f32]) -> Result<()> {
+        self.gan.noise[0].write(self.gpu, d_step)?;
+        self.gan.noise[1].write(self.gpu, g_step)
     }
 
     /// Runs step `step` on the batch at `offset`; with `read`, returns the statistics slots.
@@ -134,7 +142,7 @@ pub struct Sampler<'g> {
     gpu: &'g Gpu,
     count: usize,
     generator: AnyGenerator<Recorder<'g>>,
-    /// One noise dispatch per chunk.
+    /// One noise dispatch per chunk, into `z`.
     noise: Vec<Dispatch>,
     forward: Vec<Dispatch>,
 }
@@ -154,18 +162,12 @@ impl<'g> Sampler<'g> {
         let chunk = count.clamp(1, SAMPLE_CHUNK);
         let mut be = Recorder::new(gpu);
         let out = crate::gpu::Tensor::zeros(gpu, &[chunk, PIXELS])?;
+        let z = crate::gpu::Tensor::zeros(gpu, &[chunk, LATENT])?;
         let generator = AnyGenerator::new(kind, &mut be, store, chunk, &out)?;
-        generator.forward(&mut be, BnMode::Inference)?;
+        generator.forward(&mut be, &z, BnMode::Inference)?;
         let (forward, _) = be.take();
         let noise = (0..count.div_ceil(chunk))
-            .map(|k| {
-                crate::gpu::ops::randn(
-                    gpu,
-                    generator.z(),
-                    seed,
-                    SAMPLE_STREAM.wrapping_sub(k as u32),
-                )
-            })
+            .map(|k| crate::gpu::ops::randn(gpu, &z, seed, SAMPLE_STREAM.wrapping_sub(k as u32)))
             .collect::<Result<Vec<_>>>()?;
         Ok(Sampler {
             gpu,

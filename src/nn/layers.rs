@@ -2,7 +2,7 @@
 //! the step zeroes a network's gradient buffer once, then every backward pass adds to it.
 
 use crate::error::Result;
-use crate::nn::{Backend, ParamSpec, ParamStore, params::Init};
+use crate::nn::{Backend, Layout, ParamSpec, ParamStore, params::Init};
 use crate::spec::{Activation, ConvGeom, MatmulSpec, ParamGrads};
 
 /// The parameter specs of a Linear layer `prefix` (PyTorch layout: weight [out, in]).
@@ -16,14 +16,36 @@ pub fn linear_specs(prefix: &str, input: usize, output: usize) -> Vec<ParamSpec>
                 fan_in: input,
                 fan_out: output,
             },
+            layout: Layout::Same,
         },
         ParamSpec {
             name: format!("{prefix}.bias"),
             shape: vec![output],
             trainable: true,
             init: Init::Zeros,
+            layout: Layout::Same,
         },
     ]
+}
+
+/// A Linear layer reading a flattened NHWC map [h, w, c] (PyTorch's Flatten orders it c, h, w).
+pub fn linear_after_flatten_specs(prefix: &str, map: [usize; 3], output: usize) -> Vec<ParamSpec> {
+    let mut s = linear_specs(prefix, map.iter().product(), output);
+    s[0].layout = Layout::NhwcColumns(map);
+    s
+}
+
+/// A Linear layer whose output is read as an NHWC map [h, w, c] (PyTorch's Unflatten: c, h, w).
+pub fn linear_before_unflatten_specs(
+    prefix: &str,
+    input: usize,
+    map: [usize; 3],
+) -> Vec<ParamSpec> {
+    let mut s = linear_specs(prefix, input, map.iter().product());
+    for spec in &mut s {
+        spec.layout = Layout::NhwcRows(map);
+    }
+    s
 }
 
 /// The parameter specs of a Conv2d layer (weight [out, in, k, k]).
@@ -38,12 +60,14 @@ pub fn conv_specs(prefix: &str, input: usize, output: usize, kernel: usize) -> V
                 fan_in: input * area,
                 fan_out: output * area,
             },
+            layout: Layout::Same,
         },
         ParamSpec {
             name: format!("{prefix}.bias"),
             shape: vec![output],
             trainable: true,
             init: Init::Zeros,
+            layout: Layout::Same,
         },
     ]
 }
@@ -65,12 +89,14 @@ pub fn conv_transpose_specs(
                 fan_in: output * area,
                 fan_out: input * area,
             },
+            layout: Layout::Same,
         },
         ParamSpec {
             name: format!("{prefix}.bias"),
             shape: vec![output],
             trainable: true,
             init: Init::Zeros,
+            layout: Layout::Same,
         },
     ]
 }
@@ -82,6 +108,7 @@ pub fn batch_norm_specs(prefix: &str, channels: usize) -> Vec<ParamSpec> {
         shape: vec![channels],
         trainable,
         init,
+        layout: Layout::Same,
     };
     vec![
         spec("weight", true, Init::Ones),

@@ -3,7 +3,11 @@
 mod backend;
 pub mod layers;
 mod params;
+pub mod trunk;
 
 pub use backend::{Backend, Cpu, Dynamic, NOISE_STREAMS_PER_STEP, Recorder};
 pub use layers::{BatchNorm, BnMode, Conv2d, ConvTranspose2d, Linear};
-pub use params::{Init, NamedValues, ParamSpec, ParamStore};
+pub use params::{
+    Init, Layout, MOMENT_PREFIXES, NamedValues, ParamSpec, ParamStore, convert_layouts,
+};
+pub use trunk::{ConvTrunk, TrunkShape};

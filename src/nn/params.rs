@@ -26,6 +26,69 @@ pub struct ParamSpec {
     /// Non-trainable state (running statistics) lives outside params/grads/m/v.
     pub trainable: bool,
     pub init: Init,
+    /// How PyTorch lays the same values out (checkpoints hold PyTorch's layout).
+    pub layout: Layout,
+}
+
+/// How a tensor's layout here differs from PyTorch's. Our feature maps are NHWC; PyTorch's are
+/// NCHW, so a dense layer at a flatten/unflatten boundary sees its features in another order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Layout {
+    /// The same in both.
+    Same,
+    /// A weight [rows, h*w*c] whose columns read an NHWC map [h, w, c] that PyTorch's Flatten
+    /// orders (c, h, w).
+    NhwcColumns([usize; 3]),
+    /// A tensor [h*w*c, ...] (weight or bias) whose rows form an NHWC map [h, w, c] that
+    /// PyTorch's Unflatten reads in (c, h, w) order.
+    NhwcRows([usize; 3]),
+}
+
+impl Layout {
+    /// Reorders `v` from our layout to PyTorch's (`to_pytorch`) or back.
+    pub fn convert(self, v: &mut [f32], to_pytorch: bool) {
+        let (map, columns) = match self {
+            Layout::Same => return,
+            Layout::NhwcColumns(map) => (map, true),
+            Layout::NhwcRows(map) => (map, false),
+        };
+        let [h, w, c] = map;
+        let n = h * w * c;
+        // Our index (y, x, ch) -> PyTorch's (ch, y, x).
+        let theirs = |i: usize| (i % c) * h * w + (i / c / w) * w + (i / c) % w;
+        let old = v.to_vec();
+        // Moves element groups: a column entry of each row, or a whole row.
+        let (groups, width) = if columns {
+            (v.len() / n, 1)
+        } else {
+            (1, v.len() / n)
+        };
+        for g in 0..groups {
+            for i in 0..n {
+                let (ours, pt) = (i, theirs(i));
+                let (dst, src) = if to_pytorch { (pt, ours) } else { (ours, pt) };
+                let at = |k: usize| g * n * width + k * width;
+                v[at(dst)..at(dst) + width].copy_from_slice(&old[at(src)..at(src) + width]);
+            }
+        }
+    }
+}
+
+/// Prefixes of Adam's moments in checkpoints: `adam_m.NAME`, `adam_v.NAME`.
+pub const MOMENT_PREFIXES: [&str; 2] = ["adam_m.", "adam_v."];
+
+/// Converts named values (parameters, state, or Adam moments of them) between our layouts and
+/// PyTorch's, by each spec's [`Layout`]; names no spec has are left as they are.
+pub fn convert_layouts(specs: &[ParamSpec], values: &mut NamedValues, to_pytorch: bool) {
+    for (name, _, v) in values.iter_mut() {
+        let base = MOMENT_PREFIXES
+            .iter()
+            .find_map(|p| name.strip_prefix(p))
+            .unwrap_or(name);
+        if let Some(spec) = specs.iter().find(|s| s.name == base) {
+            spec.layout.convert(v, to_pytorch);
+        }
+    }
 }
 
 impl ParamSpec {
@@ -190,7 +253,7 @@ impl<B: Backend> ParamStore<B> {
     /// Adam's moments by parameter name, with `prefix` ("adam_m." / "adam_v.") on each name.
     pub fn moments(&self, be: &mut B) -> Result<NamedValues> {
         let mut out = Vec::new();
-        for (prefix, t) in [("adam_m.", &self.m), ("adam_v.", &self.v)] {
+        for (prefix, t) in MOMENT_PREFIXES.into_iter().zip([&self.m, &self.v]) {
             let flat = be.read(t)?;
             out.extend(
                 self.split(&flat, true)
@@ -203,7 +266,7 @@ impl<B: Backend> ParamStore<B> {
 
     /// Restores Adam's moments saved by [`ParamStore::moments`].
     pub fn load_moments(&self, be: &mut B, values: &NamedValues) -> Result<()> {
-        for (prefix, t) in [("adam_m.", &self.m), ("adam_v.", &self.v)] {
+        for (prefix, t) in MOMENT_PREFIXES.into_iter().zip([&self.m, &self.v]) {
             let renamed: NamedValues = values
                 .iter()
                 .filter_map(|(n, s, v)| {
