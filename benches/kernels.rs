@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use wgsl_gan::gan::step::{Noise, StepConfig};
+use wgsl_gan::gan::step::StepConfig;
 use wgsl_gan::gan::trainer::GpuTrainer;
 use wgsl_gan::gpu::timing::{Clock, time_dispatches};
 use wgsl_gan::gpu::{Dispatch, Gpu, Tensor, ops};
@@ -330,16 +330,10 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
     let images: Vec<u32> = (0..count * 196)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761))
         .collect();
-    let config = StepConfig {
-        model: wgsl_gan::gan::model::GeneratorKind::Mlp,
-        batch: 64,
-        seed: 1,
-        adam: AdamSpec::GAN,
-        noise: Noise::Drawn,
-    };
+    let config = StepConfig::article(wgsl_gan::gan::model::GeneratorKind::Mlp, 64, 1);
     let mut trainer = GpuTrainer::new(gpu, config, &images, count)?;
-    trainer.gan.initialize(&mut trainer.be)?;
-    let (dispatches, _) = trainer.step_dispatches();
+    trainer.initialize()?;
+    let dispatches = trainer.dispatches();
     let all: Vec<&Dispatch> = dispatches.iter().collect();
     let (whole, _) = time_dispatches(gpu, &all, 3, 3)?;
     let mut by_kernel: Vec<(&str, f64, usize)> = Vec::new();

@@ -257,7 +257,7 @@ fn run(cli: Cli) -> Result<()> {
             batch_size,
             data_dir,
         } => {
-            let r = train::bench(
+            let r = wgsl_gan::gan::bench::bench(
                 adapter,
                 model.into(),
                 &data_dir.unwrap_or_else(default_data_dir),
@@ -309,7 +309,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let gpu = Gpu::new(adapter)?;
             let images = match (checkpoint, idx) {
-                (Some(c), _) => train::generate(&gpu, &c, count, seed)?,
+                (Some(c), _) => wgsl_gan::gan::sample::generate(&gpu, &c, count, seed)?,
                 (None, Some(i)) => wgsl_gan::data::idx::read_images(&i, count)?,
                 (None, None) => {
                     return Err(Error::Invalid(
@@ -330,7 +330,7 @@ fn run(cli: Cli) -> Result<()> {
             idx,
         } => {
             let gpu = Gpu::new(adapter)?;
-            train::sample(
+            wgsl_gan::gan::sample::sample(
                 &gpu,
                 &checkpoint,
                 count,

@@ -5,11 +5,10 @@ mod common;
 
 use common::*;
 use wgsl_gan::gan::model::GeneratorKind;
-use wgsl_gan::gan::step::{Gan, Noise, StepConfig, StepStats};
+use wgsl_gan::gan::step::{Gan, StepConfig};
 use wgsl_gan::gan::trainer::GpuTrainer;
-use wgsl_gan::nn::Cpu;
+use wgsl_gan::nn::{Cpu, Run};
 use wgsl_gan::rng::SplitMix64;
-use wgsl_gan::spec::AdamSpec;
 
 /// `count` synthetic 28x28 images: blobs at random places, packed 4 bytes per u32.
 pub fn synthetic_images(count: usize, seed: u64) -> Vec<u32> {
@@ -46,18 +45,12 @@ fn check_three_steps(model: GeneratorKind) {
     let gpu = gpu();
     let count = 48;
     let images = synthetic_images(count, 5);
-    let config = StepConfig {
-        model,
-        batch: 16,
-        seed: 42,
-        adam: AdamSpec::GAN,
-        noise: Noise::Drawn,
-    };
+    let config = StepConfig::article(model, 16, 42);
     let mut order: Vec<u32> = (0..count as u32).collect();
     SplitMix64::new(9).shuffle(&mut order);
 
     let mut trainer = GpuTrainer::new(&gpu, config, &images, count).unwrap();
-    let mut cpu = Cpu;
+    let mut cpu = Cpu::default();
     let reference = Gan::new(&mut cpu, config, &images, count).unwrap();
     reference.initialize(&mut cpu).unwrap();
     // Both start from the same weights: the CPU's initialisation, loaded into the GPU.
@@ -80,9 +73,14 @@ fn check_three_steps(model: GeneratorKind) {
 
     for step in 0..3u64 {
         let offset = step as usize * config.batch;
-        let got = StepStats::from_slots(&trainer.run_step(step, offset, true).unwrap().unwrap());
-        reference.step(&mut cpu, step, offset).unwrap();
-        let want = StepStats::from_slots(&reference.stats.to_vec());
+        let got = trainer.run_step(step, offset, true).unwrap().unwrap();
+        cpu.run = Run {
+            step,
+            offset,
+            lr: None,
+        };
+        reference.step(&mut cpu).unwrap();
+        let want = config.objective.stats(&reference.stats.to_vec());
         for (name, a, b) in [
             ("d_loss", got.d_loss, want.d_loss),
             ("g_loss", got.g_loss, want.g_loss),
@@ -138,15 +136,9 @@ fn training_steps_allocate_nothing_after_set_up() {
     let gpu = gpu();
     let count = 64;
     let images = synthetic_images(count, 3);
-    let config = StepConfig {
-        model: GeneratorKind::Dcgan,
-        batch: 8,
-        seed: 1,
-        adam: AdamSpec::GAN,
-        noise: Noise::Drawn,
-    };
+    let config = StepConfig::article(GeneratorKind::Dcgan, 8, 1);
     let mut trainer = GpuTrainer::new(&gpu, config, &images, count).unwrap();
-    trainer.gan.initialize(&mut trainer.be).unwrap();
+    trainer.initialize().unwrap();
     trainer.run_step(0, 0, true).unwrap();
     let before = gpu.creation_counts();
     assert!(

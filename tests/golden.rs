@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use common::*;
 use safetensors::{Dtype, SafeTensors};
 use wgsl_gan::gan::model::{GeneratorKind, PIXELS, discriminator_specs};
+use wgsl_gan::gan::objective::{Objective, StepStats};
 use wgsl_gan::gan::step::{Gan, Noise, StepConfig};
 use wgsl_gan::gan::trainer::GpuTrainer;
-use wgsl_gan::nn::{Backend, Cpu, MOMENT_PREFIXES, NamedValues, ParamSpec, convert_layouts};
+use wgsl_gan::nn::{Backend, Cpu, MOMENT_PREFIXES, NamedValues, ParamSpec, Run, convert_layouts};
 use wgsl_gan::spec::AdamSpec;
 
 /// Relative error allowed on losses and mean outputs.
@@ -160,16 +161,12 @@ fn zero_gradient(model: GeneratorKind) -> Vec<&'static str> {
     z
 }
 
-fn check_stats(what: &str, t: u64, got: &[f32], want: &[f32]) {
-    let names = [
-        "D loss (real)",
-        "mean D(x)",
-        "D loss (fake)",
-        "mean D(G(z))",
-        "G loss",
-    ];
-    for (i, name) in names.iter().enumerate() {
-        let (a, b) = (got[i], want[i]);
+/// Our step's figures against PyTorch's statistics (golden.py writes them in the order of
+/// wgsl-gan's statistics slots).
+fn check_stats(what: &str, t: u64, got: &StepStats, golden_slots: &[f32]) {
+    let want = Objective::Bce.stats(golden_slots);
+    let names = Objective::Bce.columns();
+    for ((name, a), b) in names.iter().zip(got.values()).zip(want.values()) {
         assert!(
             (a - b).abs() <= STATS_TOL * b.abs().max(1.0),
             "{what} step {}: {name} {a}, PyTorch {b}",
@@ -178,9 +175,9 @@ fn check_stats(what: &str, t: u64, got: &[f32], want: &[f32]) {
     }
 }
 
-/// What one backend's step produced: the statistics slots, then parameters and running
-/// statistics, and Adam's moments.
-type StepResult = (Vec<f32>, NamedValues, NamedValues);
+/// What one backend's step produced: its figures, parameters and running statistics, and Adam's
+/// moments.
+type StepResult = (StepStats, NamedValues, NamedValues);
 
 /// Runs the golden file's steps through `step` (step index, the D step's and the G step's noise)
 /// and compares every result with PyTorch's.
@@ -204,11 +201,8 @@ fn check(
 
 fn config(model: GeneratorKind, golden: &Golden) -> StepConfig {
     StepConfig {
-        model,
-        batch: golden.batch,
-        seed: 0,
-        adam: AdamSpec::GAN,
         noise: Noise::Given,
+        ..StepConfig::article(model, golden.batch, 0)
     }
 }
 
@@ -251,7 +245,7 @@ fn check_cpu(model: GeneratorKind) {
     let golden = Golden::load(model);
     let images: Vec<u32> = bytemuck::pod_collect_to_vec(&golden.real);
     let count = golden.real.len() / PIXELS;
-    let mut be = Cpu;
+    let mut be = Cpu::default();
     let gan = Gan::new(&mut be, config(model, &golden), &images, count).unwrap();
     let init = golden.values("init.");
     for store in [&gan.g_store, &gan.d_store] {
@@ -263,12 +257,17 @@ fn check_cpu(model: GeneratorKind) {
         |golden, t, zd, zg| {
             be.write(&gan.noise[0], zd).unwrap();
             be.write(&gan.noise[1], zg).unwrap();
-            gan.step(&mut be, t, t as usize * golden.batch).unwrap();
+            be.run = Run {
+                step: t,
+                offset: t as usize * golden.batch,
+                lr: None,
+            };
+            gan.step(&mut be).unwrap();
             let mut weights = gan.g_store.values(&mut be).unwrap();
             weights.extend(gan.d_store.values(&mut be).unwrap());
             let mut moments = gan.g_store.moments(&mut be).unwrap();
             moments.extend(gan.d_store.moments(&mut be).unwrap());
-            (gan.stats.to_vec(), weights, moments)
+            (Objective::Bce.stats(&gan.stats.to_vec()), weights, moments)
         },
     );
 }

@@ -8,7 +8,8 @@ use wgsl_gan::cpu::{Tensor, ops};
 use wgsl_gan::gan::model::{
     AnyGenerator, Discriminator, GeneratorKind, LATENT, PIXELS, discriminator_specs,
 };
-use wgsl_gan::nn::{Backend, BnMode, Conv2d, Cpu, Linear, ParamSpec, ParamStore, layers};
+use wgsl_gan::nn::layers::{self, Backprop};
+use wgsl_gan::nn::{Backend, BnMode, Conv2d, Cpu, Linear, ParamSpec, ParamStore, Stream};
 use wgsl_gan::spec::{Activation, ConvGeom, MatmulSpec, ParamGrads};
 
 fn t(data: Vec<f32>, shape: &[usize]) -> Tensor {
@@ -241,8 +242,8 @@ fn batch_norm_backward_matches_finite_differences() {
 }
 
 fn store(specs: Vec<ParamSpec>, seed: u64) -> ParamStore<Cpu> {
-    let s = ParamStore::new(&mut Cpu, specs).unwrap();
-    s.initialize(&mut Cpu, seed).unwrap();
+    let s = ParamStore::new(&mut Cpu::default(), specs).unwrap();
+    s.initialize(&mut Cpu::default(), seed).unwrap();
     s
 }
 
@@ -263,9 +264,11 @@ fn check_params(
     mut loss: impl FnMut() -> f64,
 ) {
     for spec in s.specs.iter().filter(|p| p.trainable) {
-        let view = s.get(&Cpu, &spec.name, &[spec.len()]).unwrap();
+        let view = s.get(&Cpu::default(), &spec.name, &[spec.len()]).unwrap();
         let analytic = pick(
-            &s.grad(&Cpu, &spec.name, &[spec.len()]).unwrap().to_vec(),
+            &s.grad(&Cpu::default(), &spec.name, &[spec.len()])
+                .unwrap()
+                .to_vec(),
             &sample_indices(spec.len(), 12),
         );
         let num = numeric(&view, &sample_indices(spec.len(), 12), eps, &mut loss);
@@ -289,15 +292,15 @@ fn check_params(
 fn linear_layer_gradients_match_finite_differences() {
     let s = store(layers::linear_specs("l", 5, 3), 1);
     // Non-zero bias so the check covers it.
-    let b = s.get(&Cpu, "l.bias", &[3]).unwrap();
+    let b = s.get(&Cpu::default(), "l.bias", &[3]).unwrap();
     b.write(&[0.1, -0.2, 0.3]).unwrap();
-    let layer = Linear::new(&Cpu, &s, "l", 5, 3).unwrap();
+    let layer = Linear::new(&Cpu::default(), &s, "l", 5, 3).unwrap();
     let x = t(random(2, 20, -1.0, 1.0), &[4, 5]);
     let y = Tensor::zeros(&[4, 3]);
     let w = random(3, 12, -1.0, 1.0);
     let mut loss = || {
         layer
-            .forward(&mut Cpu, &x, &y, Activation::Identity)
+            .forward(&mut Cpu::default(), &x, &y, Activation::Identity)
             .unwrap();
         weighted(&y, &w)
     };
@@ -305,7 +308,12 @@ fn linear_layer_gradients_match_finite_differences() {
     let dx = Tensor::zeros(&[4, 5]);
     ops::fill(&s.grads, 0.0).unwrap();
     layer
-        .backward(&mut Cpu, &x, &t(w.clone(), &[4, 3]), Some(&dx), true)
+        .backward(
+            &mut Cpu::default(),
+            &x,
+            &t(w.clone(), &[4, 3]),
+            Backprop::Both(&dx),
+        )
         .unwrap();
     check_params("linear", &s, &[], 1e-2, 1e-3, &mut loss);
     let idx: Vec<usize> = (0..20).collect();
@@ -330,7 +338,7 @@ fn conv_layer_gradients_match_finite_differences() {
     };
     let out = 4;
     let s = store(layers::conv_specs("c", 3, out, 3), 2);
-    let layer = Conv2d::new(&mut Cpu, &s, "c", geom, out).unwrap();
+    let layer = Conv2d::new(&mut Cpu::default(), &s, "c", geom, out).unwrap();
     let x = t(
         random(4, geom.input_shape().iter().product(), -1.0, 1.0),
         &geom.input_shape(),
@@ -340,7 +348,7 @@ fn conv_layer_gradients_match_finite_differences() {
     let w = random(5, rows * out, -1.0, 1.0);
     let mut loss = || {
         layer
-            .forward(&mut Cpu, &x, &y, Activation::Identity)
+            .forward(&mut Cpu::default(), &x, &y, Activation::Identity)
             .unwrap();
         weighted(&y, &w)
     };
@@ -348,7 +356,12 @@ fn conv_layer_gradients_match_finite_differences() {
     let dx = Tensor::zeros(&geom.input_shape());
     ops::fill(&s.grads, 0.0).unwrap();
     layer
-        .backward(&mut Cpu, &t(w.clone(), &[rows, out]), Some(&dx), None, true)
+        .backward(
+            &mut Cpu::default(),
+            &t(w.clone(), &[rows, out]),
+            Backprop::Both(&dx),
+            None,
+        )
         .unwrap();
     check_params("conv", &s, &[], 1e-2, 1e-3, &mut loss);
     let idx = sample_indices(x.len(), 40);
@@ -421,20 +434,29 @@ fn check_generator(
 ) {
     let s = store(kind.specs(), seed);
     let out = Tensor::zeros(&[batch, PIXELS]);
-    let g = AnyGenerator::new(kind, &mut Cpu, &s, batch, &out).unwrap();
+    let g = AnyGenerator::new(kind, &mut Cpu::default(), &s, batch, &out).unwrap();
     let z = Tensor::zeros(&[batch, LATENT]);
-    Cpu.randn(&z, seed, 0).unwrap();
+    Cpu::default()
+        .randn(
+            &z,
+            seed,
+            Stream {
+                base: 0,
+                per_run: 0,
+            },
+        )
+        .unwrap();
     let w = random(seed + 1, batch * PIXELS, -1.0, 1.0);
     let mode = BnMode::Train {
         update_running: false,
     };
     let mut loss = || {
-        g.forward(&mut Cpu, &z, mode).unwrap();
+        g.forward(&mut Cpu::default(), &z, mode).unwrap();
         weighted(g.out(), &w)
     };
     loss();
     ops::fill(&s.grads, 0.0).unwrap();
-    g.backward(&mut Cpu, &z, &t(w.clone(), &[batch, PIXELS]))
+    g.backward(&mut Cpu::default(), &z, &t(w.clone(), &[batch, PIXELS]))
         .unwrap();
     check_params(
         &format!("{kind:?} generator"),
@@ -469,20 +491,24 @@ fn whole_discriminator_gradients_match_finite_differences() {
     let batch = 3;
     let s = store(discriminator_specs(), 21);
     let input = t(random(22, batch * PIXELS, -1.0, 1.0), &[batch, PIXELS]);
-    let d = Discriminator::new(&mut Cpu, &s, batch, &input).unwrap();
+    let d = Discriminator::new(&mut Cpu::default(), &s, batch, &input).unwrap();
     let w = random(23, batch, -1.0, 1.0);
     let mode = BnMode::Train {
         update_running: false,
     };
     let mut loss = || {
-        d.forward(&mut Cpu, mode).unwrap();
+        d.forward(&mut Cpu::default(), mode).unwrap();
         weighted(&d.logits, &w)
     };
     loss();
     ops::fill(&s.grads, 0.0).unwrap();
     let dinput = Tensor::zeros(&[batch, PIXELS]);
-    d.backward(&mut Cpu, &t(w.clone(), &[batch, 1]), Some(&dinput), true)
-        .unwrap();
+    d.backward(
+        &mut Cpu::default(),
+        &t(w.clone(), &[batch, 1]),
+        Backprop::Both(&dinput),
+    )
+    .unwrap();
     // LeakyReLU's kinks: a step of eps flips a few of the 3 * 196 * 32 first-layer units, which
     // bends the finite difference by a few percent; a wrong backward is off by far more.
     check_params("discriminator", &s, &D_ZERO_GRADIENT, 3e-4, 5e-2, &mut loss);

@@ -318,13 +318,11 @@ fn a_batch_too_large_for_the_adapter_is_a_clear_error() {
         .min(gpu.limits.max_buffer_size) as usize;
     let batch = limit / (169 * 9 * 4) + 1;
     let images = vec![0u32; batch * 196];
-    let config = wgsl_gan::gan::step::StepConfig {
-        model: wgsl_gan::gan::model::GeneratorKind::Mlp,
+    let config = wgsl_gan::gan::step::StepConfig::article(
+        wgsl_gan::gan::model::GeneratorKind::Mlp,
         batch,
-        seed: 0,
-        adam: wgsl_gan::spec::AdamSpec::GAN,
-        noise: wgsl_gan::gan::step::Noise::Drawn,
-    };
+        0,
+    );
     let err = wgsl_gan::gan::trainer::GpuTrainer::new(&gpu, config, &images, batch)
         .err()
         .expect("must fail");

@@ -9,12 +9,12 @@ use std::path::Path;
 
 use crate::data::{Dataset, PIXELS, epoch_order};
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::gpu::Gpu;
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::nn::layers::{linear_after_flatten_specs, linear_specs};
+use crate::nn::layers::{Backprop, linear_after_flatten_specs, linear_specs};
 use crate::nn::trunk::{LEAKY, conv_trunk_specs};
 use crate::nn::{
-    Backend, BnMode, ConvTrunk, Dynamic, Linear, ParamSpec, ParamStore, Recorder, TrunkShape,
+    Backend, BnMode, ConvTrunk, Linear, ParamSpec, ParamStore, Program, Recorder, Run, TrunkShape,
     convert_layouts,
 };
 use crate::spec::{Activation, AdamSpec};
@@ -93,16 +93,12 @@ impl<B: Backend> Classifier<B> {
     /// Accumulates parameter gradients from dlogits [B, 10].
     pub fn backward(&self, be: &mut B, dlogits: &B::Tensor) -> Result<()> {
         self.fc2
-            .backward(be, &self.hidden, dlogits, Some(&self.dhidden), true)?;
+            .backward(be, &self.hidden, dlogits, Backprop::Both(&self.dhidden))?;
         be.activation_backward(&self.hidden, &self.dhidden, &self.dpre, LEAKY)?;
-        self.fc1.backward(
-            be,
-            &self.trunk.features,
-            &self.dpre,
-            Some(&self.dfeatures),
-            true,
-        )?;
-        self.trunk.backward(be, &self.dfeatures, None, true)
+        let features = &self.trunk.features;
+        self.fc1
+            .backward(be, features, &self.dpre, Backprop::Both(&self.dfeatures))?;
+        self.trunk.backward(be, &self.dfeatures, Backprop::Params)
     }
 }
 
@@ -148,11 +144,12 @@ impl<B: Backend> ClassifierTraining<B> {
         })
     }
 
-    pub fn step(&self, be: &mut B, step: u64, offset: usize) -> Result<()> {
+    /// One step on the batch at the run's offset, at the run's learning rate.
+    pub fn step(&self, be: &mut B) -> Result<()> {
         let s = &self.store;
         be.fill(&s.grads, 0.0)?;
-        be.gather_batch(&self.images, &self.order, &self.input, offset)?;
-        be.gather_labels(&self.labels, &self.order, &self.targets, offset)?;
+        be.gather_batch(&self.images, &self.order, &self.input)?;
+        be.gather_labels(&self.labels, &self.order, &self.targets)?;
         self.net.forward(
             be,
             BnMode::Train {
@@ -168,7 +165,7 @@ impl<B: Backend> ClassifierTraining<B> {
             1.0,
         )?;
         self.net.backward(be, &self.dlogits)?;
-        be.adam(&s.params, &s.grads, &s.m, &s.v, self.adam, step + 1)
+        be.adam(&s.params, &s.grads, &s.m, &s.v, self.adam)
     }
 }
 
@@ -200,32 +197,28 @@ pub fn train<'g>(
     let mut be = Recorder::new(gpu);
     let training = ClassifierTraining::new(&mut be, train, batch, adam)?;
     training.store.initialize(&mut be, seed)?;
-    training.step(&mut be, 0, 0)?;
-    let (dispatches, dynamic) = be.take();
-    let all: Vec<&Dispatch> = dispatches.iter().collect();
+    training.step(&mut be)?;
+    be.input_words("order", &training.order);
+    be.output("stats", &training.stats);
+    let mut program = Program::new(&mut be);
     let steps_per_epoch = (train.count / batch) as u64;
     for epoch in 0..epochs {
-        be.write_words(&training.order, &epoch_order(seed, epoch, train.count))?;
-        let lr = learning_rate(epoch, epochs);
+        program.write_words("order", &epoch_order(seed, epoch, train.count))?;
         for i in 0..steps_per_epoch {
-            let step = epoch * steps_per_epoch + i;
-            for (d, kind) in &dynamic {
-                let kind = match *kind {
-                    Dynamic::Adam { n, spec } => Dynamic::Adam {
-                        n,
-                        spec: AdamSpec { lr, ..spec },
-                    },
-                    other => other,
-                };
-                dispatches[*d].set_params(gpu, &kind.params_at(step, i as usize * batch));
-            }
-            gpu.run(&all)?;
+            let run = Run {
+                step: epoch * steps_per_epoch + i,
+                offset: i as usize * batch,
+                lr: Some(learning_rate(epoch, epochs)),
+            };
             if (i + 1) % 100 == 0 || i + 1 == steps_per_epoch {
-                let s = be.read(&training.stats)?;
-                progress(step + 1, s[0], s[1]);
+                let s = program.run_and_read(&run, "stats")?;
+                progress(run.step + 1, s[0], s[1]);
+            } else {
+                program.run(&run)?;
             }
         }
     }
+    program.finish()?;
     Ok((be, training))
 }
 
@@ -243,20 +236,22 @@ pub fn classify<'g>(
     let count = images.len() / PIXELS;
     let chunk = chunk.min(count).max(1);
     let mut be = Recorder::new(gpu);
-    let input = Tensor::zeros(gpu, &[chunk, PIXELS])?;
+    let input = be.zeros(&[chunk, PIXELS])?;
     let net = Classifier::new(&mut be, store, chunk, &input)?;
     net.forward(&mut be, BnMode::Inference)?;
-    let (dispatches, _) = be.take();
-    let all: Vec<&Dispatch> = dispatches.iter().collect();
+    be.input("images", &input);
+    be.output("hidden", &net.hidden);
+    be.output("logits", &net.logits);
+    let mut program = Program::new(&mut be);
     let (mut features, mut probs) = (Vec::with_capacity(count), Vec::with_capacity(count));
     for start in (0..count).step_by(chunk) {
-        // The last chunk is padded with the images it already holds; the extra rows are dropped.
+        // The last chunk is padded with zeros; the extra rows are dropped.
         let n = chunk.min(count - start);
         let mut batch = images[start * PIXELS..(start + n) * PIXELS].to_vec();
         batch.resize(chunk * PIXELS, 0.0);
-        input.write(gpu, &batch)?;
-        gpu.run(&all)?;
-        let (h, l) = (net.hidden.read(gpu)?, net.logits.read(gpu)?);
+        program.write("images", &batch)?;
+        let h = program.run_and_read(&Run::default(), "hidden")?;
+        let l = program.read("logits")?;
         for r in 0..n {
             features.push(
                 h[r * FEATURES..(r + 1) * FEATURES]

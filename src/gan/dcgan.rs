@@ -6,10 +6,12 @@
 
 use crate::error::Result;
 use crate::gan::model::{BN_MOMENTUM, LATENT, PIXELS};
-use crate::nn::layers::{batch_norm_specs, conv_transpose_specs, linear_before_unflatten_specs};
+use crate::nn::layers::{
+    Backprop, batch_norm_specs, conv_transpose_specs, linear_before_unflatten_specs,
+};
 use crate::nn::trunk::BN_EPS;
 use crate::nn::{Backend, BatchNorm, BnMode, ConvTranspose2d, Linear, ParamSpec, ParamStore};
-use crate::spec::{Activation, ConvGeom};
+use crate::spec::{Activation, ConvGeom, ParamGrads};
 
 /// The first feature map: [7, 7, 128].
 const SEED_MAP: [usize; 3] = [7, 7, 128];
@@ -104,29 +106,29 @@ impl<B: Backend> DcganGenerator<B> {
         let none = Activation::Identity;
         be.activation_backward(&self.out, dout, &self.dct2, Activation::Tanh)?;
         self.ct2
-            .backward(be, &self.a1, &self.dct2, Some(&self.da1), true)?;
+            .backward(be, &self.a1, &self.dct2, Backprop::Both(&self.da1))?;
         // The ReLUs after each batch norm are folded into its backward.
         self.bn1.backward(
             be,
             &self.ct1out,
             &self.da1,
             &self.dct1,
-            true,
+            ParamGrads::Accumulate,
             Some((&self.a1, Activation::Relu)),
             none,
         )?;
         self.ct1
-            .backward(be, &self.a0, &self.dct1, Some(&self.da0), true)?;
+            .backward(be, &self.a0, &self.dct1, Backprop::Both(&self.da0))?;
         let dlin = be.reshape(&self.dlin, &[self.batch * 49, 128])?;
         self.bn0.backward(
             be,
             &self.lin,
             &self.da0,
             &dlin,
-            true,
+            ParamGrads::Accumulate,
             Some((&self.a0, Activation::Relu)),
             none,
         )?;
-        self.l0.backward(be, z, &self.dlin, None, true)
+        self.l0.backward(be, z, &self.dlin, Backprop::Params)
     }
 }

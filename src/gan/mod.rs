@@ -1,7 +1,12 @@
-//! The article's GAN: model, training step, GPU trainer.
+//! The article's GAN: model, objective, training step, GPU trainer, training loop, sampling,
+//! checkpoints and the throughput benchmark.
 
+pub mod bench;
+pub mod checkpoint;
 pub mod dcgan;
 pub mod model;
+pub mod objective;
+pub mod sample;
 pub mod step;
 pub mod train;
 pub mod trainer;

@@ -10,10 +10,13 @@
 
 pub use crate::data::PIXELS;
 use crate::error::Result;
+use crate::nn::layers::Backprop;
 use crate::nn::layers::{batch_norm_specs, linear_after_flatten_specs, linear_specs};
 use crate::nn::trunk::{BN_EPS, LEAKY, conv_trunk_specs};
 use crate::nn::{Backend, BatchNorm, BnMode, ConvTrunk, Linear, ParamSpec, ParamStore, TrunkShape};
-use crate::spec::Activation;
+use crate::spec::{Activation, ParamGrads};
+
+const ACCUMULATE: ParamGrads = ParamGrads::Accumulate;
 
 pub const LATENT: usize = 100;
 pub const HIDDEN: usize = 128;
@@ -186,15 +189,15 @@ impl<B: Backend> Generator<B> {
         let dout = be.reshape(dout, &[self.batch, PIXELS])?;
         be.activation_backward(&self.out, &dout, &self.d3, Activation::Tanh)?;
         self.l3
-            .backward(be, &self.h2, &self.d3, Some(&self.dh2), true)?;
+            .backward(be, &self.h2, &self.d3, Backprop::Both(&self.dh2))?;
         // Each BN's input is a LeakyReLU's output: its derivative is folded into the BN backward.
         self.bn2
-            .backward(be, &self.h2a, &self.dh2, &self.d2, true, None, LEAKY)?;
+            .backward(be, &self.h2a, &self.dh2, &self.d2, ACCUMULATE, None, LEAKY)?;
         self.l2
-            .backward(be, &self.h1, &self.d2, Some(&self.dh1), true)?;
+            .backward(be, &self.h1, &self.d2, Backprop::Both(&self.dh1))?;
         self.bn1
-            .backward(be, &self.h1a, &self.dh1, &self.d1, true, None, LEAKY)?;
-        self.l1.backward(be, z, &self.d1, None, true)
+            .backward(be, &self.h1a, &self.dh1, &self.d1, ACCUMULATE, None, LEAKY)?;
+        self.l1.backward(be, z, &self.d1, Backprop::Params)
     }
 }
 
@@ -239,22 +242,16 @@ impl<B: Backend> Discriminator<B> {
             .forward(be, &self.trunk.features, &self.logits, Activation::Identity)
     }
 
-    /// Backward from dlogits [B, 1]: accumulates parameter gradients when `grads`; writes the
-    /// input gradient [B, 28, 28, 1] into `dinput` when given.
+    /// Backward from dlogits [B, 1]; an input gradient is [B, 784].
     pub fn backward(
         &self,
         be: &mut B,
         dlogits: &B::Tensor,
-        dinput: Option<&B::Tensor>,
-        grads: bool,
+        mode: Backprop<B::Tensor>,
     ) -> Result<()> {
-        self.dense.backward(
-            be,
-            &self.trunk.features,
-            dlogits,
-            Some(&self.dfeatures),
-            grads,
-        )?;
-        self.trunk.backward(be, &self.dfeatures, dinput, grads)
+        let features = &self.trunk.features;
+        self.dense
+            .backward(be, features, dlogits, mode.with_input(&self.dfeatures))?;
+        self.trunk.backward(be, &self.dfeatures, mode)
     }
 }

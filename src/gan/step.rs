@@ -5,8 +5,13 @@ use crate::error::{Result, ensure};
 use crate::gan::model::{
     AnyGenerator, Discriminator, GeneratorKind, LATENT, PIXELS, discriminator_specs,
 };
-use crate::nn::{Backend, BnMode, NOISE_STREAMS_PER_STEP, ParamStore};
+use crate::gan::objective::{Objective, Target, Term};
+use crate::nn::layers::Backprop;
+use crate::nn::{Backend, BnMode, ParamStore, Stream};
 use crate::spec::AdamSpec;
+
+/// Noise streams a training step draws: the D step's and the G step's.
+pub const NOISE_STREAMS_PER_STEP: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepConfig {
@@ -15,6 +20,22 @@ pub struct StepConfig {
     pub seed: u64,
     pub adam: AdamSpec,
     pub noise: Noise,
+    pub objective: Objective,
+}
+
+impl StepConfig {
+    /// The article's step for `model` at batch size `batch`: noise drawn on the device, binary
+    /// cross-entropy, Adam(2e-4, beta1 0.5).
+    pub fn article(model: GeneratorKind, batch: usize, seed: u64) -> StepConfig {
+        StepConfig {
+            model,
+            batch,
+            seed,
+            adam: AdamSpec::GAN,
+            noise: Noise::Drawn,
+            objective: Objective::Bce,
+        }
+    }
 }
 
 /// Where a step's two noise batches (for the D step and the G step) come from.
@@ -24,45 +45,6 @@ pub enum Noise {
     Drawn,
     /// Written into [`Gan::noise`] before each step (golden tests against other frameworks).
     Given,
-}
-
-/// Slots of the statistics buffer the step writes (read back only when logged).
-pub mod slot {
-    pub const D_LOSS_REAL: usize = 0;
-    pub const D_REAL: usize = 1;
-    pub const D_LOSS_FAKE: usize = 2;
-    pub const D_FAKE: usize = 3;
-    pub const G_LOSS: usize = 4;
-    pub const D_FAKE_G_STEP: usize = 5;
-    pub const COUNT: usize = 8;
-}
-
-/// Losses and mean discriminator outputs of one step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepStats {
-    pub d_loss: f32,
-    pub g_loss: f32,
-    /// Mean D(x) on the real batch.
-    pub d_real: f32,
-    /// Mean D(G(z)) on the fake batch of the discriminator step.
-    pub d_fake: f32,
-}
-
-impl StepStats {
-    pub fn from_slots(s: &[f32]) -> StepStats {
-        StepStats {
-            d_loss: 0.5 * (s[slot::D_LOSS_REAL] + s[slot::D_LOSS_FAKE]),
-            g_loss: s[slot::G_LOSS],
-            d_real: s[slot::D_REAL],
-            d_fake: s[slot::D_FAKE],
-        }
-    }
-
-    pub fn is_finite(&self) -> bool {
-        [self.d_loss, self.g_loss, self.d_real, self.d_fake]
-            .iter()
-            .all(|v| v.is_finite())
-    }
 }
 
 /// Seeds of the two networks' initial weights, derived from the run's seed.
@@ -114,7 +96,7 @@ impl<B: Backend> Gan<B> {
             order: be.words(&order)?,
             dlogits: be.zeros(&[config.batch, 1])?,
             dinput: be.zeros(&[config.batch, PIXELS])?,
-            stats: be.zeros(&[slot::COUNT])?,
+            stats: be.zeros(&[Objective::SLOTS])?,
             noise: [
                 be.zeros(&[config.batch, LATENT])?,
                 be.zeros(&[config.batch, LATENT])?,
@@ -133,66 +115,36 @@ impl<B: Backend> Gan<B> {
         self.d_store.initialize(be, d)
     }
 
-    /// Step `step` (0-based) on the batch at `offset` of the current order.
-    pub fn step(&self, be: &mut B, step: u64, offset: usize) -> Result<()> {
+    /// One training step at the run's step, on the batch at the run's offset of the current order.
+    pub fn step(&self, be: &mut B) -> Result<()> {
         let (d, g, c) = (&self.discriminator, &self.generator, &self.config);
-        let stream = NOISE_STREAMS_PER_STEP.wrapping_mul(step as u32);
-        let update = BnMode::Train {
-            update_running: true,
-        };
-
-        // Discriminator: real batch (target 1), then a fake batch (target 0), loss = their mean.
-        be.fill(&self.d_store.grads, 0.0)?;
-        be.gather_batch(&self.images, &self.order, &self.input, offset)?;
-        d.forward(be, update)?;
-        be.bce_with_logits(
-            &d.logits,
-            &self.dlogits,
-            &self.stats,
-            slot::D_LOSS_REAL,
-            1.0,
-            0.5,
-        )?;
-        d.backward(be, &self.dlogits, None, true)?;
+        let (o, dlogits, stats) = (c.objective, &self.dlogits, &self.stats);
         let [z_d, z_g] = &self.noise;
         if c.noise == Noise::Drawn {
-            be.randn(z_d, c.seed, stream)?;
-            be.randn(z_g, c.seed, stream.wrapping_add(1))?;
+            let per_run = NOISE_STREAMS_PER_STEP;
+            be.randn(z_d, c.seed, Stream { base: 0, per_run })?;
+            be.randn(z_g, c.seed, Stream { base: 1, per_run })?;
         }
-        g.forward(be, z_d, update)?;
-        d.forward(be, update)?;
-        be.bce_with_logits(
-            &d.logits,
-            &self.dlogits,
-            &self.stats,
-            slot::D_LOSS_FAKE,
-            0.0,
-            0.5,
-        )?;
-        d.backward(be, &self.dlogits, None, true)?;
-        let s = &self.d_store;
-        be.adam(&s.params, &s.grads, &s.m, &s.v, c.adam, step + 1)?;
 
-        // Generator: fresh noise, target 1, gradients through D without touching D's state.
-        g.forward(be, z_g, update)?;
-        d.forward(
-            be,
-            BnMode::Train {
-                update_running: false,
-            },
-        )?;
-        be.bce_with_logits(
-            &d.logits,
-            &self.dlogits,
-            &self.stats,
-            slot::G_LOSS,
-            1.0,
-            1.0,
-        )?;
-        d.backward(be, &self.dlogits, Some(&self.dinput), false)?;
+        // Discriminator: the real batch, then G(z_d); its loss is the mean of the two terms.
+        be.fill(&self.d_store.grads, 0.0)?;
+        be.gather_batch(&self.images, &self.order, &self.input)?;
+        d.forward(be, BnMode::TRAIN)?;
+        o.score(be, Term::D, Target::Real, &d.logits, dlogits, stats)?;
+        d.backward(be, dlogits, Backprop::Params)?;
+        g.forward(be, z_d, BnMode::TRAIN)?;
+        d.forward(be, BnMode::TRAIN)?;
+        o.score(be, Term::D, Target::Fake, &d.logits, dlogits, stats)?;
+        d.backward(be, dlogits, Backprop::Params)?;
+        self.d_store.adam(be, c.adam)?;
+
+        // Generator: G(z_g) scored as real, gradients through D leaving D's state untouched.
+        g.forward(be, z_g, BnMode::TRAIN)?;
+        d.forward(be, BnMode::TRAIN_KEEP_RUNNING)?;
+        o.score(be, Term::G, Target::Real, &d.logits, dlogits, stats)?;
+        d.backward(be, dlogits, Backprop::Input(&self.dinput))?;
         be.fill(&self.g_store.grads, 0.0)?;
         g.backward(be, z_g, &self.dinput)?;
-        let s = &self.g_store;
-        be.adam(&s.params, &s.grads, &s.m, &s.v, c.adam, step + 1)
+        self.g_store.adam(be, c.adam)
     }
 }

@@ -178,6 +178,17 @@ impl Gpu {
         self.check()
     }
 
+    /// Blocks until the submission `index` has finished, then reports any GPU error.
+    pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        self.check()
+    }
+
     /// A storage buffer of `bytes`, checked against the device's limits first.
     pub fn storage_buffer(&self, bytes: u64, label: &str) -> Result<wgpu::Buffer> {
         let max = self

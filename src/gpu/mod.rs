@@ -8,4 +8,4 @@ pub mod timing;
 
 pub use context::{ADAPTER_ENV, Gpu, choose, describe, enumerate, map_and_read};
 pub use kernel::{COMMON, Dispatch, PipelineKey, Shader};
-pub use tensor::{Tensor, Words};
+pub use tensor::{Readback, Tensor, Words};

@@ -136,3 +136,43 @@ impl Words {
         Ok(())
     }
 }
+
+/// A staging buffer for reading one tensor back, made once so that reads inside a training loop
+/// allocate nothing: record the copy into a command encoder, submit, then [`Readback::read`].
+pub struct Readback {
+    tensor: Tensor,
+    staging: wgpu::Buffer,
+}
+
+impl Readback {
+    pub fn new(gpu: &Gpu, tensor: &Tensor) -> Readback {
+        let staging = gpu.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: (tensor.len().max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Readback {
+            tensor: tensor.clone(),
+            staging,
+        }
+    }
+
+    /// Copies the tensor into the staging buffer when the encoder's work runs.
+    pub fn record(&self, encoder: &mut wgpu::CommandEncoder) {
+        let t = &self.tensor;
+        encoder.copy_buffer_to_buffer(
+            &t.buffer,
+            t.byte_offset(),
+            &self.staging,
+            0,
+            (t.len() * 4) as u64,
+        );
+    }
+
+    /// Waits for the submitted copy and returns the values.
+    pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let bytes = crate::gpu::map_and_read(gpu, &self.staging, (self.tensor.len() * 4) as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod image;
+pub mod metrics;
 
 use std::io::Write;
 use std::path::Path;
@@ -37,4 +38,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         Error::file(path, format!("cannot write: {e}"))
     })
+}
+
+/// Removes the temporary files a killed run left in `dir` (`write_atomic`'s `.NAME.tmp-PID`).
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }

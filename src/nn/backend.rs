@@ -1,190 +1,374 @@
 //! The operations layers are written in, implemented twice: [`Recorder`] prepares GPU dispatches
-//! (once, to be recorded every step) and [`Cpu`] runs the CPU references at once. The networks and
-//! the training step are written once, generic over the backend, so the CPU run is a reference for
-//! the GPU run kernel by kernel.
+//! (once, to be replayed by a [`Program`](crate::nn::Program)) and [`Cpu`] runs the CPU
+//! references at once. Networks and training steps are written once, generic over the backend, so
+//! the CPU run is a reference for the GPU run kernel by kernel.
+//!
+//! The trait and both implementations come from one declaration (the `backend!` macro): each kernel is a
+//! line in its `kernels` list, whose arguments are those of its launcher in `gpu::ops` and of its
+//! CPU twin in `cpu::ops`. Operations whose parameters change from run to run (the noise stream,
+//! the batch offset, Adam's step and learning rate) take them from the [`Run`].
+
+use std::cell::RefCell;
 
 use crate::cpu;
 use crate::error::Result;
 use crate::gpu::{self, Dispatch, Gpu, ops};
+use crate::nn::program::Run;
 use crate::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 
-pub trait Backend {
-    type Tensor: Clone;
-    /// u32 data: the dataset's packed bytes and the epoch's index order.
-    type Words;
-
-    fn zeros(&mut self, shape: &[usize]) -> Result<Self::Tensor>;
-    fn words(&mut self, data: &[u32]) -> Result<Self::Words>;
-    fn write(&mut self, t: &Self::Tensor, data: &[f32]) -> Result<()>;
-    fn write_words(&mut self, w: &Self::Words, data: &[u32]) -> Result<()>;
-    fn read(&mut self, t: &Self::Tensor) -> Result<Vec<f32>>;
-    fn view(&self, t: &Self::Tensor, offset: usize, shape: &[usize]) -> Result<Self::Tensor>;
-    fn reshape(&self, t: &Self::Tensor, shape: &[usize]) -> Result<Self::Tensor>;
-    /// Alignment, in elements, of views into a buffer.
-    fn alignment(&self) -> usize;
-
-    fn matmul(
-        &mut self,
-        a: &Self::Tensor,
-        b: &Self::Tensor,
-        bias: Option<&Self::Tensor>,
-        c: &Self::Tensor,
-        spec: MatmulSpec,
-    ) -> Result<()>;
-    fn im2col(&mut self, x: &Self::Tensor, cols: &Self::Tensor, geom: ConvGeom) -> Result<()>;
-    fn col2im(
-        &mut self,
-        dcols: &Self::Tensor,
-        dx: &Self::Tensor,
-        geom: ConvGeom,
-        through: Option<(&Self::Tensor, Activation)>,
-    ) -> Result<()>;
-    #[allow(clippy::too_many_arguments)]
-    fn batch_norm_stats(
-        &mut self,
-        x: &Self::Tensor,
-        mean: &Self::Tensor,
-        invstd: &Self::Tensor,
-        running_mean: &Self::Tensor,
-        running_var: &Self::Tensor,
-        momentum: f32,
-        eps: f32,
-        update_running: bool,
-    ) -> Result<()>;
-    fn batch_norm_use_running(
-        &mut self,
-        running_mean: &Self::Tensor,
-        running_var: &Self::Tensor,
-        mean: &Self::Tensor,
-        invstd: &Self::Tensor,
-        eps: f32,
-    ) -> Result<()>;
-    #[allow(clippy::too_many_arguments)]
-    fn batch_norm_apply(
-        &mut self,
-        x: &Self::Tensor,
-        mean: &Self::Tensor,
-        invstd: &Self::Tensor,
-        gamma: &Self::Tensor,
-        beta: &Self::Tensor,
-        y: &Self::Tensor,
-        act: Activation,
-    ) -> Result<()>;
-    #[allow(clippy::too_many_arguments)]
-    fn batch_norm_backward(
-        &mut self,
-        x: &Self::Tensor,
-        mean: &Self::Tensor,
-        invstd: &Self::Tensor,
-        gamma: &Self::Tensor,
-        dy: &Self::Tensor,
-        dx: &Self::Tensor,
-        dgamma: &Self::Tensor,
-        dbeta: &Self::Tensor,
-        grads: ParamGrads,
-        after: Option<(&Self::Tensor, Activation)>,
-        before: Activation,
-    ) -> Result<()>;
-    fn activation_backward(
-        &mut self,
-        y: &Self::Tensor,
-        dy: &Self::Tensor,
-        dx: &Self::Tensor,
-        act: Activation,
-    ) -> Result<()>;
-    fn bce_with_logits(
-        &mut self,
-        logits: &Self::Tensor,
-        grad: &Self::Tensor,
-        stats: &Self::Tensor,
-        slot: usize,
-        target: f32,
-        scale: f32,
-    ) -> Result<()>;
-    #[allow(clippy::too_many_arguments)]
-    fn softmax_cross_entropy(
-        &mut self,
-        logits: &Self::Tensor,
-        labels: &Self::Tensor,
-        grad: &Self::Tensor,
-        stats: &Self::Tensor,
-        slot: usize,
-        scale: f32,
-    ) -> Result<()>;
-    fn sum_over_rows(
-        &mut self,
-        x: &Self::Tensor,
-        out: &Self::Tensor,
-        accumulate: bool,
-    ) -> Result<()>;
-    fn fill(&mut self, dst: &Self::Tensor, value: f32) -> Result<()>;
-    fn add_bias(&mut self, x: &Self::Tensor, bias: &Self::Tensor) -> Result<()>;
-    fn activation_forward(
-        &mut self,
-        x: &Self::Tensor,
-        y: &Self::Tensor,
-        act: Activation,
-    ) -> Result<()>;
-    // The three operations whose parameters change every step (see `Recorder::dynamic`).
-    fn randn(&mut self, dst: &Self::Tensor, seed: u64, stream: u32) -> Result<()>;
-    fn gather_batch(
-        &mut self,
-        images: &Self::Words,
-        order: &Self::Words,
-        dst: &Self::Tensor,
-        offset: usize,
-    ) -> Result<()>;
-    fn gather_labels(
-        &mut self,
-        labels: &Self::Words,
-        order: &Self::Words,
-        dst: &Self::Tensor,
-        offset: usize,
-    ) -> Result<()>;
-    #[allow(clippy::too_many_arguments)]
-    fn adam(
-        &mut self,
-        params: &Self::Tensor,
-        grads: &Self::Tensor,
-        m: &Self::Tensor,
-        v: &Self::Tensor,
-        spec: AdamSpec,
-        t: u64,
-    ) -> Result<()>;
+/// A noise stream that moves with the run: `base + per_run * run.step` (wrapping), so every
+/// step draws fresh noise and a resumed run draws the same noise again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stream {
+    pub base: u32,
+    pub per_run: u32,
 }
 
-/// Noise streams a training step draws (stream = NOISE_STREAMS_PER_STEP * step + k).
-pub const NOISE_STREAMS_PER_STEP: u32 = 2;
+impl Stream {
+    /// The stream number at `step`.
+    pub fn at(self, step: u64) -> u32 {
+        self.base
+            .wrapping_add(self.per_run.wrapping_mul(step as u32))
+    }
+}
 
-/// A recorded dispatch whose parameters change every step, as recorded for step 0.
+/// A recorded dispatch whose parameters come from the run.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Dynamic {
-    Randn { n: usize, seed: u64, stream: u32 },
+pub(crate) enum Dynamic {
+    Randn { n: usize, seed: u64, stream: Stream },
     Gather { batch: usize, pixels: usize },
     Adam { n: usize, spec: AdamSpec },
 }
 
 impl Dynamic {
-    /// The uniform words for training step `step` (0-based) whose batch starts at `offset`.
-    pub fn params_at(&self, step: u64, offset: usize) -> Vec<u32> {
+    /// The uniform words of this dispatch for `run`.
+    pub(crate) fn params(&self, run: &Run) -> Vec<u32> {
         match *self {
-            Dynamic::Randn { n, seed, stream } => ops::randn_params(
-                n,
-                seed,
-                stream.wrapping_add(NOISE_STREAMS_PER_STEP.wrapping_mul(step as u32)),
-            ),
-            Dynamic::Gather { batch, pixels } => ops::gather_params(batch, pixels, offset),
-            Dynamic::Adam { n, spec } => ops::adam_params(n, spec, step + 1),
+            Dynamic::Randn { n, seed, stream } => ops::randn_params(n, seed, stream.at(run.step)),
+            Dynamic::Gather { batch, pixels } => ops::gather_params(batch, pixels, run.offset),
+            Dynamic::Adam { n, spec } => ops::adam_params(n, run.adam(spec), run.step + 1),
         }
     }
 }
 
-/// GPU backend: every operation becomes a prepared [`Dispatch`], appended in order.
+/// Declares the [`Backend`] trait and its two implementations from one list: the trait items and
+/// each implementation's own items as written, then every kernel once (`kernels { fn name(args); }`)
+/// to become a trait method, a GPU recording of `gpu::ops::name(gpu, args)` and a CPU call of
+/// `cpu::ops::name(args)`.
+macro_rules! backend {
+    (
+        $(#[$doc:meta])*
+        pub trait Backend { $($trait_items:tt)* }
+        impl for $recorder:ty { $($recorder_items:tt)* }
+        impl for $cpu:ty { $($cpu_items:tt)* }
+        kernels { $( $(#[$kdoc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?); )* }
+    ) => {
+        $(#[$doc])*
+        pub trait Backend {
+            $($trait_items)*
+            $(
+                $(#[$kdoc])*
+                #[allow(clippy::too_many_arguments)]
+                fn $name(&mut self, $($arg: $ty),*) -> Result<()>;
+            )*
+        }
+
+        impl Backend for $recorder {
+            $($recorder_items)*
+            $(
+                #[allow(clippy::too_many_arguments)]
+                fn $name(&mut self, $($arg: $ty),*) -> Result<()> {
+                    let d = ops::$name(self.gpu, $($arg),*);
+                    self.push(d)
+                }
+            )*
+        }
+
+        impl Backend for $cpu {
+            $($cpu_items)*
+            $(
+                #[allow(clippy::too_many_arguments)]
+                fn $name(&mut self, $($arg: $ty),*) -> Result<()> {
+                    cpu::ops::$name($($arg),*)
+                }
+            )*
+        }
+    };
+}
+
+backend! {
+    /// Storage, the kernels, and the per-run operations.
+    pub trait Backend {
+        type Tensor: Clone;
+        /// u32 data: the dataset's packed bytes and the epoch's index order.
+        type Words;
+
+        fn zeros(&mut self, shape: &[usize]) -> Result<Self::Tensor>;
+        fn words(&mut self, data: &[u32]) -> Result<Self::Words>;
+        fn write(&mut self, t: &Self::Tensor, data: &[f32]) -> Result<()>;
+        fn write_words(&mut self, w: &Self::Words, data: &[u32]) -> Result<()>;
+        fn read(&mut self, t: &Self::Tensor) -> Result<Vec<f32>>;
+        fn view(&self, t: &Self::Tensor, offset: usize, shape: &[usize]) -> Result<Self::Tensor>;
+        fn reshape(&self, t: &Self::Tensor, shape: &[usize]) -> Result<Self::Tensor>;
+        /// Alignment, in elements, of views into a buffer.
+        fn alignment(&self) -> usize;
+
+        /// dst = standard normal noise from (seed, the stream at this run's step).
+        fn randn(&mut self, dst: &Self::Tensor, seed: u64, stream: Stream) -> Result<()>;
+        /// dst [B, pixels] = images[order[run.offset + b]] scaled to [-1, 1].
+        fn gather_batch(
+            &mut self,
+            images: &Self::Words,
+            order: &Self::Words,
+            dst: &Self::Tensor,
+        ) -> Result<()>;
+        /// dst [B] = labels[order[run.offset + b]].
+        fn gather_labels(
+            &mut self,
+            labels: &Self::Words,
+            order: &Self::Words,
+            dst: &Self::Tensor,
+        ) -> Result<()>;
+        /// One Adam update at step run.step + 1 (with the run's learning rate, if it sets one).
+        fn adam(
+            &mut self,
+            params: &Self::Tensor,
+            grads: &Self::Tensor,
+            m: &Self::Tensor,
+            v: &Self::Tensor,
+            spec: AdamSpec,
+        ) -> Result<()>;
+    }
+
+    impl for Recorder<'_> {
+        type Tensor = gpu::Tensor;
+        type Words = gpu::Words;
+
+        fn zeros(&mut self, shape: &[usize]) -> Result<gpu::Tensor> {
+            gpu::Tensor::zeros(self.gpu, shape)
+        }
+        fn words(&mut self, data: &[u32]) -> Result<gpu::Words> {
+            gpu::Words::from_slice(self.gpu, data)
+        }
+        fn write(&mut self, t: &gpu::Tensor, data: &[f32]) -> Result<()> {
+            t.write(self.gpu, data)
+        }
+        fn write_words(&mut self, w: &gpu::Words, data: &[u32]) -> Result<()> {
+            w.write(self.gpu, data)
+        }
+        fn read(&mut self, t: &gpu::Tensor) -> Result<Vec<f32>> {
+            t.read(self.gpu)
+        }
+        fn view(&self, t: &gpu::Tensor, offset: usize, shape: &[usize]) -> Result<gpu::Tensor> {
+            t.view(self.gpu, offset, shape)
+        }
+        fn reshape(&self, t: &gpu::Tensor, shape: &[usize]) -> Result<gpu::Tensor> {
+            t.reshape(shape)
+        }
+        fn alignment(&self) -> usize {
+            self.gpu.view_alignment()
+        }
+        fn randn(&mut self, dst: &gpu::Tensor, seed: u64, stream: Stream) -> Result<()> {
+            let d = ops::randn(self.gpu, dst, seed, stream.at(0));
+            let n = dst.len();
+            self.push_dynamic(d, Dynamic::Randn { n, seed, stream })
+        }
+        fn gather_batch(
+            &mut self,
+            images: &gpu::Words,
+            order: &gpu::Words,
+            dst: &gpu::Tensor,
+        ) -> Result<()> {
+            let d = ops::gather_batch(self.gpu, images, order, dst, 0);
+            let batch = dst.shape()[0];
+            let pixels = dst.len() / batch.max(1);
+            self.push_dynamic(d, Dynamic::Gather { batch, pixels })
+        }
+        fn gather_labels(
+            &mut self,
+            labels: &gpu::Words,
+            order: &gpu::Words,
+            dst: &gpu::Tensor,
+        ) -> Result<()> {
+            let d = ops::gather_labels(self.gpu, labels, order, dst, 0);
+            let batch = dst.len();
+            self.push_dynamic(d, Dynamic::Gather { batch, pixels: 1 })
+        }
+        fn adam(
+            &mut self,
+            params: &gpu::Tensor,
+            grads: &gpu::Tensor,
+            m: &gpu::Tensor,
+            v: &gpu::Tensor,
+            spec: AdamSpec,
+        ) -> Result<()> {
+            let d = ops::adam(self.gpu, params, grads, m, v, spec, 1);
+            let n = params.len();
+            self.push_dynamic(d, Dynamic::Adam { n, spec })
+        }
+    }
+
+    impl for Cpu {
+        type Tensor = cpu::Tensor;
+        type Words = RefCell<Vec<u32>>;
+
+        fn zeros(&mut self, shape: &[usize]) -> Result<cpu::Tensor> {
+            Ok(cpu::Tensor::zeros(shape))
+        }
+        fn words(&mut self, data: &[u32]) -> Result<Self::Words> {
+            Ok(RefCell::new(data.to_vec()))
+        }
+        fn write(&mut self, t: &cpu::Tensor, data: &[f32]) -> Result<()> {
+            t.write(data)
+        }
+        fn write_words(&mut self, w: &Self::Words, data: &[u32]) -> Result<()> {
+            *w.borrow_mut() = data.to_vec();
+            Ok(())
+        }
+        fn read(&mut self, t: &cpu::Tensor) -> Result<Vec<f32>> {
+            Ok(t.to_vec())
+        }
+        fn view(&self, t: &cpu::Tensor, offset: usize, shape: &[usize]) -> Result<cpu::Tensor> {
+            t.view(offset, shape)
+        }
+        fn reshape(&self, t: &cpu::Tensor, shape: &[usize]) -> Result<cpu::Tensor> {
+            t.reshape(shape)
+        }
+        fn alignment(&self) -> usize {
+            1
+        }
+        fn randn(&mut self, dst: &cpu::Tensor, seed: u64, stream: Stream) -> Result<()> {
+            cpu::ops::randn(dst, seed, stream.at(self.run.step))
+        }
+        fn gather_batch(
+            &mut self,
+            images: &Self::Words,
+            order: &Self::Words,
+            dst: &cpu::Tensor,
+        ) -> Result<()> {
+            cpu::ops::gather_batch(&images.borrow(), &order.borrow(), dst, self.run.offset)
+        }
+        fn gather_labels(
+            &mut self,
+            labels: &Self::Words,
+            order: &Self::Words,
+            dst: &cpu::Tensor,
+        ) -> Result<()> {
+            cpu::ops::gather_labels(&labels.borrow(), &order.borrow(), dst, self.run.offset)
+        }
+        fn adam(
+            &mut self,
+            params: &cpu::Tensor,
+            grads: &cpu::Tensor,
+            m: &cpu::Tensor,
+            v: &cpu::Tensor,
+            spec: AdamSpec,
+        ) -> Result<()> {
+            let run = self.run;
+            cpu::ops::adam(params, grads, m, v, run.adam(spec), run.step + 1)
+        }
+    }
+
+    kernels {
+        /// c = op(a) op(b) (+ c) (+ bias), then the activation.
+        fn matmul(
+            a: &Self::Tensor,
+            b: &Self::Tensor,
+            bias: Option<&Self::Tensor>,
+            c: &Self::Tensor,
+            spec: MatmulSpec,
+        );
+        fn im2col(x: &Self::Tensor, cols: &Self::Tensor, geom: ConvGeom);
+        fn col2im(
+            dcols: &Self::Tensor,
+            dx: &Self::Tensor,
+            geom: ConvGeom,
+            through: Option<(&Self::Tensor, Activation)>,
+        );
+        fn batch_norm_stats(
+            x: &Self::Tensor,
+            mean: &Self::Tensor,
+            invstd: &Self::Tensor,
+            running_mean: &Self::Tensor,
+            running_var: &Self::Tensor,
+            momentum: f32,
+            eps: f32,
+            update_running: bool,
+        );
+        fn batch_norm_use_running(
+            running_mean: &Self::Tensor,
+            running_var: &Self::Tensor,
+            mean: &Self::Tensor,
+            invstd: &Self::Tensor,
+            eps: f32,
+        );
+        fn batch_norm_apply(
+            x: &Self::Tensor,
+            mean: &Self::Tensor,
+            invstd: &Self::Tensor,
+            gamma: &Self::Tensor,
+            beta: &Self::Tensor,
+            y: &Self::Tensor,
+            act: Activation,
+        );
+        fn batch_norm_backward(
+            x: &Self::Tensor,
+            mean: &Self::Tensor,
+            invstd: &Self::Tensor,
+            gamma: &Self::Tensor,
+            dy: &Self::Tensor,
+            dx: &Self::Tensor,
+            dgamma: &Self::Tensor,
+            dbeta: &Self::Tensor,
+            grads: ParamGrads,
+            after: Option<(&Self::Tensor, Activation)>,
+            before: Activation,
+        );
+        fn activation_forward(x: &Self::Tensor, y: &Self::Tensor, act: Activation);
+        fn activation_backward(
+            y: &Self::Tensor,
+            dy: &Self::Tensor,
+            dx: &Self::Tensor,
+            act: Activation,
+        );
+        fn bce_with_logits(
+            logits: &Self::Tensor,
+            grad: &Self::Tensor,
+            stats: &Self::Tensor,
+            slot: usize,
+            target: f32,
+            scale: f32,
+        );
+        fn softmax_cross_entropy(
+            logits: &Self::Tensor,
+            labels: &Self::Tensor,
+            grad: &Self::Tensor,
+            stats: &Self::Tensor,
+            slot: usize,
+            scale: f32,
+        );
+        fn sum_over_rows(x: &Self::Tensor, out: &Self::Tensor, accumulate: bool);
+        fn fill(dst: &Self::Tensor, value: f32);
+        fn add_bias(x: &Self::Tensor, bias: &Self::Tensor);
+    }
+}
+
+/// A named buffer of a recorded program.
+#[derive(Clone)]
+pub(crate) enum Buffer {
+    F32(gpu::Tensor),
+    Words(gpu::Words),
+}
+
+/// GPU backend: every operation becomes a prepared [`Dispatch`], appended in order; named
+/// inputs and outputs are declared for the [`Program`](crate::nn::Program) made from it.
 pub struct Recorder<'g> {
     pub gpu: &'g Gpu,
-    pub dispatches: Vec<Dispatch>,
-    /// (index in `dispatches`, kind) of every dispatch whose parameters change per step.
-    pub dynamic: Vec<(usize, Dynamic)>,
+    pub(crate) dispatches: Vec<Dispatch>,
+    /// (index in `dispatches`, kind) of every dispatch whose parameters come from the run.
+    pub(crate) dynamic: Vec<(usize, Dynamic)>,
+    pub(crate) inputs: Vec<(&'static str, Buffer)>,
+    pub(crate) outputs: Vec<(&'static str, gpu::Tensor)>,
 }
 
 impl<'g> Recorder<'g> {
@@ -193,15 +377,24 @@ impl<'g> Recorder<'g> {
             gpu,
             dispatches: Vec::new(),
             dynamic: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
         }
     }
 
-    /// Hands over what was recorded so far.
-    pub fn take(&mut self) -> (Vec<Dispatch>, Vec<(usize, Dynamic)>) {
-        (
-            std::mem::take(&mut self.dispatches),
-            std::mem::take(&mut self.dynamic),
-        )
+    /// Names `t` as an input the program's user writes before a run.
+    pub fn input(&mut self, name: &'static str, t: &gpu::Tensor) {
+        self.inputs.push((name, Buffer::F32(t.clone())));
+    }
+
+    /// Names `w` as a u32 input (an index order, say).
+    pub fn input_words(&mut self, name: &'static str, w: &gpu::Words) {
+        self.inputs.push((name, Buffer::Words(w.clone())));
+    }
+
+    /// Names `t` as an output the program's user reads after a run.
+    pub fn output(&mut self, name: &'static str, t: &gpu::Tensor) {
+        self.outputs.push((name, t.clone()));
     }
 
     fn push(&mut self, d: Result<Dispatch>) -> Result<()> {
@@ -215,449 +408,15 @@ impl<'g> Recorder<'g> {
     }
 }
 
-impl Backend for Recorder<'_> {
-    type Tensor = gpu::Tensor;
-    type Words = gpu::Words;
-
-    fn zeros(&mut self, shape: &[usize]) -> Result<gpu::Tensor> {
-        gpu::Tensor::zeros(self.gpu, shape)
-    }
-    fn words(&mut self, data: &[u32]) -> Result<gpu::Words> {
-        gpu::Words::from_slice(self.gpu, data)
-    }
-    fn write(&mut self, t: &gpu::Tensor, data: &[f32]) -> Result<()> {
-        t.write(self.gpu, data)
-    }
-    fn write_words(&mut self, w: &gpu::Words, data: &[u32]) -> Result<()> {
-        w.write(self.gpu, data)
-    }
-    fn read(&mut self, t: &gpu::Tensor) -> Result<Vec<f32>> {
-        t.read(self.gpu)
-    }
-    fn view(&self, t: &gpu::Tensor, offset: usize, shape: &[usize]) -> Result<gpu::Tensor> {
-        t.view(self.gpu, offset, shape)
-    }
-    fn reshape(&self, t: &gpu::Tensor, shape: &[usize]) -> Result<gpu::Tensor> {
-        t.reshape(shape)
-    }
-    fn alignment(&self) -> usize {
-        self.gpu.view_alignment()
-    }
-    fn matmul(
-        &mut self,
-        a: &gpu::Tensor,
-        b: &gpu::Tensor,
-        bias: Option<&gpu::Tensor>,
-        c: &gpu::Tensor,
-        spec: MatmulSpec,
-    ) -> Result<()> {
-        let d = ops::matmul(self.gpu, a, b, bias, c, spec);
-        self.push(d)
-    }
-    fn im2col(&mut self, x: &gpu::Tensor, cols: &gpu::Tensor, geom: ConvGeom) -> Result<()> {
-        let d = ops::im2col(self.gpu, x, cols, geom);
-        self.push(d)
-    }
-    fn col2im(
-        &mut self,
-        dcols: &gpu::Tensor,
-        dx: &gpu::Tensor,
-        geom: ConvGeom,
-        through: Option<(&gpu::Tensor, Activation)>,
-    ) -> Result<()> {
-        let d = ops::col2im(self.gpu, dcols, dx, geom, through);
-        self.push(d)
-    }
-    fn batch_norm_stats(
-        &mut self,
-        x: &gpu::Tensor,
-        mean: &gpu::Tensor,
-        invstd: &gpu::Tensor,
-        running_mean: &gpu::Tensor,
-        running_var: &gpu::Tensor,
-        momentum: f32,
-        eps: f32,
-        update_running: bool,
-    ) -> Result<()> {
-        let d = ops::batch_norm_stats(
-            self.gpu,
-            x,
-            mean,
-            invstd,
-            running_mean,
-            running_var,
-            momentum,
-            eps,
-            update_running,
-        );
-        self.push(d)
-    }
-    fn batch_norm_use_running(
-        &mut self,
-        running_mean: &gpu::Tensor,
-        running_var: &gpu::Tensor,
-        mean: &gpu::Tensor,
-        invstd: &gpu::Tensor,
-        eps: f32,
-    ) -> Result<()> {
-        let d = ops::batch_norm_use_running(self.gpu, running_mean, running_var, mean, invstd, eps);
-        self.push(d)
-    }
-    fn batch_norm_apply(
-        &mut self,
-        x: &gpu::Tensor,
-        mean: &gpu::Tensor,
-        invstd: &gpu::Tensor,
-        gamma: &gpu::Tensor,
-        beta: &gpu::Tensor,
-        y: &gpu::Tensor,
-        act: Activation,
-    ) -> Result<()> {
-        let d = ops::batch_norm_apply(self.gpu, x, mean, invstd, gamma, beta, y, act);
-        self.push(d)
-    }
-    fn batch_norm_backward(
-        &mut self,
-        x: &gpu::Tensor,
-        mean: &gpu::Tensor,
-        invstd: &gpu::Tensor,
-        gamma: &gpu::Tensor,
-        dy: &gpu::Tensor,
-        dx: &gpu::Tensor,
-        dgamma: &gpu::Tensor,
-        dbeta: &gpu::Tensor,
-        grads: ParamGrads,
-        after: Option<(&gpu::Tensor, Activation)>,
-        before: Activation,
-    ) -> Result<()> {
-        let d = ops::batch_norm_backward(
-            self.gpu, x, mean, invstd, gamma, dy, dx, dgamma, dbeta, grads, after, before,
-        );
-        self.push(d)
-    }
-    fn activation_backward(
-        &mut self,
-        y: &gpu::Tensor,
-        dy: &gpu::Tensor,
-        dx: &gpu::Tensor,
-        act: Activation,
-    ) -> Result<()> {
-        let d = ops::activation_backward(self.gpu, y, dy, dx, act);
-        self.push(d)
-    }
-    fn bce_with_logits(
-        &mut self,
-        logits: &gpu::Tensor,
-        grad: &gpu::Tensor,
-        stats: &gpu::Tensor,
-        slot: usize,
-        target: f32,
-        scale: f32,
-    ) -> Result<()> {
-        let d = ops::bce_with_logits(self.gpu, logits, grad, stats, slot, target, scale);
-        self.push(d)
-    }
-    fn softmax_cross_entropy(
-        &mut self,
-        logits: &gpu::Tensor,
-        labels: &gpu::Tensor,
-        grad: &gpu::Tensor,
-        stats: &gpu::Tensor,
-        slot: usize,
-        scale: f32,
-    ) -> Result<()> {
-        let d = ops::softmax_cross_entropy(self.gpu, logits, labels, grad, stats, slot, scale);
-        self.push(d)
-    }
-    fn gather_labels(
-        &mut self,
-        labels: &gpu::Words,
-        order: &gpu::Words,
-        dst: &gpu::Tensor,
-        offset: usize,
-    ) -> Result<()> {
-        let d = ops::gather_labels(self.gpu, labels, order, dst, offset);
-        self.push_dynamic(
-            d,
-            Dynamic::Gather {
-                batch: dst.len(),
-                pixels: 1,
-            },
-        )
-    }
-    fn sum_over_rows(
-        &mut self,
-        x: &gpu::Tensor,
-        out: &gpu::Tensor,
-        accumulate: bool,
-    ) -> Result<()> {
-        let d = ops::sum_over_rows(self.gpu, x, out, accumulate);
-        self.push(d)
-    }
-    fn fill(&mut self, dst: &gpu::Tensor, value: f32) -> Result<()> {
-        let d = ops::fill(self.gpu, dst, value);
-        self.push(d)
-    }
-    fn add_bias(&mut self, x: &gpu::Tensor, bias: &gpu::Tensor) -> Result<()> {
-        let d = ops::add_bias(self.gpu, x, bias);
-        self.push(d)
-    }
-    fn activation_forward(
-        &mut self,
-        x: &gpu::Tensor,
-        y: &gpu::Tensor,
-        act: Activation,
-    ) -> Result<()> {
-        let d = ops::activation_forward(self.gpu, x, y, act);
-        self.push(d)
-    }
-    fn randn(&mut self, dst: &gpu::Tensor, seed: u64, stream: u32) -> Result<()> {
-        let d = ops::randn(self.gpu, dst, seed, stream);
-        self.push_dynamic(
-            d,
-            Dynamic::Randn {
-                n: dst.len(),
-                seed,
-                stream,
-            },
-        )
-    }
-    fn gather_batch(
-        &mut self,
-        images: &gpu::Words,
-        order: &gpu::Words,
-        dst: &gpu::Tensor,
-        offset: usize,
-    ) -> Result<()> {
-        let d = ops::gather_batch(self.gpu, images, order, dst, offset);
-        let batch = dst.shape()[0];
-        self.push_dynamic(
-            d,
-            Dynamic::Gather {
-                batch,
-                pixels: dst.len() / batch,
-            },
-        )
-    }
-    fn adam(
-        &mut self,
-        params: &gpu::Tensor,
-        grads: &gpu::Tensor,
-        m: &gpu::Tensor,
-        v: &gpu::Tensor,
-        spec: AdamSpec,
-        t: u64,
-    ) -> Result<()> {
-        let d = ops::adam(self.gpu, params, grads, m, v, spec, t);
-        self.push_dynamic(
-            d,
-            Dynamic::Adam {
-                n: params.len(),
-                spec,
-            },
-        )
-    }
+/// CPU backend: every operation runs its CPU reference at once, with `run`'s per-run values.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu {
+    pub run: Run,
 }
 
-/// CPU backend: every operation runs its CPU reference at once.
-pub struct Cpu;
-
-impl Backend for Cpu {
-    type Tensor = cpu::Tensor;
-    type Words = std::cell::RefCell<Vec<u32>>;
-
-    fn zeros(&mut self, shape: &[usize]) -> Result<cpu::Tensor> {
-        Ok(cpu::Tensor::zeros(shape))
-    }
-    fn words(&mut self, data: &[u32]) -> Result<Self::Words> {
-        Ok(std::cell::RefCell::new(data.to_vec()))
-    }
-    fn write(&mut self, t: &cpu::Tensor, data: &[f32]) -> Result<()> {
-        t.write(data)
-    }
-    fn write_words(&mut self, w: &Self::Words, data: &[u32]) -> Result<()> {
-        *w.borrow_mut() = data.to_vec();
-        Ok(())
-    }
-    fn read(&mut self, t: &cpu::Tensor) -> Result<Vec<f32>> {
-        Ok(t.to_vec())
-    }
-    fn view(&self, t: &cpu::Tensor, offset: usize, shape: &[usize]) -> Result<cpu::Tensor> {
-        t.view(offset, shape)
-    }
-    fn reshape(&self, t: &cpu::Tensor, shape: &[usize]) -> Result<cpu::Tensor> {
-        t.reshape(shape)
-    }
-    fn alignment(&self) -> usize {
-        1
-    }
-    fn matmul(
-        &mut self,
-        a: &cpu::Tensor,
-        b: &cpu::Tensor,
-        bias: Option<&cpu::Tensor>,
-        c: &cpu::Tensor,
-        spec: MatmulSpec,
-    ) -> Result<()> {
-        cpu::ops::matmul(a, b, bias, c, spec)
-    }
-    fn im2col(&mut self, x: &cpu::Tensor, cols: &cpu::Tensor, geom: ConvGeom) -> Result<()> {
-        cpu::ops::im2col(x, cols, geom)
-    }
-    fn col2im(
-        &mut self,
-        dcols: &cpu::Tensor,
-        dx: &cpu::Tensor,
-        geom: ConvGeom,
-        through: Option<(&cpu::Tensor, Activation)>,
-    ) -> Result<()> {
-        cpu::ops::col2im(dcols, dx, geom, through)
-    }
-    fn batch_norm_stats(
-        &mut self,
-        x: &cpu::Tensor,
-        mean: &cpu::Tensor,
-        invstd: &cpu::Tensor,
-        running_mean: &cpu::Tensor,
-        running_var: &cpu::Tensor,
-        momentum: f32,
-        eps: f32,
-        update_running: bool,
-    ) -> Result<()> {
-        cpu::ops::batch_norm_stats(
-            x,
-            mean,
-            invstd,
-            running_mean,
-            running_var,
-            momentum,
-            eps,
-            update_running,
-        )
-    }
-    fn batch_norm_use_running(
-        &mut self,
-        running_mean: &cpu::Tensor,
-        running_var: &cpu::Tensor,
-        mean: &cpu::Tensor,
-        invstd: &cpu::Tensor,
-        eps: f32,
-    ) -> Result<()> {
-        cpu::ops::batch_norm_use_running(running_mean, running_var, mean, invstd, eps)
-    }
-    fn batch_norm_apply(
-        &mut self,
-        x: &cpu::Tensor,
-        mean: &cpu::Tensor,
-        invstd: &cpu::Tensor,
-        gamma: &cpu::Tensor,
-        beta: &cpu::Tensor,
-        y: &cpu::Tensor,
-        act: Activation,
-    ) -> Result<()> {
-        cpu::ops::batch_norm_apply(x, mean, invstd, gamma, beta, y, act)
-    }
-    fn batch_norm_backward(
-        &mut self,
-        x: &cpu::Tensor,
-        mean: &cpu::Tensor,
-        invstd: &cpu::Tensor,
-        gamma: &cpu::Tensor,
-        dy: &cpu::Tensor,
-        dx: &cpu::Tensor,
-        dgamma: &cpu::Tensor,
-        dbeta: &cpu::Tensor,
-        grads: ParamGrads,
-        after: Option<(&cpu::Tensor, Activation)>,
-        before: Activation,
-    ) -> Result<()> {
-        cpu::ops::batch_norm_backward(
-            x, mean, invstd, gamma, dy, dx, dgamma, dbeta, grads, after, before,
-        )
-    }
-    fn activation_backward(
-        &mut self,
-        y: &cpu::Tensor,
-        dy: &cpu::Tensor,
-        dx: &cpu::Tensor,
-        act: Activation,
-    ) -> Result<()> {
-        cpu::ops::activation_backward(y, dy, dx, act)
-    }
-    fn bce_with_logits(
-        &mut self,
-        logits: &cpu::Tensor,
-        grad: &cpu::Tensor,
-        stats: &cpu::Tensor,
-        slot: usize,
-        target: f32,
-        scale: f32,
-    ) -> Result<()> {
-        cpu::ops::bce_with_logits(logits, grad, stats, slot, target, scale)
-    }
-    fn softmax_cross_entropy(
-        &mut self,
-        logits: &cpu::Tensor,
-        labels: &cpu::Tensor,
-        grad: &cpu::Tensor,
-        stats: &cpu::Tensor,
-        slot: usize,
-        scale: f32,
-    ) -> Result<()> {
-        cpu::ops::softmax_cross_entropy(logits, labels, grad, stats, slot, scale)
-    }
-    fn gather_labels(
-        &mut self,
-        labels: &Self::Words,
-        order: &Self::Words,
-        dst: &cpu::Tensor,
-        offset: usize,
-    ) -> Result<()> {
-        cpu::ops::gather_labels(&labels.borrow(), &order.borrow(), dst, offset)
-    }
-    fn sum_over_rows(
-        &mut self,
-        x: &cpu::Tensor,
-        out: &cpu::Tensor,
-        accumulate: bool,
-    ) -> Result<()> {
-        cpu::ops::sum_over_rows(x, out, accumulate)
-    }
-    fn fill(&mut self, dst: &cpu::Tensor, value: f32) -> Result<()> {
-        cpu::ops::fill(dst, value)
-    }
-    fn add_bias(&mut self, x: &cpu::Tensor, bias: &cpu::Tensor) -> Result<()> {
-        cpu::ops::add_bias(x, bias)
-    }
-    fn activation_forward(
-        &mut self,
-        x: &cpu::Tensor,
-        y: &cpu::Tensor,
-        act: Activation,
-    ) -> Result<()> {
-        cpu::ops::activation_forward(x, y, act)
-    }
-    fn randn(&mut self, dst: &cpu::Tensor, seed: u64, stream: u32) -> Result<()> {
-        cpu::ops::randn(dst, seed, stream)
-    }
-    fn gather_batch(
-        &mut self,
-        images: &Self::Words,
-        order: &Self::Words,
-        dst: &cpu::Tensor,
-        offset: usize,
-    ) -> Result<()> {
-        cpu::ops::gather_batch(&images.borrow(), &order.borrow(), dst, offset)
-    }
-    fn adam(
-        &mut self,
-        params: &cpu::Tensor,
-        grads: &cpu::Tensor,
-        m: &cpu::Tensor,
-        v: &cpu::Tensor,
-        spec: AdamSpec,
-        t: u64,
-    ) -> Result<()> {
-        cpu::ops::adam(params, grads, m, v, spec, t)
+impl Cpu {
+    /// A CPU backend at `run`.
+    pub fn at(run: Run) -> Cpu {
+        Cpu { run }
     }
 }

@@ -118,6 +118,57 @@ pub fn batch_norm_specs(prefix: &str, channels: usize) -> Vec<ParamSpec> {
     ]
 }
 
+/// What a backward pass computes besides the gradient it passes through.
+#[derive(Debug)]
+pub enum Backprop<'a, T> {
+    /// Accumulate parameter gradients; no gradient for the input (a network's first layer).
+    Params,
+    /// The input gradient only, parameters untouched: a frozen network passing gradients on
+    /// (the discriminator in the generator's step).
+    Input(&'a T),
+    /// Both.
+    Both(&'a T),
+}
+
+impl<T> Clone for Backprop<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Backprop<'_, T> {}
+
+impl<'a, T> Backprop<'a, T> {
+    pub fn params(self) -> bool {
+        !matches!(self, Backprop::Input(_))
+    }
+
+    pub fn input(self) -> Option<&'a T> {
+        match self {
+            Backprop::Params => None,
+            Backprop::Input(dx) | Backprop::Both(dx) => Some(dx),
+        }
+    }
+
+    /// The same choice of parameter gradients, passing the gradient on into `dx` (for the layers
+    /// before the first).
+    pub fn with_input<'b>(self, dx: &'b T) -> Backprop<'b, T> {
+        if self.params() {
+            Backprop::Both(dx)
+        } else {
+            Backprop::Input(dx)
+        }
+    }
+
+    /// Whether batch norm accumulates its parameter gradients.
+    pub fn param_grads(self) -> ParamGrads {
+        if self.params() {
+            ParamGrads::Accumulate
+        } else {
+            ParamGrads::Skip
+        }
+    }
+}
+
 /// y [N, out] = act(x [N, in] W^T + b).
 pub struct Linear<B: Backend> {
     weight: B::Tensor,
@@ -152,17 +203,16 @@ impl<B: Backend> Linear<B> {
         be.matmul(x, &self.weight, Some(&self.bias), y, spec)
     }
 
-    /// dW += dy^T x, db += sum(dy) (when `grads`); dx = dy W (when wanted). dy is w.r.t. the
-    /// pre-activation output.
+    /// dW += dy^T x, db += sum(dy) (with parameter gradients); dx = dy W (with an input
+    /// gradient). dy is w.r.t. the pre-activation output.
     pub fn backward(
         &self,
         be: &mut B,
         x: &B::Tensor,
         dy: &B::Tensor,
-        dx: Option<&B::Tensor>,
-        grads: bool,
+        mode: Backprop<B::Tensor>,
     ) -> Result<()> {
-        if grads {
+        if mode.params() {
             let spec = MatmulSpec {
                 trans_a: true,
                 accumulate: true,
@@ -171,7 +221,7 @@ impl<B: Backend> Linear<B> {
             be.matmul(dy, x, None, &self.dweight, spec)?;
             be.sum_over_rows(dy, &self.dbias, true)?;
         }
-        if let Some(dx) = dx {
+        if let Some(dx) = mode.input() {
             be.matmul(dy, &self.weight, None, dx, MatmulSpec::PLAIN)?;
         }
         Ok(())
@@ -220,17 +270,16 @@ impl<B: Backend> Conv2d<B> {
         be.matmul(&self.cols, &self.weight, Some(&self.bias), y, spec)
     }
 
-    /// dy: [B*OH*OW, out] w.r.t. the pre-activation output; dx: [B, H, W, C] when wanted. With
+    /// dy: [B*OH*OW, out] w.r.t. the pre-activation output; the input gradient [B, H, W, C]. With
     /// `dx_through` = (y, act), the input was act's output y and dx is taken through act.
     pub fn backward(
         &self,
         be: &mut B,
         dy: &B::Tensor,
-        dx: Option<&B::Tensor>,
+        mode: Backprop<B::Tensor>,
         dx_through: Option<(&B::Tensor, Activation)>,
-        grads: bool,
     ) -> Result<()> {
-        if grads {
+        if mode.params() {
             let spec = MatmulSpec {
                 trans_a: true,
                 accumulate: true,
@@ -239,7 +288,7 @@ impl<B: Backend> Conv2d<B> {
             be.matmul(dy, &self.cols, None, &self.dweight, spec)?;
             be.sum_over_rows(dy, &self.dbias, true)?;
         }
-        if let Some(dx) = dx {
+        if let Some(dx) = mode.input() {
             be.matmul(dy, &self.weight, None, &self.dcols, MatmulSpec::PLAIN)?;
             be.col2im(&self.dcols, dx, self.geom, dx_through)?;
         }
@@ -289,17 +338,16 @@ impl<B: Backend> ConvTranspose2d<B> {
         be.add_bias(y, &self.bias)
     }
 
-    /// dy [B*OH*OW, C_out] w.r.t. the output; dx [B*H*W, C_in] when wanted.
+    /// dy [B*OH*OW, C_out] w.r.t. the output; the input gradient is [B*H*W, C_in].
     pub fn backward(
         &self,
         be: &mut B,
         x: &B::Tensor,
         dy: &B::Tensor,
-        dx: Option<&B::Tensor>,
-        grads: bool,
+        mode: Backprop<B::Tensor>,
     ) -> Result<()> {
         be.im2col(dy, &self.dcols, self.geom)?;
-        if grads {
+        if mode.params() {
             let spec = MatmulSpec {
                 trans_a: true,
                 accumulate: true,
@@ -308,7 +356,7 @@ impl<B: Backend> ConvTranspose2d<B> {
             be.matmul(x, &self.dcols, None, &self.dweight, spec)?;
             be.sum_over_rows(dy, &self.dbias, true)?;
         }
-        if let Some(dx) = dx {
+        if let Some(dx) = mode.input() {
             be.matmul(
                 &self.dcols,
                 &self.weight,
@@ -409,15 +457,10 @@ impl<B: Backend> BatchNorm<B> {
         x: &B::Tensor,
         dy: &B::Tensor,
         dx: &B::Tensor,
-        grads: bool,
+        grads: ParamGrads,
         after: Option<(&B::Tensor, Activation)>,
         before: Activation,
     ) -> Result<()> {
-        let grads = if grads {
-            ParamGrads::Accumulate
-        } else {
-            ParamGrads::Skip
-        };
         be.batch_norm_backward(
             x,
             &self.mean,
@@ -438,4 +481,15 @@ impl<B: Backend> BatchNorm<B> {
 pub enum BnMode {
     Train { update_running: bool },
     Inference,
+}
+
+impl BnMode {
+    /// Batch statistics, running statistics updated.
+    pub const TRAIN: BnMode = BnMode::Train {
+        update_running: true,
+    };
+    /// Batch statistics, running statistics left as they are.
+    pub const TRAIN_KEEP_RUNNING: BnMode = BnMode::Train {
+        update_running: false,
+    };
 }

@@ -3,11 +3,13 @@
 mod backend;
 pub mod layers;
 mod params;
+mod program;
 pub mod trunk;
 
-pub use backend::{Backend, Cpu, Dynamic, NOISE_STREAMS_PER_STEP, Recorder};
+pub use backend::{Backend, Cpu, Recorder, Stream};
 pub use layers::{BatchNorm, BnMode, Conv2d, ConvTranspose2d, Linear};
 pub use params::{
     Init, Layout, MOMENT_PREFIXES, NamedValues, ParamSpec, ParamStore, convert_layouts,
 };
+pub use program::{Program, Run};
 pub use trunk::{ConvTrunk, TrunkShape};

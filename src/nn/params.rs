@@ -174,6 +174,12 @@ impl<B: Backend> ParamStore<B> {
         be.view(&self.grads, self.offsets[i], shape)
     }
 
+    /// One Adam update of every trainable parameter from the accumulated gradients (at the
+    /// run's step, see [`Backend::adam`]).
+    pub fn adam(&self, be: &mut B, spec: crate::spec::AdamSpec) -> Result<()> {
+        be.adam(&self.params, &self.grads, &self.m, &self.v, spec)
+    }
+
     /// Keras-style initial values from `seed`.
     pub fn initialize(&self, be: &mut B, seed: u64) -> Result<()> {
         let mut rng = SplitMix64::new(seed);

@@ -5,7 +5,7 @@
 
 use crate::data::SIDE;
 use crate::error::Result;
-use crate::nn::layers::{batch_norm_specs, conv_specs};
+use crate::nn::layers::{Backprop, batch_norm_specs, conv_specs};
 use crate::nn::{Backend, BatchNorm, BnMode, Conv2d, ParamSpec, ParamStore};
 use crate::spec::{Activation, ConvGeom};
 
@@ -132,19 +132,19 @@ impl<B: Backend> ConvTrunk<B> {
             .forward(be, &self.c3out, &self.features, LEAKY, mode)
     }
 
-    /// From dfeatures [B, h*w*128]: accumulates parameter gradients when `grads`; writes the
-    /// input gradient [B, 28, 28, 1] into `dinput` when given.
+    /// From dfeatures [B, h*w*128]; an input gradient is [B, 28, 28, 1] (or [B, 784]).
     pub fn backward(
         &self,
         be: &mut B,
         dfeatures: &B::Tensor,
-        dinput: Option<&B::Tensor>,
-        grads: bool,
+        mode: Backprop<B::Tensor>,
     ) -> Result<()> {
-        let dinput = dinput
+        let dinput = mode
+            .input()
             .map(|d| be.reshape(d, &[self.batch, SIDE, SIDE, 1]))
             .transpose()?;
         let none = Activation::Identity;
+        let grads = mode.param_grads();
         // The LeakyReLUs' derivatives are folded into the batch-norm backwards and into col2im.
         self.bn3.backward(
             be,
@@ -156,7 +156,7 @@ impl<B: Backend> ConvTrunk<B> {
             none,
         )?;
         self.c3
-            .backward(be, &self.dc3, Some(&self.da2), None, grads)?;
+            .backward(be, &self.dc3, mode.with_input(&self.da2), None)?;
         self.bn2.backward(
             be,
             &self.c2out,
@@ -170,11 +170,13 @@ impl<B: Backend> ConvTrunk<B> {
         self.c2.backward(
             be,
             &self.dc2,
-            Some(&self.dc1),
+            mode.with_input(&self.dc1),
             Some((&self.a1, LEAKY)),
-            grads,
         )?;
-        self.c1
-            .backward(be, &self.dc1, dinput.as_ref(), None, grads)
+        let first = match &dinput {
+            Some(d) => mode.with_input(d),
+            None => Backprop::Params,
+        };
+        self.c1.backward(be, &self.dc1, first, None)
     }
 }

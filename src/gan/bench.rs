@@ -1,0 +1,73 @@
+//! `bench`: steady-state training throughput, and start-up measured apart.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::data::{epoch_order, load_dataset};
+use crate::error::{Error, Result};
+use crate::gan::model::GeneratorKind;
+use crate::gan::step::StepConfig;
+use crate::gan::trainer::GpuTrainer;
+use crate::gpu::Gpu;
+
+/// What `bench` measured.
+pub struct BenchReport {
+    pub adapter: String,
+    /// Reading and decoding the dataset on the CPU.
+    pub data_load_s: f64,
+    /// Adapter and device, buffers, pipelines, dataset upload, up to an idle GPU.
+    pub start_up_s: f64,
+    pub dispatches_per_step: usize,
+    pub steps: u64,
+    pub ms_per_step: f64,
+    pub images_per_s: f64,
+}
+
+/// Training throughput: `warmup` steps, then `steps` timed steps with no readback but the last.
+pub fn bench(
+    adapter: Option<&str>,
+    model: GeneratorKind,
+    data_dir: &Path,
+    batch: usize,
+    steps: u64,
+    warmup: u64,
+) -> Result<BenchReport> {
+    if steps == 0 || batch == 0 {
+        return Err(Error::Invalid(
+            "--steps and --batch-size must be at least 1".into(),
+        ));
+    }
+    let t = Instant::now();
+    let data = load_dataset(data_dir, "train")?;
+    let images = data.packed_images();
+    let data_load_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let gpu = Gpu::new(adapter)?;
+    let config = StepConfig::article(model, batch, 0);
+    let mut trainer = GpuTrainer::new(&gpu, config, &images, data.count)?;
+    trainer.initialize()?;
+    trainer.set_order(&epoch_order(0, 0, data.count))?;
+    trainer.finish()?;
+    let start_up_s = t.elapsed().as_secs_f64();
+    let steps_per_epoch = (data.count / batch) as u64;
+    let mut run = |from: u64, n: u64| -> Result<()> {
+        for step in from..from + n {
+            let offset = (step % steps_per_epoch) as usize * batch;
+            trainer.run_step(step, offset, step + 1 == from + n)?;
+        }
+        Ok(())
+    };
+    run(0, warmup.max(1))?;
+    let t = Instant::now();
+    run(warmup.max(1), steps)?;
+    let secs = t.elapsed().as_secs_f64();
+    Ok(BenchReport {
+        adapter: crate::gpu::describe(&gpu.info),
+        data_load_s,
+        start_up_s,
+        dispatches_per_step: trainer.dispatch_count(),
+        steps,
+        ms_per_step: secs / steps as f64 * 1e3,
+        images_per_s: (steps as usize * batch) as f64 / secs,
+    })
+}

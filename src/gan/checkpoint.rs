@@ -1,0 +1,109 @@
+//! A training run's checkpoint: both networks and Adam's moments in PyTorch's names and layouts,
+//! and the run's metadata, which `--resume` checks against the options before loading.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::gan::model::{GeneratorKind, discriminator_specs};
+use crate::gan::trainer::GpuTrainer;
+use crate::io::checkpoint::{self, Checkpoint};
+use crate::nn::{MOMENT_PREFIXES, ParamSpec, convert_layouts};
+
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// What defines a run: a checkpoint records it, and a resumed run must match it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunMeta {
+    pub model: GeneratorKind,
+    pub seed: u64,
+    pub batch: usize,
+    pub lr: f32,
+    pub beta1: f32,
+    pub dataset_size: usize,
+}
+
+impl RunMeta {
+    fn specs(&self) -> Vec<ParamSpec> {
+        self.model
+            .specs()
+            .into_iter()
+            .chain(discriminator_specs())
+            .collect()
+    }
+
+    fn meta(&self, step: u64) -> BTreeMap<String, String> {
+        let steps_per_epoch = (self.dataset_size / self.batch).max(1) as u64;
+        [
+            ("model", self.model.model_name().to_string()),
+            ("step", step.to_string()),
+            ("epoch", (step / steps_per_epoch).to_string()),
+            ("seed", self.seed.to_string()),
+            ("batch_size", self.batch.to_string()),
+            ("lr", self.lr.to_string()),
+            ("beta1", self.beta1.to_string()),
+            ("dataset_size", self.dataset_size.to_string()),
+            (
+                "rng",
+                "stateless: epoch order = shuffle(seed, epoch), noise = (seed, step)".to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Refuses a checkpoint of another model, seed, batch size or dataset size.
+    fn check(&self, ckpt: &Checkpoint, path: &Path) -> Result<()> {
+        let model = ckpt.meta(path, "model")?;
+        if model != self.model.model_name() {
+            return Err(Error::file(
+                path,
+                format!(
+                    "checkpoint of model '{model}', this run trains '{}' (--model)",
+                    self.model.model_name()
+                ),
+            ));
+        }
+        for (key, want) in [
+            ("batch_size", self.batch.to_string()),
+            ("seed", self.seed.to_string()),
+            ("dataset_size", self.dataset_size.to_string()),
+        ] {
+            let have = ckpt.meta(path, key)?;
+            if have != want {
+                return Err(Error::Invalid(format!(
+                    "--resume: the checkpoint was trained with {key} {have}, this run asks for {want}; use the same value or another --out"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the trainer's state after `step` steps to `path`, atomically.
+    pub fn save(&self, path: &Path, trainer: &mut GpuTrainer<'_>, step: u64) -> Result<()> {
+        let (mut tensors, moments) = trainer.values()?;
+        tensors.extend(moments);
+        convert_layouts(&self.specs(), &mut tensors, true);
+        let meta = self.meta(step);
+        checkpoint::save(path, &Checkpoint { tensors, meta })
+    }
+
+    /// Loads the checkpoint at `path` into the trainer after checking it belongs to this run;
+    /// returns its step.
+    pub fn resume(&self, path: &Path, trainer: &mut GpuTrainer<'_>) -> Result<u64> {
+        let ckpt = checkpoint::load(path)?;
+        self.check(&ckpt, path)?;
+        let specs = self.specs();
+        let trainable: Vec<_> = specs.iter().filter(|s| s.trainable).cloned().collect();
+        let mut weights = ckpt.select(path, &specs, "")?;
+        let mut moments = Vec::new();
+        for prefix in MOMENT_PREFIXES {
+            moments.extend(ckpt.select(path, &trainable, prefix)?);
+        }
+        convert_layouts(&specs, &mut weights, false);
+        convert_layouts(&specs, &mut moments, false);
+        trainer.load(&weights, &moments)?;
+        ckpt.meta_parse(path, "step")
+    }
+}

@@ -1,0 +1,71 @@
+//! metrics.csv: one row per logged step, and the epoch's FID and coverage on its last row.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+
+pub struct Metrics {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Metrics {
+    /// Opens `path` for appending rows of `columns` after "step,epoch". A resumed run (`step` > 0)
+    /// keeps the rows up to its checkpoint's step and rewrites what followed; a new run starts
+    /// the file afresh.
+    pub fn open(path: &Path, columns: &[&str], step: u64) -> Result<Metrics> {
+        let kept: String = match std::fs::read_to_string(path) {
+            Ok(text) if step > 0 => text
+                .lines()
+                .skip(1)
+                .filter(|l| {
+                    l.split(',')
+                        .next()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .is_some_and(|s| s <= step)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect(),
+            _ => String::new(),
+        };
+        let header = ["step", "epoch"]
+            .iter()
+            .chain(columns)
+            .chain(&["fid", "coverage"])
+            .copied()
+            .collect::<Vec<_>>()
+            .join(",");
+        write_atomic(path, format!("{header}\n{kept}").as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+        Ok(Metrics {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// One row: the step's figures, and the epoch's (FID, coverage) when it ends one.
+    pub fn row(
+        &mut self,
+        step: u64,
+        epoch: u64,
+        values: &[f32],
+        fid: Option<(f64, usize)>,
+    ) -> Result<()> {
+        let values: Vec<String> = values.iter().map(f32::to_string).collect();
+        let fid = fid.map_or(",".into(), |(f, c)| format!("{f},{c}"));
+        writeln!(self.file, "{step},{epoch},{},{fid}", values.join(","))
+            .map_err(|e| Error::file(&self.path, format!("cannot write: {e}")))
+    }
+
+    /// Flushes the rows to disk (before a checkpoint, so the file never trails it).
+    pub fn sync(&self) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::file(&self.path, format!("cannot sync: {e}")))
+    }
+}
