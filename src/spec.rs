@@ -292,3 +292,124 @@ pub fn cross_entropy_dims(
     )?;
     Ok((rows, classes))
 }
+
+// The shape rules of each kernel, one function per kernel, called by its launcher in `gpu::ops`
+// and by its CPU twin in `cpu::ops` before any work. Each returns the sizes the kernel runs over.
+
+/// col2im: `dcols` is the im2col matrix of `dx`'s geometry; `through` (the output of the
+/// activation dx is taken through) has dx's size. Returns dx's element count.
+pub fn col2im_dims(
+    geom: &ConvGeom,
+    dcols: &[usize],
+    dx: &[usize],
+    through: Option<&[usize]>,
+) -> Result<usize> {
+    geom.check(dx, dcols)?;
+    if let Some(y) = through {
+        same_len("col2im activation output", dx, y)?;
+    }
+    Ok(dx.iter().product())
+}
+
+/// Batch statistics of x [rows.., C] into four per-channel tensors: (rows, C).
+pub fn batch_norm_stats_dims(x: &[usize], per_channel: [&[usize]; 4]) -> Result<(usize, usize)> {
+    batch_norm_dims(x, &per_channel)
+}
+
+/// Running statistics copied into mean / invstd: C.
+pub fn batch_norm_running_dims(per_channel: [&[usize]; 4]) -> Result<usize> {
+    let c = per_channel[0].iter().product();
+    for s in &per_channel[1..] {
+        ensure(*s == [c], || {
+            format!("batch norm statistics {s:?} must be [{c}]")
+        })?;
+    }
+    Ok(c)
+}
+
+/// y = act(BN(x)) with mean, invstd, gamma, beta: (rows, C).
+pub fn batch_norm_apply_dims(
+    x: &[usize],
+    per_channel: [&[usize]; 4],
+    y: &[usize],
+) -> Result<(usize, usize)> {
+    let dims = batch_norm_dims(x, &per_channel)?;
+    same_len("batch norm output", x, y)?;
+    Ok(dims)
+}
+
+/// Batch-norm backward: x, dy and dx (and the output of a fused activation after it) of one size,
+/// five per-channel tensors (mean, invstd, gamma, dgamma, dbeta), and the two fused activations
+/// sharing one alpha: (rows, C, alpha).
+pub fn batch_norm_backward_dims(
+    x: &[usize],
+    per_channel: [&[usize]; 5],
+    dy: &[usize],
+    dx: &[usize],
+    after: Option<(&[usize], Activation)>,
+    before: Activation,
+) -> Result<(usize, usize, f32)> {
+    let (rows, c) = batch_norm_dims(x, &per_channel)?;
+    same_len("batch norm dy", x, dy)?;
+    same_len("batch norm dx", x, dx)?;
+    if let Some((y, _)) = after {
+        same_len("batch norm activation output", x, y)?;
+    }
+    let alpha = fused_alpha(after.map_or(Activation::Identity, |a| a.1), before)?;
+    Ok((rows, c, alpha))
+}
+
+/// An activation forward (x, y) or backward (y, dy, dx): tensors of one size, its element count.
+pub fn elementwise_dims(what: &str, first: &[usize], others: &[&[usize]]) -> Result<usize> {
+    let mut n = first.iter().product();
+    for o in others {
+        n = same_len(what, first, o)?;
+    }
+    Ok(n)
+}
+
+/// BCE with logits: the gradient like the logits, and two statistics slots from `slot`.
+pub fn bce_dims(logits: &[usize], grad: &[usize], stats_len: usize, slot: usize) -> Result<usize> {
+    let n = same_len("bce gradient", logits, grad)?;
+    ensure(slot + 2 <= stats_len, || {
+        format!("bce slot {slot} outside {stats_len} statistics")
+    })?;
+    Ok(n)
+}
+
+/// Sums of x [rows, cols] over its rows (`over_rows`, into [cols]) or its columns (into [rows]).
+pub fn sum_dims(x: &[usize], out: &[usize], over_rows: bool) -> Result<(usize, usize)> {
+    let (rows, cols) = matrix_dims(x)?;
+    let want = if over_rows { cols } else { rows };
+    ensure(out == [want], || {
+        format!("sum of {x:?} into {out:?}, expected [{want}]")
+    })?;
+    Ok((rows, cols))
+}
+
+/// The mean of a non-empty x into one value: x's element count.
+pub fn mean_all_dims(x: &[usize], out: &[usize]) -> Result<usize> {
+    let n: usize = x.iter().product();
+    ensure(out.iter().product::<usize>() == 1 && n > 0, || {
+        format!("mean of {x:?} into {out:?}")
+    })?;
+    Ok(n)
+}
+
+/// x [rows.., C] += bias [C]: (x's element count, C).
+pub fn add_bias_dims(x: &[usize], bias: &[usize]) -> Result<(usize, usize)> {
+    let c = *x.last().unwrap_or(&0);
+    ensure(bias == [c] && c > 0, || {
+        format!("bias {bias:?} does not fit {x:?}")
+    })?;
+    Ok((x.iter().product(), c))
+}
+
+/// Labels [B] gathered from `order[offset..offset + B]`: B.
+pub fn gather_labels_dims(dst: &[usize], order_len: usize, offset: usize) -> Result<usize> {
+    let batch: usize = dst.iter().product();
+    ensure(dst == [batch] && offset + batch <= order_len, || {
+        format!("labels {dst:?} at {offset} outside {order_len} indices")
+    })?;
+    Ok(batch)
+}

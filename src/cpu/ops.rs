@@ -2,7 +2,7 @@
 //! they run at once instead of returning a dispatch.
 
 use crate::cpu::Tensor;
-use crate::error::{Result, ensure};
+use crate::error::Result;
 use crate::rng;
 use crate::spec::{self, Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 
@@ -89,13 +89,17 @@ pub fn col2im(
     geom: ConvGeom,
     through: Option<(&Tensor, Activation)>,
 ) -> Result<()> {
-    geom.check(dx.shape(), dcols.shape())?;
+    spec::col2im_dims(
+        &geom,
+        dcols.shape(),
+        dx.shape(),
+        through.map(|t| t.0.shape()),
+    )?;
     let cv = dcols.to_vec();
     let mut out = vec![0.0f64; dx.len()];
     for_each_window(&geom, |col, x| out[x] += cv[col] as f64);
     let mut out: Vec<f32> = out.iter().map(|&v| v as f32).collect();
     if let Some((y, act)) = through {
-        spec::same_len("col2im activation output", dx.shape(), y.shape())?;
         out.iter_mut()
             .zip(y.to_vec())
             .for_each(|(d, y)| *d *= act.derivative_from_output(y));
@@ -128,9 +132,9 @@ pub fn batch_norm_stats(
     eps: f32,
     update_running: bool,
 ) -> Result<()> {
-    let (rows, c) = spec::batch_norm_dims(
+    let (rows, c) = spec::batch_norm_stats_dims(
         x.shape(),
-        &[
+        [
             mean.shape(),
             invstd.shape(),
             running_mean.shape(),
@@ -168,12 +172,12 @@ pub fn batch_norm_use_running(
     invstd: &Tensor,
     eps: f32,
 ) -> Result<()> {
-    let c = running_mean.len();
-    for t in [running_var, mean, invstd] {
-        ensure(t.shape() == [c], || {
-            format!("batch norm statistics {:?} must be [{c}]", t.shape())
-        })?;
-    }
+    spec::batch_norm_running_dims([
+        running_mean.shape(),
+        running_var.shape(),
+        mean.shape(),
+        invstd.shape(),
+    ])?;
     mean.write(&running_mean.to_vec())?;
     invstd.write(
         &running_var
@@ -194,11 +198,11 @@ pub fn batch_norm_apply(
     y: &Tensor,
     act: Activation,
 ) -> Result<()> {
-    let (_, c) = spec::batch_norm_dims(
+    let (_, c) = spec::batch_norm_apply_dims(
         x.shape(),
-        &[mean.shape(), invstd.shape(), gamma.shape(), beta.shape()],
+        [mean.shape(), invstd.shape(), gamma.shape(), beta.shape()],
+        y.shape(),
     )?;
-    spec::same_len("batch norm output", x.shape(), y.shape())?;
     let (m, s, g, b) = (
         mean.to_vec(),
         invstd.to_vec(),
@@ -228,23 +232,23 @@ pub fn batch_norm_backward(
     after: Option<(&Tensor, Activation)>,
     before: Activation,
 ) -> Result<()> {
-    let (rows, c) = spec::batch_norm_dims(
+    let (rows, c, _) = spec::batch_norm_backward_dims(
         x.shape(),
-        &[
+        [
             mean.shape(),
             invstd.shape(),
             gamma.shape(),
             dgamma.shape(),
             dbeta.shape(),
         ],
+        dy.shape(),
+        dx.shape(),
+        after.map(|(y, act)| (y.shape(), act)),
+        before,
     )?;
-    spec::same_len("batch norm dy", x.shape(), dy.shape())?;
-    spec::same_len("batch norm dx", x.shape(), dx.shape())?;
-    spec::fused_alpha(after.map_or(Activation::Identity, |a| a.1), before)?;
     let (xv, m, s, g) = (x.to_vec(), mean.to_vec(), invstd.to_vec(), gamma.to_vec());
     let mut dyv = dy.to_vec();
     if let Some((y, act)) = after {
-        spec::same_len("batch norm activation output", x.shape(), y.shape())?;
         dyv.iter_mut()
             .zip(y.to_vec())
             .for_each(|(d, y)| *d *= act.derivative_from_output(y));
@@ -282,13 +286,12 @@ pub fn batch_norm_backward(
 }
 
 pub fn activation_forward(x: &Tensor, y: &Tensor, act: Activation) -> Result<()> {
-    spec::same_len("activation", x.shape(), y.shape())?;
+    spec::elementwise_dims("activation", x.shape(), &[y.shape()])?;
     y.write(&x.to_vec().iter().map(|&v| act.apply(v)).collect::<Vec<_>>())
 }
 
 pub fn activation_backward(y: &Tensor, dy: &Tensor, dx: &Tensor, act: Activation) -> Result<()> {
-    spec::same_len("activation backward", y.shape(), dy.shape())?;
-    spec::same_len("activation backward", y.shape(), dx.shape())?;
+    spec::elementwise_dims("activation backward", y.shape(), &[dy.shape(), dx.shape()])?;
     let out: Vec<f32> = y
         .to_vec()
         .iter()
@@ -306,10 +309,7 @@ pub fn bce_with_logits(
     target: f32,
     scale: f32,
 ) -> Result<()> {
-    let n = spec::same_len("bce gradient", logits.shape(), grad.shape())?;
-    ensure(slot + 2 <= stats.len(), || {
-        format!("bce slot {slot} outside stats {:?}", stats.shape())
-    })?;
+    let n = spec::bce_dims(logits.shape(), grad.shape(), stats.len(), slot)?;
     let x = logits.to_vec();
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
     let t = target as f64;
@@ -390,10 +390,7 @@ fn store_sums(out: &Tensor, sums: &[f64], accumulate: bool) {
 }
 
 pub fn sum_over_rows(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
-    let (rows, cols) = spec::matrix_dims(x.shape())?;
-    ensure(out.shape() == [cols], || {
-        format!("sum over rows of {:?} into {:?}", x.shape(), out.shape())
-    })?;
+    let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), true)?;
     let v = x.to_vec();
     let sums: Vec<f64> = (0..cols)
         .map(|c| (0..rows).map(|r| v[r * cols + c] as f64).sum())
@@ -403,10 +400,7 @@ pub fn sum_over_rows(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
 }
 
 pub fn sum_over_cols(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
-    let (rows, cols) = spec::matrix_dims(x.shape())?;
-    ensure(out.shape() == [rows], || {
-        format!("sum over cols of {:?} into {:?}", x.shape(), out.shape())
-    })?;
+    let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), false)?;
     let v = x.to_vec();
     let sums: Vec<f64> = (0..rows)
         .map(|r| v[r * cols..(r + 1) * cols].iter().map(|&x| x as f64).sum())
@@ -416,9 +410,7 @@ pub fn sum_over_cols(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
 }
 
 pub fn mean_all(x: &Tensor, out: &Tensor) -> Result<()> {
-    ensure(out.len() == 1 && !x.is_empty(), || {
-        format!("mean of {:?} into {:?}", x.shape(), out.shape())
-    })?;
+    spec::mean_all_dims(x.shape(), out.shape())?;
     let v = x.to_vec();
     out.write(&[(v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64) as f32])
 }
@@ -431,9 +423,11 @@ pub fn adam(
     spec: AdamSpec,
     t: u64,
 ) -> Result<()> {
-    for x in [grads, m, v] {
-        spec::same_len("adam", params.shape(), x.shape())?;
-    }
+    spec::elementwise_dims(
+        "adam",
+        params.shape(),
+        &[grads.shape(), m.shape(), v.shape()],
+    )?;
     let (bc1, bc2) = spec.bias_corrections(t.max(1));
     let (mut p, g, mut mv, mut vv) = (params.to_vec(), grads.to_vec(), m.to_vec(), v.to_vec());
     for i in 0..p.len() {
@@ -452,7 +446,7 @@ pub fn fill(dst: &Tensor, value: f32) -> Result<()> {
 }
 
 pub fn scale(src: &Tensor, dst: &Tensor, alpha: f32) -> Result<()> {
-    spec::same_len("scale", src.shape(), dst.shape())?;
+    spec::elementwise_dims("scale", src.shape(), &[dst.shape()])?;
     dst.write(&src.to_vec().iter().map(|v| alpha * v).collect::<Vec<_>>())
 }
 
@@ -461,8 +455,7 @@ pub fn copy(src: &Tensor, dst: &Tensor) -> Result<()> {
 }
 
 pub fn add(a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<()> {
-    spec::same_len("add", a.shape(), b.shape())?;
-    spec::same_len("add", a.shape(), dst.shape())?;
+    spec::elementwise_dims("add", a.shape(), &[b.shape(), dst.shape()])?;
     dst.write(
         &a.to_vec()
             .iter()
@@ -473,10 +466,7 @@ pub fn add(a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<()> {
 }
 
 pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<()> {
-    let c = *x.shape().last().unwrap_or(&0);
-    ensure(bias.shape() == [c] && c > 0, || {
-        format!("bias {:?} does not fit {:?}", bias.shape(), x.shape())
-    })?;
+    let (_, c) = spec::add_bias_dims(x.shape(), bias.shape())?;
     let b = bias.to_vec();
     x.update(|v| v.iter_mut().enumerate().for_each(|(i, v)| *v += b[i % c]));
     Ok(())
@@ -484,17 +474,7 @@ pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<()> {
 
 /// labels: bytes packed 4 per u32, as the GPU holds them.
 pub fn gather_labels(labels: &[u32], order: &[u32], dst: &Tensor, offset: usize) -> Result<()> {
-    let batch = dst.len();
-    ensure(
-        dst.shape() == [batch] && offset + batch <= order.len(),
-        || {
-            format!(
-                "labels {:?} at {offset} outside {} indices",
-                dst.shape(),
-                order.len()
-            )
-        },
-    )?;
+    let batch = spec::gather_labels_dims(dst.shape(), order.len(), offset)?;
     let bytes: &[u8] = bytemuck::cast_slice(labels);
     dst.write(
         &(0..batch)

@@ -6,67 +6,49 @@ use std::collections::HashMap;
 use crate::error::Result;
 use crate::gpu::Gpu;
 
-/// Every shader file; `common.wgsl` (helpers) is prepended to each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Shader {
-    Matmul,
-    Conv,
-    BatchNorm,
-    Activation,
-    Loss,
-    Reduce,
-    Adam,
-    Elementwise,
-    Rng,
-    Batch,
+/// The shader registry, one line per file: the variant and its file under shaders/.
+macro_rules! shaders {
+    ($($variant:ident => $file:literal,)*) => {
+        /// Every shader file; `common.wgsl` (helpers) is prepended to each.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Shader {
+            $($variant,)*
+        }
+
+        impl Shader {
+            pub const ALL: &[Shader] = &[$(Shader::$variant,)*];
+
+            pub fn file_name(self) -> &'static str {
+                match self {
+                    $(Shader::$variant => $file,)*
+                }
+            }
+
+            fn body(self) -> &'static str {
+                match self {
+                    $(Shader::$variant => include_str!(concat!("../../shaders/", $file)),)*
+                }
+            }
+        }
+    };
+}
+
+shaders! {
+    Matmul => "matmul.wgsl",
+    Conv => "conv.wgsl",
+    BatchNorm => "batchnorm.wgsl",
+    Activation => "activation.wgsl",
+    Loss => "loss.wgsl",
+    Reduce => "reduce.wgsl",
+    Adam => "adam.wgsl",
+    Elementwise => "elementwise.wgsl",
+    Rng => "rng.wgsl",
+    Batch => "batch.wgsl",
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 impl Shader {
-    pub const ALL: [Shader; 10] = [
-        Shader::Matmul,
-        Shader::Conv,
-        Shader::BatchNorm,
-        Shader::Activation,
-        Shader::Loss,
-        Shader::Reduce,
-        Shader::Adam,
-        Shader::Elementwise,
-        Shader::Rng,
-        Shader::Batch,
-    ];
-
-    pub fn file_name(self) -> &'static str {
-        match self {
-            Shader::Matmul => "matmul.wgsl",
-            Shader::Conv => "conv.wgsl",
-            Shader::BatchNorm => "batchnorm.wgsl",
-            Shader::Activation => "activation.wgsl",
-            Shader::Loss => "loss.wgsl",
-            Shader::Reduce => "reduce.wgsl",
-            Shader::Adam => "adam.wgsl",
-            Shader::Elementwise => "elementwise.wgsl",
-            Shader::Rng => "rng.wgsl",
-            Shader::Batch => "batch.wgsl",
-        }
-    }
-
-    fn body(self) -> &'static str {
-        match self {
-            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Shader::Conv => include_str!("../../shaders/conv.wgsl"),
-            Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
-            Shader::Activation => include_str!("../../shaders/activation.wgsl"),
-            Shader::Loss => include_str!("../../shaders/loss.wgsl"),
-            Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
-            Shader::Adam => include_str!("../../shaders/adam.wgsl"),
-            Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
-            Shader::Rng => include_str!("../../shaders/rng.wgsl"),
-            Shader::Batch => include_str!("../../shaders/batch.wgsl"),
-        }
-    }
-
     /// The WGSL source as compiled: the common helpers, then the file.
     pub fn source(self) -> String {
         format!("{COMMON}\n{}", self.body())

@@ -217,10 +217,9 @@ pub fn col2im(
     geom: ConvGeom,
     through: Option<(&Tensor, Activation)>,
 ) -> Result<Dispatch> {
-    geom.check(dx.shape(), dcols.shape())?;
-    let total = dx.len();
+    let through_y = through.map(|(y, _)| y.shape());
+    let total = spec::col2im_dims(&geom, dcols.shape(), dx.shape(), through_y)?;
     let (y, act) = through.unwrap_or((dx, Activation::Identity));
-    spec::same_len("col2im activation output", dx.shape(), y.shape())?;
     // Without an activation the derivative is 1 and y is never read; dcols stands in for it.
     let y = if through.is_some() {
         y.binding()
@@ -267,9 +266,9 @@ pub fn batch_norm_stats(
     eps: f32,
     update_running: bool,
 ) -> Result<Dispatch> {
-    let (rows, c) = spec::batch_norm_dims(
+    let (rows, c) = spec::batch_norm_stats_dims(
         x.shape(),
-        &[
+        [
             mean.shape(),
             invstd.shape(),
             running_mean.shape(),
@@ -306,12 +305,12 @@ pub fn batch_norm_use_running(
     invstd: &Tensor,
     eps: f32,
 ) -> Result<Dispatch> {
-    let c = running_mean.len();
-    for t in [running_var, mean, invstd] {
-        ensure(t.shape() == [c], || {
-            format!("batch norm statistics {:?} must be [{c}]", t.shape())
-        })?;
-    }
+    let c = spec::batch_norm_running_dims([
+        running_mean.shape(),
+        running_var.shape(),
+        mean.shape(),
+        invstd.shape(),
+    ])?;
     gpu.dispatch(
         key(Shader::BatchNorm, "use_running"),
         &[
@@ -337,11 +336,11 @@ pub fn batch_norm_apply(
     y: &Tensor,
     act: Activation,
 ) -> Result<Dispatch> {
-    let (rows, c) = spec::batch_norm_dims(
+    let (rows, c) = spec::batch_norm_apply_dims(
         x.shape(),
-        &[mean.shape(), invstd.shape(), gamma.shape(), beta.shape()],
+        [mean.shape(), invstd.shape(), gamma.shape(), beta.shape()],
+        y.shape(),
     )?;
-    spec::same_len("batch norm output", x.shape(), y.shape())?;
     gpu.dispatch(
         key(Shader::BatchNorm, "apply"),
         &[
@@ -375,21 +374,22 @@ pub fn batch_norm_backward(
     after: Option<(&Tensor, Activation)>,
     before: Activation,
 ) -> Result<Dispatch> {
-    let (rows, c) = spec::batch_norm_dims(
+    let (rows, c, alpha) = spec::batch_norm_backward_dims(
         x.shape(),
-        &[
+        [
             mean.shape(),
             invstd.shape(),
             gamma.shape(),
             dgamma.shape(),
             dbeta.shape(),
         ],
+        dy.shape(),
+        dx.shape(),
+        after.map(|(y, act)| (y.shape(), act)),
+        before,
     )?;
-    spec::same_len("batch norm dy", x.shape(), dy.shape())?;
-    spec::same_len("batch norm dx", x.shape(), dx.shape())?;
+    // Without an activation after, y is never read; dy stands in for it.
     let (y, act_after) = after.unwrap_or((dy, Activation::Identity));
-    spec::same_len("batch norm activation output", x.shape(), y.shape())?;
-    let alpha = spec::fused_alpha(act_after, before)?;
     let flags = match grads {
         ParamGrads::Skip => 0,
         ParamGrads::Write => 1,
@@ -416,7 +416,7 @@ pub fn batch_norm_backward(
 
 /// y = act(x), any shape.
 pub fn activation_forward(gpu: &Gpu, x: &Tensor, y: &Tensor, act: Activation) -> Result<Dispatch> {
-    let n = spec::same_len("activation", x.shape(), y.shape())?;
+    let n = spec::elementwise_dims("activation", x.shape(), &[y.shape()])?;
     gpu.dispatch(
         key(Shader::Activation, "forward"),
         &[x.binding(), y.binding()],
@@ -433,8 +433,7 @@ pub fn activation_backward(
     dx: &Tensor,
     act: Activation,
 ) -> Result<Dispatch> {
-    let n = spec::same_len("activation backward", y.shape(), dy.shape())?;
-    spec::same_len("activation backward", y.shape(), dx.shape())?;
+    let n = spec::elementwise_dims("activation backward", y.shape(), &[dy.shape(), dx.shape()])?;
     gpu.dispatch(
         key(Shader::Activation, "backward"),
         &[y.binding(), dy.binding(), dx.binding()],
@@ -454,10 +453,7 @@ pub fn bce_with_logits(
     target: f32,
     scale: f32,
 ) -> Result<Dispatch> {
-    let n = spec::same_len("bce gradient", logits.shape(), grad.shape())?;
-    ensure(slot + 2 <= stats.len(), || {
-        format!("bce slot {slot} outside stats {:?}", stats.shape())
-    })?;
+    let n = spec::bce_dims(logits.shape(), grad.shape(), stats.len(), slot)?;
     gpu.dispatch(
         key(Shader::Loss, "bce_with_logits"),
         &[logits.binding(), grad.binding(), stats.binding()],
@@ -499,10 +495,7 @@ pub fn softmax_cross_entropy(
 
 /// out [cols] (+)= column sums of x [rows, cols].
 pub fn sum_over_rows(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
-    let (rows, cols) = spec::matrix_dims(x.shape())?;
-    ensure(out.shape() == [cols], || {
-        format!("sum over rows of {:?} into {:?}", x.shape(), out.shape())
-    })?;
+    let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), true)?;
     gpu.dispatch(
         key(Shader::Reduce, "sum_over_rows"),
         &[x.binding(), out.binding()],
@@ -513,10 +506,7 @@ pub fn sum_over_rows(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> R
 
 /// out [rows] (+)= row sums of x [rows, cols].
 pub fn sum_over_cols(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
-    let (rows, cols) = spec::matrix_dims(x.shape())?;
-    ensure(out.shape() == [rows], || {
-        format!("sum over cols of {:?} into {:?}", x.shape(), out.shape())
-    })?;
+    let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), false)?;
     gpu.dispatch(
         key(Shader::Reduce, "sum_over_cols"),
         &[x.binding(), out.binding()],
@@ -527,13 +517,11 @@ pub fn sum_over_cols(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> R
 
 /// out [1] = mean of every element of x.
 pub fn mean_all(gpu: &Gpu, x: &Tensor, out: &Tensor) -> Result<Dispatch> {
-    ensure(out.len() == 1 && !x.is_empty(), || {
-        format!("mean of {:?} into {:?}", x.shape(), out.shape())
-    })?;
+    let n = spec::mean_all_dims(x.shape(), out.shape())?;
     gpu.dispatch(
         key(Shader::Reduce, "mean_all"),
         &[x.binding(), out.binding()],
-        &[u(x.len()), 1, 0],
+        &[u(n), 1, 0],
         [1, 1, 1],
     )
 }
@@ -563,10 +551,11 @@ pub fn adam(
     spec: AdamSpec,
     t: u64,
 ) -> Result<Dispatch> {
-    let n = params.len();
-    for x in [grads, m, v] {
-        spec::same_len("adam", params.shape(), x.shape())?;
-    }
+    let n = spec::elementwise_dims(
+        "adam",
+        params.shape(),
+        &[grads.shape(), m.shape(), v.shape()],
+    )?;
     gpu.dispatch(
         key(Shader::Adam, "adam"),
         &[params.binding(), grads.binding(), m.binding(), v.binding()],
@@ -588,7 +577,7 @@ pub fn fill(gpu: &Gpu, dst: &Tensor, value: f32) -> Result<Dispatch> {
 
 /// dst = alpha * src.
 pub fn scale(gpu: &Gpu, src: &Tensor, dst: &Tensor, alpha: f32) -> Result<Dispatch> {
-    let n = spec::same_len("scale", src.shape(), dst.shape())?;
+    let n = spec::elementwise_dims("scale", src.shape(), &[dst.shape()])?;
     gpu.dispatch(
         key(Shader::Elementwise, "scale"),
         &[src.binding(), dst.binding()],
@@ -604,8 +593,7 @@ pub fn copy(gpu: &Gpu, src: &Tensor, dst: &Tensor) -> Result<Dispatch> {
 
 /// dst = a + b.
 pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<Dispatch> {
-    let n = spec::same_len("add", a.shape(), b.shape())?;
-    spec::same_len("add", a.shape(), dst.shape())?;
+    let n = spec::elementwise_dims("add", a.shape(), &[b.shape(), dst.shape()])?;
     gpu.dispatch(
         key(Shader::Elementwise, "add"),
         &[a.binding(), b.binding(), dst.binding()],
@@ -616,15 +604,12 @@ pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<Dispatch> 
 
 /// x [rows.., C] += bias [C], in place.
 pub fn add_bias(gpu: &Gpu, x: &Tensor, bias: &Tensor) -> Result<Dispatch> {
-    let c = *x.shape().last().unwrap_or(&0);
-    ensure(bias.shape() == [c] && c > 0, || {
-        format!("bias {:?} does not fit {:?}", bias.shape(), x.shape())
-    })?;
+    let (n, c) = spec::add_bias_dims(x.shape(), bias.shape())?;
     gpu.dispatch(
         key(Shader::Elementwise, "add_bias"),
         &[x.binding(), bias.binding()],
-        &[u(x.len()), u(c), 0],
-        gpu.grid(x.len()),
+        &[u(n), u(c), 0],
+        gpu.grid(n),
     )
 }
 
@@ -636,17 +621,7 @@ pub fn gather_labels(
     dst: &Tensor,
     offset: usize,
 ) -> Result<Dispatch> {
-    let batch = dst.len();
-    ensure(
-        dst.shape() == [batch] && offset + batch <= order.len,
-        || {
-            format!(
-                "labels {:?} at {offset} outside {} indices",
-                dst.shape(),
-                order.len
-            )
-        },
-    )?;
+    let batch = spec::gather_labels_dims(dst.shape(), order.len, offset)?;
     gpu.dispatch(
         key(Shader::Batch, "gather_labels"),
         &[
