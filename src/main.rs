@@ -62,8 +62,11 @@ enum Command {
         #[arg(long, default_value = "runs/gan")]
         out: PathBuf,
         /// Continue from OUT/checkpoint.safetensors
-        #[arg(long)]
+        #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
+        /// Start afresh even if OUT already holds a run (its checkpoint and metrics are replaced)
+        #[arg(long)]
+        overwrite: bool,
         /// Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] [default: assets/mnist]
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -189,6 +192,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             out,
             resume,
+            overwrite,
             data_dir,
             lr,
             beta1,
@@ -205,6 +209,7 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
                 out,
                 resume,
+                overwrite,
                 data_dir: data_dir.unwrap_or_else(default_data_dir),
                 lr,
                 beta1,
@@ -221,16 +226,7 @@ fn run(cli: Cli) -> Result<()> {
             // Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and stops.
             let _ =
                 ctrlc::set_handler(|| train::STOP.store(true, std::sync::atomic::Ordering::SeqCst));
-            let resume_hint = format!(
-                "{} train --model {} --resume --out {} --epochs {epochs} --batch-size {batch_size} --seed {seed}",
-                env!("CARGO_PKG_NAME"),
-                if opts.model == GeneratorKind::Dcgan {
-                    "dcgan"
-                } else {
-                    "mlp"
-                },
-                opts.out.display()
-            );
+            let resume_hint = format!("{} {}", env!("CARGO_PKG_NAME"), opts.resume_command());
             let summary = train::train(&gpu, opts)?;
             if summary.interrupted {
                 eprintln!(
@@ -307,6 +303,11 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             classifier,
         } => {
+            if !(2..=65_536).contains(&count) {
+                return Err(Error::Invalid(format!(
+                    "--count must be between 2 and 65536, got {count}"
+                )));
+            }
             let gpu = Gpu::new(adapter)?;
             let images = match (checkpoint, idx) {
                 (Some(c), _) => wgsl_gan::gan::sample::generate(&gpu, &c, count, seed)?,
@@ -348,6 +349,12 @@ fn main() -> ExitCode {
     // SAFETY: installs the "ignore" disposition for one signal before any thread starts.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    // Mesa's Vulkan device-select layer connects to Wayland to order the devices, and without a
+    // display prints "XDG_RUNTIME_DIR is invalid" twice; wgsl-gan orders adapters itself.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match run(Cli::parse()) {

@@ -68,6 +68,33 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
         13,
         "one row per step plus the header"
     );
+
+    // Training again into a folder that holds a run, without --resume: refused, nothing touched.
+    let files = |d: &Path| {
+        ["checkpoint.safetensors", "metrics.csv"].map(|f| std::fs::read(d.join(f)).unwrap())
+    };
+    let before = files(&a);
+    let mut args = vec!["train", "--data-dir", data.to_str().unwrap()];
+    args.extend(["--out", a.to_str().unwrap(), "--batch-size", "16"]);
+    let o = run(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--resume") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert!(files(&a) == before, "the refused run changed the folder");
+    // With --overwrite it starts afresh.
+    train(&data, &a, &["--epochs", "1", "--overwrite"]);
+    let fresh = checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(fresh.meta["step"], "6");
+    // Resuming with another learning rate would silently change the run: refused.
+    args.extend(["--seed", "7", "--epochs", "2", "--resume", "--lr", "0.001"]);
+    let err = stderr(&run(&args));
+    assert!(
+        err.contains("trained with lr 0.0002, this run asks for 0.001"),
+        "{err}"
+    );
     assert!(a.join("samples/epoch_001.png").is_file() && a.join("samples/epoch_002.png").is_file());
 
     // sample --idx writes MNIST's own format; --png a grid.
@@ -124,6 +151,8 @@ fn bad_arguments_and_files_give_one_clear_error() {
     let d = data.to_str().unwrap();
     let out = dir.join("out");
     let o = out.to_str().unwrap();
+    let idx = data.join("train-images-idx3-ubyte.gz");
+    let idx_file = idx.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["train", "--batch-size", "0", "--data-dir", d, "--out", o],
@@ -173,6 +202,15 @@ fn bad_arguments_and_files_give_one_clear_error() {
             vec!["info", "--adapter", "no-such-adapter-xyz"],
             "none matches 'no-such-adapter-xyz'",
         ),
+        // Scoring nothing is an error, not a perfect FID of 0.
+        (
+            vec!["eval", "--idx", idx_file, "--count", "0"],
+            "--count must be between 2 and 65536",
+        ),
+        (
+            vec!["eval", "--idx", idx_file, "--count", "1"],
+            "--count must be between 2 and 65536",
+        ),
     ];
     for (args, want) in cases {
         let r = run(&args);
@@ -180,6 +218,8 @@ fn bad_arguments_and_files_give_one_clear_error() {
         assert!(!r.status.success(), "{args:?} succeeded");
         assert!(err.contains(want), "{args:?}: expected '{want}' in: {err}");
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        // No driver noise (Mesa's "XDG_RUNTIME_DIR is invalid") around the message.
+        assert!(!err.contains("XDG_RUNTIME_DIR"), "{args:?}: {err}");
     }
 
     // Corrupt data files: truncated gzip, wrong magic, wrong dimensions, bad labels.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use wgsl_gan::data::load_dataset;
 use wgsl_gan::eval::Evaluator;
-use wgsl_gan::eval::classifier::scaled;
+use wgsl_gan::eval::classifier::{self, scaled};
 use wgsl_gan::rng::SplitMix64;
 
 fn assets() -> &'static Path {
@@ -22,7 +22,22 @@ fn metrics_separate_real_digits_from_noise() {
     let test = load_dataset(&assets().join("mnist"), "t10k").unwrap();
     let train = load_dataset(&assets().join("mnist"), "train").unwrap();
 
-    let own = evaluator.evaluate(&scaled(&test)).unwrap();
+    let (features, probs) = evaluator.classify(&scaled(&test)).unwrap();
+    // The shipped classifier's accuracy, recomputed from the file: what its metadata claims.
+    let correct = probs
+        .iter()
+        .zip(&test.labels)
+        .filter(|(p, l)| (0..10).fold(0, |b, j| if p[j] > p[b] { j } else { b }) == **l as usize)
+        .count();
+    let accuracy = correct as f64 / test.count as f64;
+    let (_, _, ckpt) =
+        classifier::load(&gpu, &assets().join("mnist-classifier.safetensors")).unwrap();
+    let claimed: f64 = ckpt.meta["test_accuracy"].parse().unwrap();
+    assert!(
+        accuracy >= 0.992 && (accuracy - claimed).abs() < 5e-4,
+        "test accuracy {accuracy}, metadata says {claimed}"
+    );
+    let own = evaluator.report(&features, &probs).unwrap();
     assert!(
         own.fid < 0.01,
         "test set vs its cached statistics: {}",
@@ -71,4 +86,18 @@ fn metrics_separate_real_digits_from_noise() {
     );
     assert_eq!(one.coverage, 1, "{one}");
     assert!(one.fid > train_part.fid, "one digit: {}", one.fid);
+}
+
+#[test]
+fn scoring_refuses_too_few_or_non_finite_images() {
+    let gpu = common::gpu();
+    let evaluator = Evaluator::load(&gpu, &assets().join("mnist-classifier.safetensors")).unwrap();
+    for images in [vec![], vec![0.0; 784], vec![0.0; 784 * 2 + 5]] {
+        let err = evaluator.evaluate(&images).unwrap_err().to_string();
+        assert!(err.contains("at least 2 whole"), "{err}");
+    }
+    let mut nan = vec![0.0; 784 * 4];
+    nan[900] = f32::NAN;
+    let err = evaluator.evaluate(&nan).unwrap_err().to_string();
+    assert!(err.contains("NaN"), "{err}");
 }

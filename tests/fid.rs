@@ -47,29 +47,29 @@ fn frechet_distance_behaves() {
     let dim = 16;
     let a = Stats::from_features(&features(4000, dim, 2, 0.0, 1.0));
     assert!(
-        frechet_distance(&a, &a).abs() < 1e-8,
+        frechet_distance(&a, &a).unwrap().abs() < 1e-8,
         "a distribution against itself"
     );
     let b = Stats::from_features(&features(4000, dim, 3, 0.0, 1.0));
-    let same_law = frechet_distance(&a, &b);
+    let same_law = frechet_distance(&a, &b).unwrap();
     assert!(
         same_law > 0.0 && same_law < 0.1,
         "two samples of one law: {same_law}"
     );
     // The same samples shifted by 1 in every dimension: exactly dim apart.
     let c = Stats::from_features(&features(4000, dim, 2, 1.0, 1.0));
-    let shifted = frechet_distance(&a, &c);
+    let shifted = frechet_distance(&a, &c).unwrap();
     assert!(
         (shifted - dim as f64).abs() < 1e-6,
         "shift: {shifted} vs {dim}"
     );
     let d = Stats::from_features(&features(4000, dim, 4, 0.0, 3.0));
     assert!(
-        frechet_distance(&a, &d) > 10.0 * same_law.max(0.01),
+        frechet_distance(&a, &d).unwrap() > 10.0 * same_law.max(0.01),
         "a wider law is far away"
     );
     // Symmetric up to rounding.
-    assert!((frechet_distance(&a, &d) - frechet_distance(&d, &a)).abs() < 1e-6);
+    assert!((frechet_distance(&a, &d).unwrap() - frechet_distance(&d, &a).unwrap()).abs() < 1e-6);
 }
 
 #[test]
@@ -93,4 +93,23 @@ fn inception_score_and_coverage_behave() {
     assert!((inception_score(&one_digit) - 1.0).abs() < 1e-9);
     assert_eq!(coverage(&class_shares(&one_digit), 0.05), 1);
     assert_eq!(class_shares(&one_digit)[3], 1.0);
+}
+
+#[test]
+fn frechet_distance_refuses_what_it_cannot_measure() {
+    let a = Stats::from_features(&features(50, 4, 1, 0.0, 1.0));
+    let other_dim = Stats::from_features(&features(50, 3, 2, 0.0, 1.0));
+    let err = frechet_distance(&a, &other_dim).unwrap_err().to_string();
+    assert!(err.contains("4- and 3-dimensional"), "{err}");
+    // No features at all: dimension 0, not a perfect score.
+    let empty = Stats::from_features(&[]);
+    let err = frechet_distance(&empty, &empty).unwrap_err().to_string();
+    assert!(err.contains("0- and 0-dimensional"), "{err}");
+    // NaN features: an error, never 0 (f64::max(NaN, 0) is 0).
+    let mut nan = features(50, 4, 3, 0.0, 1.0);
+    nan[7][2] = f64::NAN;
+    let err = frechet_distance(&Stats::from_features(&nan), &a)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("NaN"), "{err}");
 }

@@ -176,6 +176,31 @@ fn ctrl_c_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume() {
         step,
         "the checkpoint is not at the last finished step"
     );
+    // The printed command names every option of the run, and continues it (two more steps).
+    let hint = err
+        .lines()
+        .skip_while(|l| !l.contains("continue with:"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no resume command: {err}"));
+    let words: Vec<&str> = hint.split_whitespace().collect();
+    for flag in [
+        "--data-dir",
+        "--batch-size",
+        "--seed",
+        "--log-every",
+        "--epochs",
+    ] {
+        assert!(words.contains(&flag), "{flag} missing from: {hint}");
+    }
+    let more = (step + 2).to_string();
+    let o = bin()
+        .args(&words[1..])
+        .args(["--max-steps", &more])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{hint}: {}", stderr(&o));
+    let c = checkpoint::load(&ckpt(&out)).unwrap();
+    assert_eq!(c.meta["step"], more);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -523,4 +548,81 @@ proptest! {
         tail.extend(&noise);
         let _ = checkpoint::parse(&path, &tail);
     }
+}
+
+#[test]
+fn temporary_files_are_never_written_through_a_planted_link() {
+    let dir = temp_dir("planted");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    // A link under the name the writer once used (.NAME.tmp-PID), planted before the write.
+    let planted = dir.join(format!(".x.tmp-{}", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    wgsl_gan::io::write_atomic(&dir.join("x"), b"new").unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(std::fs::read_to_string(dir.join("x")).unwrap(), "new");
+    let temporaries = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .count();
+    assert_eq!(temporaries, 1, "only the planted link is left");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn only_dead_processes_temporaries_are_swept_from_both_folders() {
+    let dir = temp_dir("sweep");
+    let data = training_set(&dir, 64);
+    let out = dir.join("out");
+    std::fs::create_dir_all(out.join("samples")).unwrap();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let dead_files = [
+        out.join(format!(".checkpoint.safetensors.tmp-{dead}-00ff")),
+        out.join("samples")
+            .join(format!(".epoch_001.png.tmp-{dead}-00ff")),
+    ];
+    // This test process is alive: its file stands for a concurrent writer's.
+    let live = out.join(format!(".metrics.csv.tmp-{}-00ff", std::process::id()));
+    for f in dead_files.iter().chain([&live]) {
+        std::fs::write(f, "partial").unwrap();
+    }
+    let o = train(&data, &out, &["--max-steps", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in &dead_files {
+        assert!(!f.exists(), "{} was not swept", f.display());
+    }
+    assert!(
+        live.exists(),
+        "a running process's temporary file was removed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_run_on_the_same_folder_is_refused_while_the_first_runs() {
+    let dir = temp_dir("lock");
+    let data = training_set(&dir, 64);
+    let out = dir.join("out");
+    let mut first = bin()
+        .args(train_args(&data, &out, &["--epochs", "50"]))
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !ckpt(&out).exists() && metrics_rows(&out) < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "training did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = train(&data, &out, &["--epochs", "50", "--resume"]);
+    let err = stderr(&second);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("in use by another training run"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -149,9 +149,22 @@ fn matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     c
 }
 
-/// ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2).
-pub fn frechet_distance(x: &Stats, y: &Stats) -> f64 {
+/// ||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2). An error, never a score, for
+/// statistics of different or zero dimension, or holding NaN or infinity.
+pub fn frechet_distance(x: &Stats, y: &Stats) -> Result<f64> {
     let n = x.dim;
+    if n == 0 || y.dim != n {
+        return Err(Error::Invalid(format!(
+            "Frechet distance between {}- and {}-dimensional features",
+            x.dim, y.dim
+        )));
+    }
+    let finite = |s: &Stats| s.mean.iter().chain(&s.cov).all(|v| v.is_finite());
+    if !finite(x) || !finite(y) {
+        return Err(Error::NonFinite(
+            "the features hold NaN or infinity: no Frechet distance".into(),
+        ));
+    }
     let diff: f64 = x
         .mean
         .iter()
@@ -175,7 +188,12 @@ pub fn frechet_distance(x: &Stats, y: &Stats) -> f64 {
     let (mvals, _) = symmetric_eigen(&sym, n);
     let tr_sqrt: f64 = mvals.iter().map(|&l| l.max(0.0).sqrt()).sum();
     let tr = |c: &[f64]| (0..n).map(|i| c[i * n + i]).sum::<f64>();
-    (diff + tr(&x.cov) + tr(&y.cov) - 2.0 * tr_sqrt).max(0.0)
+    let d = diff + tr(&x.cov) + tr(&y.cov) - 2.0 * tr_sqrt;
+    if !d.is_finite() {
+        return Err(Error::NonFinite(format!("the Frechet distance is {d}")));
+    }
+    // Rounding can take a distance of 0 slightly below it.
+    Ok(d.max(0.0))
 }
 
 /// exp(E_x KL(p(y|x) || p(y))): between 1 and the number of classes.

@@ -7,7 +7,7 @@ pub mod fid;
 use std::fmt;
 use std::path::Path;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 /// What `eval` reports for a set of images.
@@ -64,14 +64,37 @@ impl<'g> Evaluator<'g> {
         Ok(Evaluator { gpu, store, test })
     }
 
-    /// Scores images [N, 784] in [-1, 1].
+    /// Scores images [N, 784] in [-1, 1] (N >= 2).
     pub fn evaluate(&self, images: &[f32]) -> Result<Report> {
-        let (features, probs) = classifier::classify(self.gpu, &self.store, images, 500)?;
-        let shares = fid::class_shares(&probs);
+        let (features, probs) = self.classify(images)?;
+        self.report(&features, &probs)
+    }
+
+    /// The classifier's penultimate features and class probabilities of images [N, 784].
+    pub fn classify(&self, images: &[f32]) -> Result<(classifier::Rows, classifier::Rows)> {
+        let count = images.len() / crate::data::PIXELS;
+        if count < 2 || !images.len().is_multiple_of(crate::data::PIXELS) {
+            return Err(Error::Invalid(format!(
+                "scoring needs at least 2 whole 28x28 images, got {} values ({count} images)",
+                images.len()
+            )));
+        }
+        classifier::classify(self.gpu, &self.store, images, 500)
+    }
+
+    /// The report on images from their features and probabilities (see [`Evaluator::classify`]).
+    pub fn report(&self, features: &[Vec<f64>], probs: &[Vec<f64>]) -> Result<Report> {
+        if probs.iter().flatten().any(|p| !p.is_finite()) {
+            return Err(Error::NonFinite(
+                "the classifier's outputs hold NaN or infinity (are the images finite?)".into(),
+            ));
+        }
+        let fid = fid::frechet_distance(&fid::Stats::from_features(features), &self.test)?;
+        let shares = fid::class_shares(probs);
         Ok(Report {
             count: features.len(),
-            fid: fid::frechet_distance(&fid::Stats::from_features(&features), &self.test),
-            inception_score: fid::inception_score(&probs),
+            fid,
+            inception_score: fid::inception_score(probs),
             coverage: fid::coverage(&shares, 0.05),
             shares,
         })

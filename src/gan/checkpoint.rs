@@ -53,7 +53,7 @@ impl RunMeta {
         .collect()
     }
 
-    /// Refuses a checkpoint of another model, seed, batch size or dataset size.
+    /// Refuses a checkpoint of another model, seed, batch size, dataset size or Adam setting.
     fn check(&self, ckpt: &Checkpoint, path: &Path) -> Result<()> {
         let model = ckpt.meta(path, "model")?;
         if model != self.model.model_name() {
@@ -69,6 +69,8 @@ impl RunMeta {
             ("batch_size", self.batch.to_string()),
             ("seed", self.seed.to_string()),
             ("dataset_size", self.dataset_size.to_string()),
+            ("lr", self.lr.to_string()),
+            ("beta1", self.beta1.to_string()),
         ] {
             let have = ckpt.meta(path, key)?;
             if have != want {

@@ -3,7 +3,7 @@
 //! summary line, a sample grid, FID, and a checkpoint. Resuming is exact: the epoch order and the
 //! noise are functions of (seed, step), so a checkpoint needs no RNG state.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ use crate::gan::step::StepConfig;
 use crate::gan::trainer::{GpuTrainer, Sampler};
 use crate::gpu::Gpu;
 use crate::io::metrics::Metrics;
-use crate::io::{image, remove_stale_temporaries};
+use crate::io::{FolderLock, image, remove_stale_temporaries};
 use crate::spec::AdamSpec;
 
 /// Set (by the Ctrl-C handler) to stop training at the end of the current step.
@@ -37,6 +37,8 @@ pub struct TrainOptions {
     pub seed: u64,
     pub out: PathBuf,
     pub resume: bool,
+    /// Start afresh in an output folder that already holds a run (its files are replaced).
+    pub overwrite: bool,
     pub data_dir: PathBuf,
     pub lr: f32,
     pub beta1: f32,
@@ -76,6 +78,45 @@ impl TrainOptions {
             );
         }
         Ok(())
+    }
+
+    /// The `train` arguments that continue this run: every option spelled out, so that nothing
+    /// falls back to a default the run did not use.
+    pub fn resume_command(&self) -> String {
+        let quote = |p: &Path| {
+            let s = p.display().to_string();
+            if s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c))
+            {
+                s
+            } else {
+                format!("'{}'", s.replace('\'', "'\\''"))
+            }
+        };
+        let model = match self.model {
+            GeneratorKind::Mlp => "mlp",
+            GeneratorKind::Dcgan => "dcgan",
+        };
+        let mut args = format!(
+            "train --resume --model {model} --out {} --data-dir {} --epochs {} --batch-size {} --seed {} --lr {} --beta1 {} --log-every {} --fid-samples {} --classifier {}",
+            quote(&self.out),
+            quote(&self.data_dir),
+            self.epochs,
+            self.batch,
+            self.seed,
+            self.lr,
+            self.beta1,
+            self.log_every,
+            self.fid_samples,
+            quote(&self.classifier),
+        );
+        if let Some(n) = self.max_steps {
+            args += &format!(" --max-steps {n}");
+        }
+        if let Some(n) = self.checkpoint_every {
+            args += &format!(" --checkpoint-every {n}");
+        }
+        args
     }
 
     /// The article's step with these options' batch size, seed and Adam settings.
@@ -169,8 +210,22 @@ fn fid_scorer<'g>(
     }
 }
 
+/// Whether `out` holds a run that a fresh start would destroy: a checkpoint, or logged metrics.
+fn holds_a_run(out: &Path) -> bool {
+    let rows = std::fs::read_to_string(out.join("metrics.csv"))
+        .map(|t| t.lines().count() > 1)
+        .unwrap_or(false);
+    out.join(CHECKPOINT).exists() || rows
+}
+
 pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
     opts.validate()?;
+    if !opts.resume && !opts.overwrite && holds_a_run(&opts.out) {
+        return Err(Error::Invalid(format!(
+            "{} already holds a training run (checkpoint.safetensors or metrics.csv): continue it with --resume, start it afresh with --overwrite, or choose another --out",
+            opts.out.display()
+        )));
+    }
     let data = load_dataset(&opts.data_dir, "train")?;
     if opts.batch > data.count {
         return Err(Error::Invalid(format!(
@@ -178,9 +233,12 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
             opts.batch, data.count
         )));
     }
-    std::fs::create_dir_all(opts.out.join("samples"))
+    let samples = opts.out.join("samples");
+    std::fs::create_dir_all(&samples)
         .map_err(|e| Error::file(&opts.out, format!("cannot create the output folder: {e}")))?;
+    let _lock = FolderLock::acquire(&opts.out)?;
     remove_stale_temporaries(&opts.out);
+    remove_stale_temporaries(&samples);
     let meta = RunMeta {
         model: opts.model,
         seed: opts.seed,
