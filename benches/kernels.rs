@@ -96,13 +96,14 @@ fn matmul_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>, clock: &mut Clock) 
         ("G dense1 x W^T", 64, 128, 100, t(false, true)),
         ("G dense3 x W^T", 64, 784, 128, t(false, true)),
         ("G dense3 dW = dY^T x", 784, 128, 64, t(true, false)),
-        ("D conv1 cols W^T", 12544, 32, 9, t(false, true)),
-        ("D conv2 cols W^T", 3136, 64, 288, t(false, true)),
-        ("D conv3 cols W^T", 1024, 128, 576, t(false, true)),
-        ("D conv1 dW = dY^T cols", 32, 9, 12544, t(true, false)),
-        ("D conv2 dW = dY^T cols", 64, 288, 3136, t(true, false)),
-        ("D conv3 dW = dY^T cols", 128, 576, 1024, t(true, false)),
-        ("D conv3 dcols = dY W", 1024, 576, 128, t(false, false)),
+        // The article's discriminator at batch 64: 28 -> 13 -> 6 -> 2.
+        ("D conv1 cols W^T", 10816, 32, 9, t(false, true)),
+        ("D conv2 cols W^T", 2304, 64, 288, t(false, true)),
+        ("D conv3 cols W^T", 256, 128, 576, t(false, true)),
+        ("D conv1 dW = dY^T cols", 32, 9, 10816, t(true, false)),
+        ("D conv2 dW = dY^T cols", 64, 288, 2304, t(true, false)),
+        ("D conv3 dW = dY^T cols", 128, 576, 256, t(true, false)),
+        ("D conv3 dcols = dY W", 256, 576, 128, t(false, false)),
         ("square 256", 256, 256, 256, t(false, false)),
         ("square 512", 512, 512, 512, t(false, false)),
         ("square 1024", 1024, 1024, 1024, t(false, false)),
@@ -183,12 +184,12 @@ fn plan_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
 fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
     let geom = ConvGeom {
         batch: 64,
-        height: 14,
-        width: 14,
+        height: 13,
+        width: 13,
         channels: 32,
         kernel: 3,
         stride: 2,
-        padding: 1,
+        padding: 0,
     };
     let (gx, cx) = pair(gpu, &geom.input_shape(), 1)?;
     let (gcols, ccols) = pair(gpu, &geom.cols_shape(), 2)?;
@@ -219,7 +220,7 @@ fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
             unit: "GB/s",
         });
     }
-    let (r, c) = (64 * 49, 64);
+    let (r, c) = (64 * 36, 64);
     let bytes = (r * c * 4) as f64;
     let (gx, cx) = pair(gpu, &[r, c], 3)?;
     let (gy, cy) = pair(gpu, &[r, c], 4)?;
@@ -302,8 +303,13 @@ fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
         });
     }
     if "adam".contains(filter) || filter.is_empty() {
-        // Both networks' parameter counts.
-        let n = 131_344 + 95_489;
+        // Both networks' trainable parameters.
+        let n: usize = wgsl_gan::gan::model::generator_specs()
+            .iter()
+            .chain(&wgsl_gan::gan::model::discriminator_specs())
+            .filter(|s| s.trainable)
+            .map(|s| s.len())
+            .sum();
         let spec = AdamSpec::GAN;
         let t: Vec<(Tensor, cpu::Tensor)> = (0..4)
             .map(|i| pair(gpu, &[n], 20 + i))
@@ -327,7 +333,7 @@ fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
 /// Times every dispatch of the GAN's training step alone and sums by kernel.
 fn step_profile(gpu: &Gpu) -> Result<()> {
     let count = 1024;
-    let images: Vec<u32> = (0..count * 196)
+    let images: Vec<u32> = (0..count * 196) // 784 bytes per image, 4 per word
         .map(|i| (i as u32).wrapping_mul(2_654_435_761))
         .collect();
     let config = StepConfig::article(wgsl_gan::gan::model::GeneratorKind::Mlp, 64, 1);

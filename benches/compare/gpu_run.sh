@@ -21,7 +21,7 @@ for i in 1 2 3; do
 done
 python3 benches/compare/torch_matmul.py --device cuda --size 4096 2>&1 | tee "$OUT/cublas.txt"
 echo "== five epochs"
-/usr/bin/time -f "%e s wall" "$B/wgsl-gan" train --epochs 5 --out "$OUT/train" --log-every 200 2>&1 | grep -v XDG_RUNTIME_DIR | tail -8
+/usr/bin/time -f "%e s wall" "$B/wgsl-gan" train --epochs 5 --out "$OUT/train" --overwrite --log-every 200 2>&1 | grep -v XDG_RUNTIME_DIR | tail -8
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 w=$(grep -o '[0-9.]* ms/step' "$OUT/wgsl.txt" | awk '{print $1}' | median)

@@ -9,7 +9,7 @@ OUT=${OUT:-/tmp/wgsl-gan-quality}
 EPOCHS=${EPOCHS:-20}
 mkdir -p "$OUT"
 for model in mlp dcgan; do
-    "$B/wgsl-gan" train --model "$model" --epochs "$EPOCHS" --out "$OUT/$model" --log-every 500 2>&1 | grep -v XDG_RUNTIME_DIR | grep -E "^epoch|adapter|trained"
+    "$B/wgsl-gan" train --model "$model" --epochs "$EPOCHS" --out "$OUT/$model" --overwrite --log-every 500 2>&1 | grep -v XDG_RUNTIME_DIR | grep -E "^epoch|adapter|trained"
 done
 echo
 echo "| model | epoch | FID | coverage (digits with >= 5%) |"
