@@ -36,9 +36,9 @@ impl MatmulPlan {
     /// The table keyed by adapter type (figures in docs/PERFORMANCE.md, from `cargo bench`'s
     /// "matmul plans" rows):
     /// - 32-wide tiles where a dimension is at most 32 (less padding work);
-    /// - 128x128 tiles (256 invocations) for large products: from 512 on a CPU driver (lavapipe:
-    ///   14.3 against 12.9 GFLOP/s at 512^3), from 2048 on a GPU (H100: 21.2 against 11.2
-    ///   TFLOP/s at 4096^3, but 8.1 against 9.6 at 1024^3), else 64x64;
+    /// - 128x128 tiles (256 invocations) for large products: from 512 on a CPU driver (lavapipe
+    ///   on the 2-core CI machine: 1.56 against 1.53 GFLOP/s at 512^3), from 2048 on a GPU (H100:
+    ///   21.2 against 11.2 TFLOP/s at 4096^3, but 8.1 against 9.6 at 1024^3), else 64x64;
     /// - K split when the output has fewer tiles than it takes to keep the adapter busy (a CPU
     ///   driver runs one workgroup per core at a time, a GPU wants several per multiprocessor)
     ///   and K is long.
