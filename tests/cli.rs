@@ -171,6 +171,23 @@ fn bad_arguments_and_files_give_one_clear_error() {
             "--epochs must be at least 1",
         ),
         (vec!["train", "--batch-size", "lots"], "invalid value"),
+        // Numbers past what a run can hold, not an overflow or an endless loop.
+        (
+            vec!["train", "--epochs", "18446744073709551615", "--out", o],
+            "--epochs must be at most 100000",
+        ),
+        (
+            vec!["train", "--max-steps", "99999999999", "--out", o],
+            "must be at most 2147483648",
+        ),
+        (
+            vec!["bench", "--steps", "99999999999"],
+            "--steps and --warmup must be at most 1000000",
+        ),
+        (
+            vec!["train-classifier", "--epochs", "5000", "--out", o],
+            "--epochs must be between 1 and 1000",
+        ),
         (
             vec!["train", "--data-dir", "/nonexistent-dir", "--out", o],
             "train-images-idx3-ubyte",

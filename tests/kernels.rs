@@ -102,6 +102,8 @@ fn matmul_plans_all_agree_with_cpu() {
         (33, 65, 17),
         (70, 40, 1000),
         (1, 9, 1300),
+        // Several 128x128 tiles with ragged edges on both sides.
+        (300, 270, 130),
     ]
     .iter()
     .enumerate()

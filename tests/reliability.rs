@@ -417,10 +417,11 @@ fn corrupt_checkpoints_are_rejected_with_the_reason() {
         (
             {
                 let mut b = bytes.clone();
+                // Inside the header's JSON: a key loses its name.
                 b[12] ^= 0x20;
                 b
             },
-            "",
+            "invalid JSON in header",
         ),
         // Found by the fuzzer below: a flipped bit in a metadata value ("mlp-gan" -> "mlp-g`n")
         // loaded as a valid checkpoint before the checksum covered the metadata.

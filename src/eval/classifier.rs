@@ -325,8 +325,10 @@ pub fn load<'g>(
 /// `train-classifier`: trains on `dir`'s training set, measures the test set, saves to `out`.
 /// Returns the test accuracy.
 pub fn train_and_save(gpu: &Gpu, dir: &Path, out: &Path, epochs: u64, seed: u64) -> Result<f64> {
-    if epochs == 0 {
-        return Err(Error::Invalid("--epochs must be at least 1".into()));
+    if epochs == 0 || epochs > 1000 {
+        return Err(Error::Invalid(format!(
+            "--epochs must be between 1 and 1000, got {epochs}"
+        )));
     }
     let train_set = crate::data::load_dataset(dir, "train")?;
     let test_set = crate::data::load_dataset(dir, "t10k")?;

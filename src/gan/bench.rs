@@ -37,6 +37,11 @@ pub fn bench(
             "--steps and --batch-size must be at least 1".into(),
         ));
     }
+    if steps > 1_000_000 || warmup > 1_000_000 {
+        return Err(Error::Invalid(
+            "--steps and --warmup must be at most 1000000".into(),
+        ));
+    }
     let t = Instant::now();
     let data = load_dataset(data_dir, "train")?;
     let images = data.packed_images();

@@ -57,6 +57,18 @@ impl TrainOptions {
         if self.epochs == 0 {
             return bad("--epochs must be at least 1".into());
         }
+        if self.epochs > 100_000 {
+            return bad(format!(
+                "--epochs must be at most 100000, got {}",
+                self.epochs
+            ));
+        }
+        let huge = [self.max_steps, self.checkpoint_every, Some(self.log_every)];
+        if huge.iter().flatten().any(|&n| n > MAX_STEPS) {
+            return bad(format!(
+                "--max-steps, --checkpoint-every and --log-every must be at most {MAX_STEPS}"
+            ));
+        }
         if self.batch == 0 {
             return bad("--batch-size must be at least 1".into());
         }
@@ -131,6 +143,9 @@ impl TrainOptions {
         }
     }
 }
+
+/// The most steps a run may take: noise streams are 32-bit, two per step.
+const MAX_STEPS: u64 = 1 << 31;
 
 /// Seed of the fixed noise behind the per-epoch sample grids.
 pub fn grid_seed(seed: u64) -> u64 {
@@ -261,7 +276,15 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
     let mut grid = Sampler::new(gpu, opts.model, g, 64, grid_seed(opts.seed))?;
     let mut fid = fid_scorer(gpu, &opts, &trainer)?;
     let steps_per_epoch = (data.count / opts.batch) as u64;
-    let total = (opts.epochs * steps_per_epoch).min(opts.max_steps.unwrap_or(u64::MAX));
+    let total = opts
+        .epochs
+        .saturating_mul(steps_per_epoch)
+        .min(opts.max_steps.unwrap_or(u64::MAX));
+    if total > MAX_STEPS {
+        return Err(Error::Invalid(format!(
+            "this run would take {total} steps; at most {MAX_STEPS} (use fewer --epochs or --max-steps)"
+        )));
+    }
     let columns = config.objective.columns();
     let mut metrics = Metrics::open(&opts.out.join("metrics.csv"), &columns, start)?;
     trainer.finish()?;
