@@ -413,10 +413,3 @@ impl<'g> Recorder<'g> {
 pub struct Cpu {
     pub run: Run,
 }
-
-impl Cpu {
-    /// A CPU backend at `run`.
-    pub fn at(run: Run) -> Cpu {
-        Cpu { run }
-    }
-}
