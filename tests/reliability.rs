@@ -205,6 +205,8 @@ fn ctrl_c_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume() {
 }
 
 #[test]
+// It drives a hook that only `--features test-hooks` builds have (the README's test command).
+#[cfg_attr(not(feature = "test-hooks"), ignore = "needs --features test-hooks")]
 fn a_nan_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint() {
     let dir = temp_dir("nan");
     let data = training_set(&dir, 64);

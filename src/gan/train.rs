@@ -23,8 +23,9 @@ use crate::spec::AdamSpec;
 /// Set (by the Ctrl-C handler) to stop training at the end of the current step.
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Test hook: `WGSL_GAN_INJECT_NAN_AT_STEP=N` writes NaN into the generator's weights after step
-/// N, to exercise the divergence check (tests/reliability.rs).
+/// Test hook, only in builds with the `test-hooks` feature: `WGSL_GAN_INJECT_NAN_AT_STEP=N` writes
+/// NaN into the generator's weights after step N, to exercise the divergence check
+/// (tests/reliability.rs).
 const INJECT_NAN_ENV: &str = "WGSL_GAN_INJECT_NAN_AT_STEP";
 
 #[derive(Clone, Debug)]
@@ -303,6 +304,7 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
 
     let inject_nan: Option<u64> = std::env::var(INJECT_NAN_ENV)
         .ok()
+        .filter(|_| cfg!(feature = "test-hooks"))
         .and_then(|v| v.parse().ok());
     let bar = progress_bar(opts.progress, total, start);
     let mut last = None;
