@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use wgsl_gan::gan::step::StepConfig;
 use wgsl_gan::gan::trainer::GpuTrainer;
+use wgsl_gan::gpu::ops::MatmulKernel;
 use wgsl_gan::gpu::timing::{Clock, time_dispatches};
 use wgsl_gan::gpu::{Dispatch, Gpu, Tensor, ops};
 use wgsl_gan::rng::SplitMix64;
@@ -156,18 +157,27 @@ fn plan_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
         let (ga, _) = pair(gpu, &[n, n], 1)?;
         let (gb, _) = pair(gpu, &[n, n], 2)?;
         let (gc, _) = pair(gpu, &[n, n], 3)?;
-        for tile in [32, 64, 128] {
-            let plan = ops::MatmulPlan {
-                tile_m: tile,
-                tile_n: tile,
-                splits: 1,
-                k_chunk: n.div_ceil(16) * 16,
-            };
+        let mut kernels: Vec<MatmulKernel> = [32, 64, 128]
+            .map(|t| MatmulKernel::Tiled {
+                tile_m: t,
+                tile_n: t,
+            })
+            .to_vec();
+        if gpu.subgroups_of_8() {
+            kernels.push(MatmulKernel::Lanes);
+        }
+        for kernel in kernels {
+            let plan = ops::MatmulPlan::new(kernel, n, 1);
             let d = ops::matmul_planned(gpu, &ga, &gb, None, &gc, MatmulSpec::PLAIN, plan)?;
             let chosen = ops::MatmulPlan::choose(gpu, n, n, n) == plan;
             rows.push(Row {
                 name: format!(
-                    "matmul {n}^3, {tile}x{tile} tiles{}",
+                    "matmul {n}^3, {}{}",
+                    match kernel {
+                        MatmulKernel::Tiled { tile_m, tile_n } =>
+                            format!("{tile_m}x{tile_n} tiles"),
+                        MatmulKernel::Lanes => "lanes kernel".to_string(),
+                    },
                     if chosen { " (chosen)" } else { "" }
                 ),
                 shape: format!("{n}x{n}x{n}"),

@@ -1,6 +1,7 @@
 // Batch normalisation over the rows of x: [rows, C], one statistic per channel (column). A dense
 // layer's output is [N, C]; an NHWC feature map is [N * H * W, C]: the same kernel serves both.
-// Reductions run one workgroup per channel through a fixed-order tree in workgroup memory:
+// Reductions run one workgroup per channel through a fixed-order tree in workgroup memory, or,
+// for CPU drivers, one invocation per channel in row order (the `_serial` entries): both
 // deterministic, no atomics.
 
 struct Params {
@@ -29,15 +30,17 @@ struct Params {
 @compute @workgroup_size(256)
 fn stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let ch = wg.x;
+    // Uniforms copied once: read inside a loop, each would be a per-lane load on llvmpipe.
     let n = st_p.rows;
+    let c = st_p.c;
     var s = 0.0;
     for (var r = li; r < n; r += 256u) {
-        s += st_x[r * st_p.c + ch];
+        s += st_x[r * c + ch];
     }
     let mean = tree_sum(li, vec2<f32>(s, 0.0)).x / f32(n);
     var sq = 0.0;
     for (var r = li; r < n; r += 256u) {
-        let d = st_x[r * st_p.c + ch] - mean;
+        let d = st_x[r * c + ch] - mean;
         sq += d * d;
     }
     let variance = tree_sum(li, vec2<f32>(sq, 0.0)).x / f32(n);
@@ -47,6 +50,40 @@ fn stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
         // Keras convention: running = momentum * running + (1 - momentum) * batch, biased variance.
         if ((st_p.flags & 1u) != 0u) {
             let m = st_p.momentum;
+            st_running_mean[ch] = m * st_running_mean[ch] + (1.0 - m) * mean;
+            st_running_var[ch] = m * st_running_var[ch] + (1.0 - m) * variance;
+        }
+    }
+}
+
+// The same statistics for CPU drivers: one invocation per channel walks its rows in order, with
+// no workgroup memory or barriers (see sum_over_rows_serial in reduce.wgsl); lanes take
+// neighbouring channels. Lanes past the last channel read it again and store nothing.
+@compute @workgroup_size(8)
+fn stats_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) li: u32) {
+    let n = st_p.rows;
+    let c = st_p.c;
+    let eps = st_p.eps;
+    let update = (st_p.flags & 1u) != 0u;
+    let m = st_p.momentum;
+    let ch = (wg.x + wg.y * nwg.x) * 8u + li;
+    let read_ch = min(ch, c - 1u);
+    var s = 0.0;
+    for (var r = 0u; r < n; r++) {
+        s += st_x[r * c + read_ch];
+    }
+    let mean = s / f32(n);
+    var sq = 0.0;
+    for (var r = 0u; r < n; r++) {
+        let d = st_x[r * c + read_ch] - mean;
+        sq += d * d;
+    }
+    let variance = sq / f32(n);
+    if (ch < c) {
+        st_mean[ch] = mean;
+        st_invstd[ch] = inverseSqrt(variance + eps);
+        if (update) {
             st_running_mean[ch] = m * st_running_mean[ch] + (1.0 - m) * mean;
             st_running_var[ch] = m * st_running_var[ch] + (1.0 - m) * variance;
         }
@@ -81,12 +118,16 @@ fn use_running(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(256)
 fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
-    if (idx >= ap_p.rows * ap_p.c) {
+    // Uniforms copied before the branch: read after it, each is a per-lane load on llvmpipe.
+    let c = ap_p.c;
+    let act = (ap_p.flags >> 4u) & 15u;
+    let alpha = ap_p.alpha;
+    if (idx >= ap_p.rows * c) {
         return;
     }
-    let ch = idx % ap_p.c;
+    let ch = idx % c;
     let v = (ap_x[idx] - ap_mean[ch]) * ap_invstd[ch] * ap_gamma[ch] + ap_beta[ch];
-    ap_y[idx] = activate(v, (ap_p.flags >> 4u) & 15u, ap_p.alpha);
+    ap_y[idx] = activate(v, act, alpha);
 }
 
 // ---- backward, one workgroup per channel:
@@ -104,31 +145,36 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 @group(0) @binding(8) var<storage, read> bw_y: array<f32>;
 @group(0) @binding(9) var<uniform> bw_p: Params;
 
-fn bw_dy_at(i: u32) -> f32 {
-    return bw_dy[i] * derivative_from_output(bw_y[i], (bw_p.flags >> 4u) & 15u, bw_p.alpha);
+fn bw_dy_at(i: u32, act_after: u32, alpha: f32) -> f32 {
+    return bw_dy[i] * derivative_from_output(bw_y[i], act_after, alpha);
 }
 
 @compute @workgroup_size(256)
 fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let ch = wg.x;
+    // Uniforms copied once: read inside a loop, each would be a per-lane load on llvmpipe.
     let n = bw_p.rows;
+    let c = bw_p.c;
+    let alpha = bw_p.alpha;
+    let act_after = (bw_p.flags >> 4u) & 15u;
+    let act_before = (bw_p.flags >> 8u) & 15u;
     let mean = bw_mean[ch];
     let invstd = bw_invstd[ch];
     var s = vec2<f32>(0.0, 0.0);
     for (var r = li; r < n; r += 256u) {
-        let i = r * bw_p.c + ch;
-        let dy = bw_dy_at(i);
+        let i = r * c + ch;
+        let dy = bw_dy_at(i, act_after, alpha);
         s += vec2<f32>(dy, dy * (bw_x[i] - mean) * invstd);
     }
     let sums = tree_sum(li, s);
     let k = bw_gamma[ch] * invstd;
     let inv_n = 1.0 / f32(n);
     for (var r = li; r < n; r += 256u) {
-        let i = r * bw_p.c + ch;
+        let i = r * c + ch;
         let x = bw_x[i];
         let xhat = (x - mean) * invstd;
-        let dx = k * (bw_dy_at(i) - sums.x * inv_n - xhat * sums.y * inv_n);
-        bw_dx[i] = dx * derivative_from_output(x, (bw_p.flags >> 8u) & 15u, bw_p.alpha);
+        let dx = k * (bw_dy_at(i, act_after, alpha) - sums.x * inv_n - xhat * sums.y * inv_n);
+        bw_dx[i] = dx * derivative_from_output(x, act_before, alpha);
     }
     if (li == 0u && (bw_p.flags & 1u) != 0u) {
         if ((bw_p.flags & 2u) != 0u) {
@@ -137,6 +183,49 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
         } else {
             bw_dgamma[ch] = sums.y;
             bw_dbeta[ch] = sums.x;
+        }
+    }
+}
+
+// The same backward for CPU drivers: one invocation per channel, rows in order, no barriers.
+@compute @workgroup_size(8)
+fn backward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) li: u32) {
+    let n = bw_p.rows;
+    let c = bw_p.c;
+    let alpha = bw_p.alpha;
+    let flags = bw_p.flags;
+    let act_after = (flags >> 4u) & 15u;
+    let act_before = (flags >> 8u) & 15u;
+    let ch = (wg.x + wg.y * nwg.x) * 8u + li;
+    let live = ch < c;
+    let read_ch = min(ch, c - 1u);
+    let mean = bw_mean[read_ch];
+    let invstd = bw_invstd[read_ch];
+    var s = vec2<f32>(0.0, 0.0);
+    for (var r = 0u; r < n; r++) {
+        let i = r * c + read_ch;
+        let dy = bw_dy_at(i, act_after, alpha);
+        s += vec2<f32>(dy, dy * (bw_x[i] - mean) * invstd);
+    }
+    let k = bw_gamma[read_ch] * invstd;
+    let inv_n = 1.0 / f32(n);
+    for (var r = 0u; r < n; r++) {
+        let i = r * c + read_ch;
+        let x = bw_x[i];
+        let xhat = (x - mean) * invstd;
+        let dx = k * (bw_dy_at(i, act_after, alpha) - s.x * inv_n - xhat * s.y * inv_n);
+        if (live) {
+            bw_dx[i] = dx * derivative_from_output(x, act_before, alpha);
+        }
+    }
+    if (live && (flags & 1u) != 0u) {
+        if ((flags & 2u) != 0u) {
+            bw_dgamma[ch] += s.y;
+            bw_dbeta[ch] += s.x;
+        } else {
+            bw_dgamma[ch] = s.y;
+            bw_dbeta[ch] = s.x;
         }
     }
 }

@@ -34,24 +34,30 @@ override PAD: u32 = 0u;
 @compute @workgroup_size(256)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
+    // Uniforms copied before any branch: read later, each is a per-lane load on llvmpipe.
+    let h = p.h;
+    let w = p.w;
+    let c = p.c;
+    let oh = p.oh;
+    let ow = p.ow;
     if (idx >= p.total) {
         return;
     }
-    let ci = idx % p.c;
-    let r = idx / p.c;
-    let ox = r % p.ow;
-    let t = r / p.ow;
-    let oy = t % p.oh;
-    let bi = t / p.oh;
+    let ci = idx % c;
+    let r = idx / c;
+    let ox = r % ow;
+    let t = r / ow;
+    let oy = t % oh;
+    let bi = t / oh;
     let area = KERNEL * KERNEL;
-    let out_base = r * p.c * area + ci * area;
+    let out_base = r * c * area + ci * area;
     for (var ky = 0u; ky < KERNEL; ky++) {
         let iy = i32(oy * STRIDE + ky) - i32(PAD);
         for (var kx = 0u; kx < KERNEL; kx++) {
             let ix = i32(ox * STRIDE + kx) - i32(PAD);
             var v = 0.0;
-            if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-                v = src[((bi * p.h + u32(iy)) * p.w + u32(ix)) * p.c + ci];
+            if (iy >= 0 && iy < i32(h) && ix >= 0 && ix < i32(w)) {
+                v = src[((bi * h + u32(iy)) * w + u32(ix)) * c + ci];
             }
             dst[out_base + ky * KERNEL + kx] = v;
         }
@@ -69,33 +75,41 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 @compute @workgroup_size(256)
 fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
+    // Uniforms copied before any branch: read later, each is a per-lane load on llvmpipe.
+    let h = c2_p.h;
+    let w = c2_p.w;
+    let c = c2_p.c;
+    let oh = c2_p.oh;
+    let ow = c2_p.ow;
+    let act = c2_p.act;
+    let alpha = c2_p.alpha;
     if (idx >= c2_p.total) {
         return;
     }
-    let ci = idx % c2_p.c;
-    let pix = idx / c2_p.c;
-    let ix = pix % c2_p.w;
-    let t = pix / c2_p.w;
-    let iy = t % c2_p.h;
-    let bi = t / c2_p.h;
+    let ci = idx % c;
+    let pix = idx / c;
+    let ix = pix % w;
+    let t = pix / w;
+    let iy = t % h;
+    let bi = t / h;
     let area = KERNEL * KERNEL;
-    let row_len = c2_p.c * area;
+    let row_len = c * area;
     var sum = 0.0;
     for (var ky = 0u; ky < KERNEL; ky++) {
         let ty = iy + PAD;
-        if (ty < ky || (ty - ky) % STRIDE != 0u || (ty - ky) / STRIDE >= c2_p.oh) {
+        if (ty < ky || (ty - ky) % STRIDE != 0u || (ty - ky) / STRIDE >= oh) {
             continue;
         }
         let oy = (ty - ky) / STRIDE;
         for (var kx = 0u; kx < KERNEL; kx++) {
             let tx = ix + PAD;
-            if (tx < kx || (tx - kx) % STRIDE != 0u || (tx - kx) / STRIDE >= c2_p.ow) {
+            if (tx < kx || (tx - kx) % STRIDE != 0u || (tx - kx) / STRIDE >= ow) {
                 continue;
             }
             let ox = (tx - kx) / STRIDE;
-            let r = (bi * c2_p.oh + oy) * c2_p.ow + ox;
+            let r = (bi * oh + oy) * ow + ox;
             sum += c2_dcols[r * row_len + ci * area + ky * KERNEL + kx];
         }
     }
-    c2_dx[idx] = sum * derivative_from_output(c2_y[idx], c2_p.act, c2_p.alpha);
+    c2_dx[idx] = sum * derivative_from_output(c2_y[idx], act, alpha);
 }

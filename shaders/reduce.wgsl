@@ -1,5 +1,6 @@
 // Reductions of a [rows, cols] matrix, one workgroup per output, fixed-order trees: deterministic.
 // sum_over_rows -> [cols] (bias gradients), sum_over_cols -> [rows], mean_all -> [1].
+// sum_over_rows has a serial variant for CPU drivers (src/gpu/ops.rs `KernelStyle`).
 
 struct Params {
     rows: u32,
@@ -29,10 +30,13 @@ fn output_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn sum_over_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
     let col = output_index(wg, nwg);
+    // Uniforms copied once: read inside the loop, each would be a per-lane load on llvmpipe.
+    let rows = p.rows;
+    let cols = p.cols;
     var s = 0.0;
-    if (col < p.cols) {
-        for (var r = li; r < p.rows; r += 256u) {
-            s += src[r * p.cols + col];
+    if (col < cols) {
+        for (var r = li; r < rows; r += 256u) {
+            s += src[r * cols + col];
         }
     }
     let total = tree_sum(li, vec2<f32>(s, 0.0)).x;
@@ -41,14 +45,36 @@ fn sum_over_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
+// The same sum for CPU drivers: each invocation sums its column's rows in order, with no
+// workgroup memory or barriers (a barrier is a coroutine switch on llvmpipe, which runs 8
+// invocations as the lanes of one SIMD group; lanes take neighbouring columns).
+@compute @workgroup_size(8)
+fn sum_over_rows_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) li: u32) {
+    let rows = p.rows;
+    let cols = p.cols;
+    let col = output_index(wg, nwg) * 8u + li;
+    // Lanes past the last column read it again and store nothing: no branch around the loop.
+    let read_col = min(col, cols - 1u);
+    var s = 0.0;
+    for (var r = 0u; r < rows; r++) {
+        s += src[r * cols + read_col];
+    }
+    if (col < cols) {
+        store(col, s);
+    }
+}
+
 @compute @workgroup_size(256)
 fn sum_over_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
     let row = output_index(wg, nwg);
+    let rows = p.rows;
+    let cols = p.cols;
     var s = 0.0;
-    if (row < p.rows) {
-        for (var c = li; c < p.cols; c += 256u) {
-            s += src[row * p.cols + c];
+    if (row < rows) {
+        for (var c = li; c < cols; c += 256u) {
+            s += src[row * cols + c];
         }
     }
     let total = tree_sum(li, vec2<f32>(s, 0.0)).x;

@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use wgsl_gan::gpu::{Words, ops};
+use wgsl_gan::gpu::ops::MatmulKernel;
+use wgsl_gan::gpu::{Gpu, Words, ops};
 use wgsl_gan::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 use wgsl_gan::{cpu, rng};
 
@@ -18,79 +19,94 @@ const ACTIVATIONS: [Activation; 5] = [
 
 #[test]
 fn matmul_matches_cpu_at_odd_shapes_and_all_transposes() {
-    let gpu = gpu();
-    let shapes = [
-        (1, 1, 1),
-        (7, 13, 5),
-        (33, 65, 17),
-        (64, 784, 128),
-        (130, 257, 67),
-        (64, 128, 100),
-    ];
-    for (si, &(m, n, k)) in shapes.iter().enumerate() {
-        for (ti, (ta, tb)) in [(false, false), (true, false), (false, true), (true, true)]
-            .into_iter()
-            .enumerate()
-        {
-            let seed = (si * 10 + ti) as u64;
-            let a_shape = if ta { [k, m] } else { [m, k] };
-            let b_shape = if tb { [n, k] } else { [k, n] };
-            let (ga, ca) = random_pair(&gpu, seed, &a_shape);
-            let (gb, cb) = random_pair(&gpu, seed + 1000, &b_shape);
-            let (gbias, cbias) = random_pair(&gpu, seed + 2000, &[n]);
-            let spec = MatmulSpec {
-                trans_a: ta,
-                trans_b: tb,
-                ..MatmulSpec::PLAIN
-            };
+    for gpu in each_style() {
+        let shapes = [
+            (1, 1, 1),
+            (7, 13, 5),
+            (33, 65, 17),
+            (64, 784, 128),
+            (130, 257, 67),
+            (64, 128, 100),
+        ];
+        for (si, &(m, n, k)) in shapes.iter().enumerate() {
+            for (ti, (ta, tb)) in [(false, false), (true, false), (false, true), (true, true)]
+                .into_iter()
+                .enumerate()
+            {
+                let seed = (si * 10 + ti) as u64;
+                let a_shape = if ta { [k, m] } else { [m, k] };
+                let b_shape = if tb { [n, k] } else { [k, n] };
+                let (ga, ca) = random_pair(&gpu, seed, &a_shape);
+                let (gb, cb) = random_pair(&gpu, seed + 1000, &b_shape);
+                let (gbias, cbias) = random_pair(&gpu, seed + 2000, &[n]);
+                let spec = MatmulSpec {
+                    trans_a: ta,
+                    trans_b: tb,
+                    ..MatmulSpec::PLAIN
+                };
 
-            let (gc, cc) = nan_pair(&gpu, &[m, n]);
-            gpu.run(&[&ops::matmul(&gpu, &ga, &gb, None, &gc, spec).unwrap()])
-                .unwrap();
-            cpu::ops::matmul(&ca, &cb, None, &cc, spec).unwrap();
-            assert_close(
-                &gpu,
-                &gc,
-                &cc,
-                1e-5,
-                &format!("matmul {m}x{n}x{k} ta={ta} tb={tb}"),
-            );
+                let (gc, cc) = nan_pair(&gpu, &[m, n]);
+                gpu.run(&[&ops::matmul(&gpu, &ga, &gb, None, &gc, spec).unwrap()])
+                    .unwrap();
+                cpu::ops::matmul(&ca, &cb, None, &cc, spec).unwrap();
+                assert_close(
+                    &gpu,
+                    &gc,
+                    &cc,
+                    1e-5,
+                    &format!("matmul {m}x{n}x{k} ta={ta} tb={tb}"),
+                );
 
-            // Bias + activation epilogue, then accumulate into an existing C.
-            let act = ACTIVATIONS[(si + ti) % 5];
-            let spec_act = MatmulSpec {
-                activation: act,
-                ..spec
-            };
-            let (gc, cc) = nan_pair(&gpu, &[m, n]);
-            gpu.run(&[&ops::matmul(&gpu, &ga, &gb, Some(&gbias), &gc, spec_act).unwrap()])
-                .unwrap();
-            cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec_act).unwrap();
-            assert_close(
-                &gpu,
-                &gc,
-                &cc,
-                1e-5,
-                &format!("matmul+bias+{act:?} {m}x{n}x{k}"),
-            );
+                // Bias + activation epilogue, then accumulate into an existing C.
+                let act = ACTIVATIONS[(si + ti) % 5];
+                let spec_act = MatmulSpec {
+                    activation: act,
+                    ..spec
+                };
+                let (gc, cc) = nan_pair(&gpu, &[m, n]);
+                gpu.run(&[&ops::matmul(&gpu, &ga, &gb, Some(&gbias), &gc, spec_act).unwrap()])
+                    .unwrap();
+                cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec_act).unwrap();
+                assert_close(
+                    &gpu,
+                    &gc,
+                    &cc,
+                    1e-5,
+                    &format!("matmul+bias+{act:?} {m}x{n}x{k}"),
+                );
 
-            let (gc, cc) = random_pair(&gpu, seed + 3000, &[m, n]);
-            let spec_acc = MatmulSpec {
-                accumulate: true,
-                ..spec
-            };
-            gpu.run(&[&ops::matmul(&gpu, &ga, &gb, Some(&gbias), &gc, spec_acc).unwrap()])
-                .unwrap();
-            cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec_acc).unwrap();
-            assert_close(
-                &gpu,
-                &gc,
-                &cc,
-                1e-5,
-                &format!("matmul accumulate {m}x{n}x{k}"),
-            );
+                let (gc, cc) = random_pair(&gpu, seed + 3000, &[m, n]);
+                let spec_acc = MatmulSpec {
+                    accumulate: true,
+                    ..spec
+                };
+                gpu.run(&[&ops::matmul(&gpu, &ga, &gb, Some(&gbias), &gc, spec_acc).unwrap()])
+                    .unwrap();
+                cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec_acc).unwrap();
+                assert_close(
+                    &gpu,
+                    &gc,
+                    &cc,
+                    1e-5,
+                    &format!("matmul accumulate {m}x{n}x{k}"),
+                );
+            }
         }
     }
+}
+
+/// Every matmul kernel this adapter can run.
+fn kernels(gpu: &Gpu) -> Vec<MatmulKernel> {
+    let mut all = Vec::new();
+    for tile_m in [32, 64, 128] {
+        for tile_n in [32, 64, 128] {
+            all.push(MatmulKernel::Tiled { tile_m, tile_n });
+        }
+    }
+    if gpu.subgroups_of_8() {
+        all.push(MatmulKernel::Lanes);
+    }
+    all
 }
 
 #[test]
@@ -108,61 +124,51 @@ fn matmul_plans_all_agree_with_cpu() {
     .iter()
     .enumerate()
     {
-        for tile_m in [32, 64, 128] {
-            for tile_n in [32, 64, 128] {
-                for splits in [1usize, 3] {
-                    let k_chunk = k.div_ceil(splits).div_ceil(16) * 16;
-                    let plan = ops::MatmulPlan {
-                        tile_m,
-                        tile_n,
-                        splits: k.div_ceil(k_chunk),
-                        k_chunk,
-                    };
-                    let seed = 500 + si as u64;
-                    let (ga, ca) = random_pair(&gpu, seed, &[k, m]);
-                    let (gb, cb) = random_pair(&gpu, seed + 1, &[k, n]);
-                    let (gbias, cbias) = random_pair(&gpu, seed + 2, &[n]);
-                    let (gc, cc) = random_pair(&gpu, seed + 3, &[m, n]);
-                    let spec = MatmulSpec {
-                        trans_a: true,
-                        accumulate: true,
-                        ..MatmulSpec::PLAIN
-                    };
-                    gpu.run(&[
-                        &ops::matmul_planned(&gpu, &ga, &gb, Some(&gbias), &gc, spec, plan)
-                            .unwrap(),
-                    ])
-                    .unwrap();
-                    cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec).unwrap();
-                    assert_close(
-                        &gpu,
-                        &gc,
-                        &cc,
-                        1e-5,
-                        &format!("matmul {m}x{n}x{k} {plan:?}"),
-                    );
-                    let spec = MatmulSpec {
-                        trans_b: true,
-                        activation: Activation::Tanh,
-                        ..MatmulSpec::PLAIN
-                    };
-                    let (gb, cb) = random_pair(&gpu, seed + 4, &[n, k]);
-                    let (ga, ca) = random_pair(&gpu, seed + 5, &[m, k]);
-                    let (gc, cc) = nan_pair(&gpu, &[m, n]);
-                    gpu.run(&[
-                        &ops::matmul_planned(&gpu, &ga, &gb, Some(&gbias), &gc, spec, plan)
-                            .unwrap(),
-                    ])
-                    .unwrap();
-                    cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec).unwrap();
-                    assert_close(
-                        &gpu,
-                        &gc,
-                        &cc,
-                        1e-5,
-                        &format!("matmul+tanh {m}x{n}x{k} {plan:?}"),
-                    );
-                }
+        for kernel in kernels(&gpu) {
+            for splits in [1usize, 3] {
+                let plan = ops::MatmulPlan::new(kernel, k, splits);
+                let seed = 500 + si as u64;
+                let (ga, ca) = random_pair(&gpu, seed, &[k, m]);
+                let (gb, cb) = random_pair(&gpu, seed + 1, &[k, n]);
+                let (gbias, cbias) = random_pair(&gpu, seed + 2, &[n]);
+                let (gc, cc) = random_pair(&gpu, seed + 3, &[m, n]);
+                let spec = MatmulSpec {
+                    trans_a: true,
+                    accumulate: true,
+                    ..MatmulSpec::PLAIN
+                };
+                gpu.run(&[
+                    &ops::matmul_planned(&gpu, &ga, &gb, Some(&gbias), &gc, spec, plan).unwrap(),
+                ])
+                .unwrap();
+                cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec).unwrap();
+                assert_close(
+                    &gpu,
+                    &gc,
+                    &cc,
+                    1e-5,
+                    &format!("matmul {m}x{n}x{k} {plan:?}"),
+                );
+                let spec = MatmulSpec {
+                    trans_b: true,
+                    activation: Activation::Tanh,
+                    ..MatmulSpec::PLAIN
+                };
+                let (gb, cb) = random_pair(&gpu, seed + 4, &[n, k]);
+                let (ga, ca) = random_pair(&gpu, seed + 5, &[m, k]);
+                let (gc, cc) = nan_pair(&gpu, &[m, n]);
+                gpu.run(&[
+                    &ops::matmul_planned(&gpu, &ga, &gb, Some(&gbias), &gc, spec, plan).unwrap(),
+                ])
+                .unwrap();
+                cpu::ops::matmul(&ca, &cb, Some(&cbias), &cc, spec).unwrap();
+                assert_close(
+                    &gpu,
+                    &gc,
+                    &cc,
+                    1e-5,
+                    &format!("matmul+tanh {m}x{n}x{k} {plan:?}"),
+                );
             }
         }
     }
@@ -234,93 +240,99 @@ fn im2col_and_col2im_match_cpu() {
 
 #[test]
 fn batch_norm_matches_cpu_for_dense_and_spatial_inputs() {
-    let gpu = gpu();
-    let shapes: [&[usize]; 6] = [
-        &[1, 1],
-        &[7, 3],
-        &[64, 128],
-        &[300, 5],
-        &[2, 5, 5, 3],
-        &[64, 7, 7, 64],
-    ];
-    for (i, shape) in shapes.into_iter().enumerate() {
-        let seed = 50 * i as u64;
-        let c = *shape.last().unwrap();
-        let x: Vec<f32> = random(seed, shape.iter().product(), -2.0, 3.0);
-        let (gx, cx) = pair(&gpu, &x, shape);
-        let (ggamma, cgamma) = random_pair(&gpu, seed + 1, &[c]);
-        let (gbeta, cbeta) = random_pair(&gpu, seed + 2, &[c]);
-        let (grm, crm) = random_pair(&gpu, seed + 3, &[c]);
-        let (grv, crv) = pair(&gpu, &random(seed + 4, c, 0.5, 2.0), &[c]);
-        let (gmean, cmean) = nan_pair(&gpu, &[c]);
-        let (ginv, cinv) = nan_pair(&gpu, &[c]);
-        let (gy, cy) = nan_pair(&gpu, shape);
-        let act = ACTIVATIONS[i % 5];
-        gpu.run(&[
-            &ops::batch_norm_stats(&gpu, &gx, &gmean, &ginv, &grm, &grv, 0.8, 1e-3, true).unwrap(),
-            &ops::batch_norm_apply(&gpu, &gx, &gmean, &ginv, &ggamma, &gbeta, &gy, act).unwrap(),
-        ])
-        .unwrap();
-        cpu::ops::batch_norm_stats(&cx, &cmean, &cinv, &crm, &crv, 0.8, 1e-3, true).unwrap();
-        cpu::ops::batch_norm_apply(&cx, &cmean, &cinv, &cgamma, &cbeta, &cy, act).unwrap();
-        let what = format!("batch norm {shape:?}");
-        assert_close(&gpu, &gmean, &cmean, 1e-5, &format!("{what} mean"));
-        assert_close(&gpu, &ginv, &cinv, 1e-5, &format!("{what} invstd"));
-        assert_close(&gpu, &grm, &crm, 1e-5, &format!("{what} running mean"));
-        assert_close(&gpu, &grv, &crv, 1e-5, &format!("{what} running var"));
-        assert_close(&gpu, &gy, &cy, 1e-5, &format!("{what} y"));
-
-        // Every gradient mode, and the fused activations on either side: after (dy w.r.t.
-        // act(BN(x)) with output y) and before (x an activation's output).
-        let leaky = Activation::LeakyRelu(0.2);
-        let fusions = [
-            (ParamGrads::Write, false, Activation::Identity),
-            (ParamGrads::Accumulate, true, Activation::Identity),
-            (ParamGrads::Skip, false, leaky),
-            (ParamGrads::Accumulate, true, leaky),
+    for gpu in each_style() {
+        let shapes: [&[usize]; 6] = [
+            &[1, 1],
+            &[7, 3],
+            &[64, 128],
+            &[300, 5],
+            &[2, 5, 5, 3],
+            &[64, 7, 7, 64],
         ];
-        for (grads, after, before) in fusions {
-            let (gdy, cdy) = random_pair(&gpu, seed + 5, shape);
-            let (gdx, cdx) = nan_pair(&gpu, shape);
-            let (gdg, cdg) = random_pair(&gpu, seed + 6, &[c]);
-            let (gdb, cdb) = random_pair(&gpu, seed + 7, &[c]);
-            let (gya, cya) = random_pair(&gpu, seed + 8, shape);
-            let g_after = after.then_some((&gya, leaky));
-            let c_after = after.then_some((&cya, leaky));
-            gpu.run(&[&ops::batch_norm_backward(
-                &gpu, &gx, &gmean, &ginv, &ggamma, &gdy, &gdx, &gdg, &gdb, grads, g_after, before,
-            )
-            .unwrap()])
-                .unwrap();
-            cpu::ops::batch_norm_backward(
-                &cx, &cmean, &cinv, &cgamma, &cdy, &cdx, &cdg, &cdb, grads, c_after, before,
-            )
+        for (i, shape) in shapes.into_iter().enumerate() {
+            let seed = 50 * i as u64;
+            let c = *shape.last().unwrap();
+            let x: Vec<f32> = random(seed, shape.iter().product(), -2.0, 3.0);
+            let (gx, cx) = pair(&gpu, &x, shape);
+            let (ggamma, cgamma) = random_pair(&gpu, seed + 1, &[c]);
+            let (gbeta, cbeta) = random_pair(&gpu, seed + 2, &[c]);
+            let (grm, crm) = random_pair(&gpu, seed + 3, &[c]);
+            let (grv, crv) = pair(&gpu, &random(seed + 4, c, 0.5, 2.0), &[c]);
+            let (gmean, cmean) = nan_pair(&gpu, &[c]);
+            let (ginv, cinv) = nan_pair(&gpu, &[c]);
+            let (gy, cy) = nan_pair(&gpu, shape);
+            let act = ACTIVATIONS[i % 5];
+            gpu.run(&[
+                &ops::batch_norm_stats(&gpu, &gx, &gmean, &ginv, &grm, &grv, 0.8, 1e-3, true)
+                    .unwrap(),
+                &ops::batch_norm_apply(&gpu, &gx, &gmean, &ginv, &ggamma, &gbeta, &gy, act)
+                    .unwrap(),
+            ])
             .unwrap();
-            let how = format!("{grads:?} after={after} before={before:?}");
-            assert_close(&gpu, &gdx, &cdx, 1e-4, &format!("{what} dx {how}"));
-            assert_close(&gpu, &gdg, &cdg, 1e-4, &format!("{what} dgamma {how}"));
-            assert_close(&gpu, &gdb, &cdb, 1e-5, &format!("{what} dbeta {how}"));
-        }
+            cpu::ops::batch_norm_stats(&cx, &cmean, &cinv, &crm, &crv, 0.8, 1e-3, true).unwrap();
+            cpu::ops::batch_norm_apply(&cx, &cmean, &cinv, &cgamma, &cbeta, &cy, act).unwrap();
+            let what = format!("batch norm {shape:?}");
+            assert_close(&gpu, &gmean, &cmean, 1e-5, &format!("{what} mean"));
+            assert_close(&gpu, &ginv, &cinv, 1e-5, &format!("{what} invstd"));
+            assert_close(&gpu, &grm, &crm, 1e-5, &format!("{what} running mean"));
+            assert_close(&gpu, &grv, &crv, 1e-5, &format!("{what} running var"));
+            assert_close(&gpu, &gy, &cy, 1e-5, &format!("{what} y"));
 
-        let (gmean, cmean) = nan_pair(&gpu, &[c]);
-        let (ginv, cinv) = nan_pair(&gpu, &[c]);
-        gpu.run(&[&ops::batch_norm_use_running(&gpu, &grm, &grv, &gmean, &ginv, 1e-3).unwrap()])
+            // Every gradient mode, and the fused activations on either side: after (dy w.r.t.
+            // act(BN(x)) with output y) and before (x an activation's output).
+            let leaky = Activation::LeakyRelu(0.2);
+            let fusions = [
+                (ParamGrads::Write, false, Activation::Identity),
+                (ParamGrads::Accumulate, true, Activation::Identity),
+                (ParamGrads::Skip, false, leaky),
+                (ParamGrads::Accumulate, true, leaky),
+            ];
+            for (grads, after, before) in fusions {
+                let (gdy, cdy) = random_pair(&gpu, seed + 5, shape);
+                let (gdx, cdx) = nan_pair(&gpu, shape);
+                let (gdg, cdg) = random_pair(&gpu, seed + 6, &[c]);
+                let (gdb, cdb) = random_pair(&gpu, seed + 7, &[c]);
+                let (gya, cya) = random_pair(&gpu, seed + 8, shape);
+                let g_after = after.then_some((&gya, leaky));
+                let c_after = after.then_some((&cya, leaky));
+                gpu.run(&[&ops::batch_norm_backward(
+                    &gpu, &gx, &gmean, &ginv, &ggamma, &gdy, &gdx, &gdg, &gdb, grads, g_after,
+                    before,
+                )
+                .unwrap()])
+                    .unwrap();
+                cpu::ops::batch_norm_backward(
+                    &cx, &cmean, &cinv, &cgamma, &cdy, &cdx, &cdg, &cdb, grads, c_after, before,
+                )
+                .unwrap();
+                let how = format!("{grads:?} after={after} before={before:?}");
+                assert_close(&gpu, &gdx, &cdx, 1e-4, &format!("{what} dx {how}"));
+                assert_close(&gpu, &gdg, &cdg, 1e-4, &format!("{what} dgamma {how}"));
+                assert_close(&gpu, &gdb, &cdb, 1e-5, &format!("{what} dbeta {how}"));
+            }
+
+            let (gmean, cmean) = nan_pair(&gpu, &[c]);
+            let (ginv, cinv) = nan_pair(&gpu, &[c]);
+            gpu.run(&[
+                &ops::batch_norm_use_running(&gpu, &grm, &grv, &gmean, &ginv, 1e-3).unwrap(),
+            ])
             .unwrap();
-        cpu::ops::batch_norm_use_running(&crm, &crv, &cmean, &cinv, 1e-3).unwrap();
-        assert_close(
-            &gpu,
-            &gmean,
-            &cmean,
-            1e-6,
-            &format!("{what} inference mean"),
-        );
-        assert_close(
-            &gpu,
-            &ginv,
-            &cinv,
-            1e-6,
-            &format!("{what} inference invstd"),
-        );
+            cpu::ops::batch_norm_use_running(&crm, &crv, &cmean, &cinv, 1e-3).unwrap();
+            assert_close(
+                &gpu,
+                &gmean,
+                &cmean,
+                1e-6,
+                &format!("{what} inference mean"),
+            );
+            assert_close(
+                &gpu,
+                &ginv,
+                &cinv,
+                1e-6,
+                &format!("{what} inference invstd"),
+            );
+        }
     }
 }
 
@@ -381,49 +393,50 @@ fn bce_with_logits_matches_cpu_and_stays_finite_at_extreme_logits() {
 
 #[test]
 fn reductions_match_cpu() {
-    let gpu = gpu();
-    for (i, (rows, cols)) in [(1, 1), (7, 13), (300, 5), (5, 300), (1000, 3), (12544, 32)]
-        .into_iter()
-        .enumerate()
-    {
-        let (gx, cx) = random_pair(&gpu, i as u64, &[rows, cols]);
-        for accumulate in [false, true] {
-            let (gr, cr) = random_pair(&gpu, 10 + i as u64, &[cols]);
-            let (gc, cc) = random_pair(&gpu, 20 + i as u64, &[rows]);
-            if !accumulate {
-                ops::fill(&gpu, &gr, f32::NAN)
-                    .and_then(|d| gpu.run(&[&d]))
-                    .unwrap();
-                ops::fill(&gpu, &gc, f32::NAN)
-                    .and_then(|d| gpu.run(&[&d]))
-                    .unwrap();
+    for gpu in each_style() {
+        for (i, (rows, cols)) in [(1, 1), (7, 13), (300, 5), (5, 300), (1000, 3), (12544, 32)]
+            .into_iter()
+            .enumerate()
+        {
+            let (gx, cx) = random_pair(&gpu, i as u64, &[rows, cols]);
+            for accumulate in [false, true] {
+                let (gr, cr) = random_pair(&gpu, 10 + i as u64, &[cols]);
+                let (gc, cc) = random_pair(&gpu, 20 + i as u64, &[rows]);
+                if !accumulate {
+                    ops::fill(&gpu, &gr, f32::NAN)
+                        .and_then(|d| gpu.run(&[&d]))
+                        .unwrap();
+                    ops::fill(&gpu, &gc, f32::NAN)
+                        .and_then(|d| gpu.run(&[&d]))
+                        .unwrap();
+                }
+                gpu.run(&[
+                    &ops::sum_over_rows(&gpu, &gx, &gr, accumulate).unwrap(),
+                    &ops::sum_over_cols(&gpu, &gx, &gc, accumulate).unwrap(),
+                ])
+                .unwrap();
+                cpu::ops::sum_over_rows(&cx, &cr, accumulate).unwrap();
+                cpu::ops::sum_over_cols(&cx, &cc, accumulate).unwrap();
+                assert_close(
+                    &gpu,
+                    &gr,
+                    &cr,
+                    1e-5,
+                    &format!("sum over rows {rows}x{cols} acc={accumulate}"),
+                );
+                assert_close(
+                    &gpu,
+                    &gc,
+                    &cc,
+                    1e-5,
+                    &format!("sum over cols {rows}x{cols} acc={accumulate}"),
+                );
             }
-            gpu.run(&[
-                &ops::sum_over_rows(&gpu, &gx, &gr, accumulate).unwrap(),
-                &ops::sum_over_cols(&gpu, &gx, &gc, accumulate).unwrap(),
-            ])
-            .unwrap();
-            cpu::ops::sum_over_rows(&cx, &cr, accumulate).unwrap();
-            cpu::ops::sum_over_cols(&cx, &cc, accumulate).unwrap();
-            assert_close(
-                &gpu,
-                &gr,
-                &cr,
-                1e-5,
-                &format!("sum over rows {rows}x{cols} acc={accumulate}"),
-            );
-            assert_close(
-                &gpu,
-                &gc,
-                &cc,
-                1e-5,
-                &format!("sum over cols {rows}x{cols} acc={accumulate}"),
-            );
+            let (gm, cm) = nan_pair(&gpu, &[1]);
+            gpu.run(&[&ops::mean_all(&gpu, &gx, &gm).unwrap()]).unwrap();
+            cpu::ops::mean_all(&cx, &cm).unwrap();
+            assert_close(&gpu, &gm, &cm, 1e-5, &format!("mean {rows}x{cols}"));
         }
-        let (gm, cm) = nan_pair(&gpu, &[1]);
-        gpu.run(&[&ops::mean_all(&gpu, &gx, &gm).unwrap()]).unwrap();
-        cpu::ops::mean_all(&cx, &cm).unwrap();
-        assert_close(&gpu, &gm, &cm, 1e-5, &format!("mean {rows}x{cols}"));
     }
 }
 

@@ -8,12 +8,30 @@ use crate::error::{Error, Result};
 /// Environment variable with the same meaning as `--adapter`.
 pub const ADAPTER_ENV: &str = "WGSL_GAN_ADAPTER";
 
+/// Environment variable that overrides the kernel style (`gpu` or `cpu`), to compare them.
+pub const KERNELS_ENV: &str = "WGSL_GAN_KERNELS";
+
+/// The family of kernel variants a device runs (docs/PERFORMANCE.md has the measurements).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelStyle {
+    /// Workgroup-memory tiles and tree reductions: many threads, cheap barriers.
+    Gpu,
+    /// For CPU drivers (llvmpipe), where a storage load costs a loop over the SIMD lanes and a
+    /// barrier a coroutine switch: the lanes matmul (where subgroups allow) and serial
+    /// per-column reductions.
+    Cpu,
+}
+
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub timestamps: bool,
+    /// Whether shaders may use subgroup operations.
+    pub subgroups: bool,
+    /// Chosen from the adapter type, or by `WGSL_GAN_KERNELS`; tests set it to check both.
+    pub style: KernelStyle,
     /// Bound where a kernel's optional input is absent (a binding cannot alias the output).
     pub(crate) placeholder: wgpu::Buffer,
     pub(crate) pipelines: super::kernel::PipelineCache,
@@ -103,6 +121,19 @@ impl Gpu {
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let style = match std::env::var(KERNELS_ENV).ok().as_deref() {
+            None | Some("") => match info.device_type {
+                wgpu::DeviceType::Cpu => KernelStyle::Cpu,
+                _ => KernelStyle::Gpu,
+            },
+            Some("gpu") => KernelStyle::Gpu,
+            Some("cpu") => KernelStyle::Cpu,
+            Some(other) => {
+                return Err(Error::Invalid(format!(
+                    "{KERNELS_ENV}={other}: expected `gpu` or `cpu`"
+                )));
+            }
+        };
         // The batch-norm backward (with its fused activations) binds 9 storage buffers.
         if limits.max_storage_buffers_per_shader_stage < 9 {
             return Err(Error::NoAdapter(format!(
@@ -111,8 +142,10 @@ impl Gpu {
                 limits.max_storage_buffers_per_shader_stage
             )));
         }
-        let wanted =
-            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        // Subgroups for the CPU-driver matmul (shaders/matmul_lanes.wgsl).
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | wgpu::Features::SUBGROUP;
         let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgsl-gan"),
@@ -152,11 +185,19 @@ impl Gpu {
             info,
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            style,
             pipelines: Default::default(),
             errors,
             buffers_created: AtomicUsize::new(0),
             bind_groups_created: AtomicUsize::new(0),
         })
+    }
+
+    /// Whether every subgroup has at least 8 invocations, so that a workgroup of 8 is one
+    /// subgroup (what shaders/matmul_lanes.wgsl relies on).
+    pub fn subgroups_of_8(&self) -> bool {
+        self.subgroups && self.info.subgroup_min_size >= 8
     }
 
     /// Returns the first GPU error reported since the last check, if any.

@@ -35,6 +35,7 @@ macro_rules! shaders {
 
 shaders! {
     Matmul => "matmul.wgsl",
+    MatmulLanes => "matmul_lanes.wgsl",
     Conv => "conv.wgsl",
     BatchNorm => "batchnorm.wgsl",
     Activation => "activation.wgsl",

@@ -6,6 +6,8 @@ pub mod ops;
 mod tensor;
 pub mod timing;
 
-pub use context::{ADAPTER_ENV, Gpu, choose, describe, enumerate, map_and_read};
+pub use context::{
+    ADAPTER_ENV, Gpu, KERNELS_ENV, KernelStyle, choose, describe, enumerate, map_and_read,
+};
 pub use kernel::{COMMON, Dispatch, PipelineKey, Shader};
 pub use tensor::{Readback, Tensor, Words};

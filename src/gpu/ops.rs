@@ -3,7 +3,7 @@
 //! recorded. Shapes are written next to each launcher.
 
 use crate::error::{Result, ensure};
-use crate::gpu::{Dispatch, Gpu, PipelineKey, Shader, Tensor, Words};
+use crate::gpu::{Dispatch, Gpu, KernelStyle, PipelineKey, Shader, Tensor, Words};
 use crate::spec::{self, Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 
 fn key(shader: Shader, entry: &'static str) -> PipelineKey {
@@ -11,6 +11,21 @@ fn key(shader: Shader, entry: &'static str) -> PipelineKey {
         shader,
         entry,
         constants: Vec::new(),
+    }
+}
+
+/// Entry point and grid of a per-column reduction over `cols` columns: one 256-invocation
+/// workgroup per column (tree), or in the CPU style one invocation per column (`NAME_serial`,
+/// 8 per workgroup).
+fn per_column(
+    gpu: &Gpu,
+    entry: &'static str,
+    serial: &'static str,
+    cols: usize,
+) -> (&'static str, [u32; 3]) {
+    match gpu.style {
+        KernelStyle::Gpu => (entry, gpu.grid_of_groups(cols)),
+        KernelStyle::Cpu => (serial, gpu.grid_of_groups(cols.div_ceil(8))),
     }
 }
 
@@ -22,23 +37,55 @@ fn u(v: usize) -> u32 {
     v as u32
 }
 
-/// Tile and split-K choice for one matmul (see shaders/matmul.wgsl).
+/// Which matmul kernel computes a product, and its output tile.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MatmulKernel {
+    /// shaders/matmul.wgsl: tiles staged in workgroup memory, an 8x8 register block per
+    /// invocation; `tile_m`, `tile_n` in {32, 64, 128}. For GPUs.
+    Tiled { tile_m: usize, tile_n: usize },
+    /// shaders/matmul_lanes.wgsl: one 8-lane subgroup per 32x32 tile, A shared by subgroup
+    /// broadcasts, no workgroup memory. For CPU drivers with 8-wide subgroups (llvmpipe).
+    Lanes,
+}
+
+impl MatmulKernel {
+    /// Rows and columns of C one workgroup computes.
+    pub fn tile(self) -> (usize, usize) {
+        match self {
+            MatmulKernel::Tiled { tile_m, tile_n } => (tile_m, tile_n),
+            MatmulKernel::Lanes => (32, 32),
+        }
+    }
+}
+
+/// Kernel and split-K choice for one matmul.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MatmulPlan {
-    pub tile_m: usize,
-    pub tile_n: usize,
+    pub kernel: MatmulKernel,
     pub splits: usize,
     /// K per split, a multiple of 16.
     pub k_chunk: usize,
 }
 
 impl MatmulPlan {
-    /// The table keyed by adapter type (figures in docs/PERFORMANCE.md, from `cargo bench`'s
+    /// A plan with `kernel` and K cut into about `splits` chunks (fewer if K is short).
+    pub fn new(kernel: MatmulKernel, k: usize, splits: usize) -> MatmulPlan {
+        let k_chunk = k.div_ceil(splits.max(1)).div_ceil(16).max(1) * 16;
+        MatmulPlan {
+            kernel,
+            splits: k.div_ceil(k_chunk).max(1),
+            k_chunk,
+        }
+    }
+
+    /// The table keyed by adapter (figures in docs/PERFORMANCE.md, from `cargo bench`'s
     /// "matmul plans" rows):
-    /// - 32-wide tiles where a dimension is at most 32 (less padding work);
-    /// - 128x128 tiles (256 invocations) for large products: from 512 on a CPU driver (lavapipe
-    ///   on the 2-core CI machine: 1.56 against 1.53 GFLOP/s at 512^3), from 2048 on a GPU (H100:
-    ///   21.2 against 11.2 TFLOP/s at 4096^3, but 8.1 against 9.6 at 1024^3), else 64x64;
+    /// - the lanes kernel in the CPU style where subgroups have at least 8 lanes (lavapipe on
+    ///   the 2-core CI machine: 3.5-5x the tiled kernel at every shape of the GAN);
+    /// - else 32-wide tiles where a dimension is at most 32 (less padding work);
+    /// - 128x128 tiles (256 invocations) for large products: from 512 on a CPU driver, from 2048
+    ///   on a GPU (H100: 21.2 against 11.2 TFLOP/s at 4096^3, but 8.1 against 9.6 at 1024^3),
+    ///   else 64x64;
     /// - K split when the output has fewer tiles than it takes to keep the adapter busy (a CPU
     ///   driver runs one workgroup per core at a time, a GPU wants several per multiprocessor)
     ///   and K is long.
@@ -49,25 +96,27 @@ impl MatmulPlan {
             wgpu::DeviceType::DiscreteGpu => 256,
             _ => 64,
         };
-        let large = if cpu { 512 } else { 2048 };
-        let side = |d: usize| match d {
-            0..=32 => 32,
-            _ if m >= large && n >= large => 128,
-            _ => 64,
+        let kernel = if gpu.style == KernelStyle::Cpu && gpu.subgroups_of_8() {
+            MatmulKernel::Lanes
+        } else {
+            let large = if cpu { 512 } else { 2048 };
+            let side = |d: usize| match d {
+                0..=32 => 32,
+                _ if m >= large && n >= large => 128,
+                _ => 64,
+            };
+            MatmulKernel::Tiled {
+                tile_m: side(m),
+                tile_n: side(n),
+            }
         };
-        let (tile_m, tile_n) = (side(m), side(n));
+        let (tile_m, tile_n) = kernel.tile();
         let tiles = m.div_ceil(tile_m) * n.div_ceil(tile_n);
         let mut splits = 1;
         if tiles < busy && k >= 512 {
             splits = busy.div_ceil(tiles).min(k / 256).clamp(1, 64);
         }
-        let k_chunk = k.div_ceil(splits).div_ceil(16) * 16;
-        MatmulPlan {
-            tile_m,
-            tile_n,
-            splits: k.div_ceil(k_chunk),
-            k_chunk,
-        }
+        MatmulPlan::new(kernel, k, splits)
     }
 }
 
@@ -96,34 +145,43 @@ pub fn matmul_planned(
     plan: MatmulPlan,
 ) -> Result<Dispatch> {
     let (m, n, k) = spec.dims(a.shape(), b.shape(), bias.map(|t| t.shape()), c.shape())?;
+    let valid_kernel = match plan.kernel {
+        MatmulKernel::Tiled { tile_m, tile_n } => {
+            [32, 64, 128].contains(&tile_m) && [32, 64, 128].contains(&tile_n)
+        }
+        MatmulKernel::Lanes => gpu.subgroups_of_8(),
+    };
     ensure(
-        [32, 64, 128].contains(&plan.tile_m)
-            && [32, 64, 128].contains(&plan.tile_n)
-            && plan.k_chunk.is_multiple_of(16)
-            && plan.splits * plan.k_chunk >= k,
-        || format!("invalid matmul plan {plan:?} for K = {k}"),
+        valid_kernel && plan.k_chunk.is_multiple_of(16) && plan.splits * plan.k_chunk >= k,
+        || format!("invalid matmul plan {plan:?} for K = {k} on this adapter"),
     )?;
     let flags = u32::from(bias.is_some())
         | (u32::from(spec.accumulate) << 1)
         | (spec.activation.code() << 4);
     let split = plan.splits > 1;
-    let key = PipelineKey {
-        shader: Shader::Matmul,
-        entry: "main",
-        constants: vec![
-            ("TRANS_A", u32::from(spec.trans_a)),
-            ("TRANS_B", u32::from(spec.trans_b)),
-            ("SPLIT", u32::from(split)),
-            ("TM", u(plan.tile_m)),
-            ("TN", u(plan.tile_n)),
-            ("THREADS", u(plan.tile_m * plan.tile_n / 64)),
-        ],
-    };
-    let groups = [
-        n.div_ceil(plan.tile_n),
-        m.div_ceil(plan.tile_m),
-        plan.splits,
+    let mut constants = vec![
+        ("TRANS_A", u32::from(spec.trans_a)),
+        ("TRANS_B", u32::from(spec.trans_b)),
+        ("SPLIT", u32::from(split)),
     ];
+    let shader = match plan.kernel {
+        MatmulKernel::Tiled { tile_m, tile_n } => {
+            constants.extend([
+                ("TM", u(tile_m)),
+                ("TN", u(tile_n)),
+                ("THREADS", u(tile_m * tile_n / 64)),
+            ]);
+            Shader::Matmul
+        }
+        MatmulKernel::Lanes => Shader::MatmulLanes,
+    };
+    let key = PipelineKey {
+        shader,
+        entry: "main",
+        constants,
+    };
+    let (tile_m, tile_n) = plan.kernel.tile();
+    let groups = [n.div_ceil(tile_n), m.div_ceil(tile_m), plan.splits];
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure(groups.iter().all(|&g| g <= max), || {
         format!("matmul {m}x{n} exceeds the adapter's grid")
@@ -275,8 +333,9 @@ pub fn batch_norm_stats(
             running_var.shape(),
         ],
     )?;
+    let (entry, grid) = per_column(gpu, "stats", "stats_serial", c);
     gpu.dispatch(
-        key(Shader::BatchNorm, "stats"),
+        key(Shader::BatchNorm, entry),
         &[
             x.binding(),
             mean.binding(),
@@ -292,7 +351,7 @@ pub fn batch_norm_stats(
             eps,
             Activation::Identity,
         ),
-        [u(c), 1, 1],
+        grid,
     )
 }
 
@@ -396,8 +455,9 @@ pub fn batch_norm_backward(
         ParamGrads::Accumulate => 3,
     } | (act_after.code() << 4)
         | (before.code() << 8);
+    let (entry, grid) = per_column(gpu, "backward", "backward_serial", c);
     gpu.dispatch(
-        key(Shader::BatchNorm, "backward"),
+        key(Shader::BatchNorm, entry),
         &[
             x.binding(),
             mean.binding(),
@@ -410,7 +470,7 @@ pub fn batch_norm_backward(
             y.binding(),
         ],
         &[u(rows), u(c), flags, 0, 0, f(alpha)],
-        [u(c), 1, 1],
+        grid,
     )
 }
 
@@ -496,11 +556,12 @@ pub fn softmax_cross_entropy(
 /// out [cols] (+)= column sums of x [rows, cols].
 pub fn sum_over_rows(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
     let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), true)?;
+    let (entry, grid) = per_column(gpu, "sum_over_rows", "sum_over_rows_serial", cols);
     gpu.dispatch(
-        key(Shader::Reduce, "sum_over_rows"),
+        key(Shader::Reduce, entry),
         &[x.binding(), out.binding()],
         &[u(rows), u(cols), u32::from(accumulate)],
-        gpu.grid_of_groups(cols),
+        grid,
     )
 }
 

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use wgsl_gan::cpu;
-use wgsl_gan::gpu::{Gpu, Tensor};
+use wgsl_gan::gpu::{Gpu, KernelStyle, Tensor};
 use wgsl_gan::rng::SplitMix64;
 
 pub fn gpu() -> Gpu {
@@ -11,6 +11,21 @@ pub fn gpu() -> Gpu {
         Ok(g) => g,
         Err(e) => panic!("these tests need a GPU adapter: {e}"),
     }
+}
+
+/// One device per kernel style, so each test checks both families of variants (the CPU style
+/// is what lavapipe runs by default; the GPU style must stay correct there too).
+#[allow(dead_code)]
+pub fn each_style() -> Vec<Gpu> {
+    [KernelStyle::Gpu, KernelStyle::Cpu]
+        .into_iter()
+        .map(|style| {
+            let mut g = gpu();
+            g.style = style;
+            eprintln!("kernel style {style:?}");
+            g
+        })
+        .collect()
 }
 
 pub fn random(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
