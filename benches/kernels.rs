@@ -165,6 +165,7 @@ fn plan_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
             .to_vec();
         if gpu.subgroups_of_8() {
             kernels.push(MatmulKernel::Lanes);
+            kernels.push(MatmulKernel::LanesPacked);
         }
         for kernel in kernels {
             let plan = ops::MatmulPlan::new(kernel, n, 1);
@@ -177,6 +178,7 @@ fn plan_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
                         MatmulKernel::Tiled { tile_m, tile_n } =>
                             format!("{tile_m}x{tile_n} tiles"),
                         MatmulKernel::Lanes => "lanes kernel".to_string(),
+                        MatmulKernel::LanesPacked => "lanes kernel, packed".to_string(),
                     },
                     if chosen { " (chosen)" } else { "" }
                 ),

@@ -11,6 +11,12 @@
 // barriers, no early returns: out-of-range rows, columns and k are clamped or zeroed and
 // dropped at the store.
 //
+// `main_packed` reads both operands from rgba32float textures that `pack` fills (k-major, four
+// consecutive rows of op(A) or columns of op(B) per texel): a texel fetch is a vectorised gather
+// on llvmpipe, about a quarter of the cost of four storage loads, and one texel feeds 4 rows or
+// columns. Packing costs one storage load per element, so it pays when each element is reused
+// by several tiles (ops.rs chooses).
+//
 // Needs subgroups of at least 8 invocations with the workgroup's 8 invocations in one subgroup
 // (src/gpu/ops.rs `MatmulPlan::choose` picks it only there). Each accumulator sums k in order,
 // so a run is deterministic, as with the tiled kernel.
@@ -41,6 +47,10 @@ const COLS: u32 = 32u;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
+// main_packed's operands: texel (x, kk) holds op(A)[4x .. 4x + 3, kk] and op(B)[kk, 4x .. 4x + 3].
+@group(0) @binding(0) var a_packed: texture_2d<f32>;
+@group(0) @binding(1) var b_packed: texture_2d<f32>;
+
 // op(A)[row, kk], or 0 where kk is past the chunk (`live` false); kk is in range, and rows past
 // M read the last row (their results are never stored).
 fn load_a(row_unclamped: u32, kk: u32, live: bool, m: u32, k: u32) -> f32 {
@@ -63,6 +73,12 @@ fn load_b(kk: u32, cols: vec4<u32>, n: u32, k: u32) -> vec4<f32> {
     return vec4<f32>(b[base + cols.x], b[base + cols.y], b[base + cols.z], b[base + cols.w]);
 }
 
+// op(A)[row .. row + 3, kk] (see load_a).
+fn load_a4(row: u32, kk: u32, live: bool, m: u32, k: u32) -> vec4<f32> {
+    return vec4<f32>(load_a(row, kk, live, m, k), load_a(row + 1u, kk, live, m, k),
+                     load_a(row + 2u, kk, live, m, k), load_a(row + 3u, kk, live, m, k));
+}
+
 // The 8 values of op(B) at k0 .. k0 + 7 for this lane's columns.
 struct B8 {
     k0: vec4<f32>, k1: vec4<f32>, k2: vec4<f32>, k3: vec4<f32>,
@@ -83,6 +99,17 @@ fn row_step(acc: vec4<f32>, a_lane: f32, bs: B8) -> vec4<f32> {
     return s;
 }
 
+// Four rows of a lane's block.
+struct Rows4 {
+    r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>,
+}
+
+// row_step for four rows, whose A values (this lane's k) are a4.x .. a4.w.
+fn rows4_step(acc: Rows4, a4: vec4<f32>, bs: B8) -> Rows4 {
+    return Rows4(row_step(acc.r0, a4.x, bs), row_step(acc.r1, a4.y, bs),
+                 row_step(acc.r2, a4.z, bs), row_step(acc.r3, a4.w, bs));
+}
+
 // Bias, accumulate and activation, applied where C is finally written.
 fn epilogue(idx: u32, col: u32, v: f32) -> f32 {
     var x = v;
@@ -93,6 +120,18 @@ fn epilogue(idx: u32, col: u32, v: f32) -> f32 {
         x += bias[col];
     }
     return activate(x, (p.flags >> 4u) & 15u, p.alpha);
+}
+
+// Writes the 32 x 4 block of a lane (rows from row0, columns from col); the staging array keeps
+// one copy of the epilogue in the compiled code.
+fn store_block(row0: u32, col: u32, split: u32, block: array<Rows4, 8>) {
+    for (var q = 0u; q < 8u; q++) {
+        let rows = block[q];
+        store_row(row0 + 4u * q, col, split, rows.r0);
+        store_row(row0 + 4u * q + 1u, col, split, rows.r1);
+        store_row(row0 + 4u * q + 2u, col, split, rows.r2);
+        store_row(row0 + 4u * q + 3u, col, split, rows.r3);
+    }
 }
 
 // Writes one row of a lane's block (4 columns from col): through the epilogue, or raw into a
@@ -128,15 +167,9 @@ fn main(
     let col = wg.x * COLS + lid.x * 4u;
     let cols = min(vec4<u32>(col) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(n - 1u));
     // Named accumulators, not an array: llvmpipe keeps a loop-indexed array in memory.
-    var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
-    var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
-    var c8 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
-    var c12 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
-    var c16 = vec4<f32>(0.0); var c17 = vec4<f32>(0.0); var c18 = vec4<f32>(0.0); var c19 = vec4<f32>(0.0);
-    var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0); var c22 = vec4<f32>(0.0); var c23 = vec4<f32>(0.0);
-    var c24 = vec4<f32>(0.0); var c25 = vec4<f32>(0.0); var c26 = vec4<f32>(0.0); var c27 = vec4<f32>(0.0);
-    var c28 = vec4<f32>(0.0); var c29 = vec4<f32>(0.0); var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0);
-
+    let zero = Rows4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var c0 = zero; var c1 = zero; var c2 = zero; var c3 = zero;
+    var c4 = zero; var c5 = zero; var c6 = zero; var c7 = zero;
     for (var k0 = k_begin; k0 < k_end; k0 += 8u) {
         // k past the chunk: B reads a valid row, A gives 0, so the product adds nothing.
         let last = k_end - 1u;
@@ -148,52 +181,105 @@ fn main(
         );
         let kl = min(k0 + lane, last);
         let live = k0 + lane < k_end;
-        c0 = row_step(c0, load_a(row0, kl, live, m, k), bs);
-        c1 = row_step(c1, load_a(row0 + 1u, kl, live, m, k), bs);
-        c2 = row_step(c2, load_a(row0 + 2u, kl, live, m, k), bs);
-        c3 = row_step(c3, load_a(row0 + 3u, kl, live, m, k), bs);
-        c4 = row_step(c4, load_a(row0 + 4u, kl, live, m, k), bs);
-        c5 = row_step(c5, load_a(row0 + 5u, kl, live, m, k), bs);
-        c6 = row_step(c6, load_a(row0 + 6u, kl, live, m, k), bs);
-        c7 = row_step(c7, load_a(row0 + 7u, kl, live, m, k), bs);
-        c8 = row_step(c8, load_a(row0 + 8u, kl, live, m, k), bs);
-        c9 = row_step(c9, load_a(row0 + 9u, kl, live, m, k), bs);
-        c10 = row_step(c10, load_a(row0 + 10u, kl, live, m, k), bs);
-        c11 = row_step(c11, load_a(row0 + 11u, kl, live, m, k), bs);
-        c12 = row_step(c12, load_a(row0 + 12u, kl, live, m, k), bs);
-        c13 = row_step(c13, load_a(row0 + 13u, kl, live, m, k), bs);
-        c14 = row_step(c14, load_a(row0 + 14u, kl, live, m, k), bs);
-        c15 = row_step(c15, load_a(row0 + 15u, kl, live, m, k), bs);
-        c16 = row_step(c16, load_a(row0 + 16u, kl, live, m, k), bs);
-        c17 = row_step(c17, load_a(row0 + 17u, kl, live, m, k), bs);
-        c18 = row_step(c18, load_a(row0 + 18u, kl, live, m, k), bs);
-        c19 = row_step(c19, load_a(row0 + 19u, kl, live, m, k), bs);
-        c20 = row_step(c20, load_a(row0 + 20u, kl, live, m, k), bs);
-        c21 = row_step(c21, load_a(row0 + 21u, kl, live, m, k), bs);
-        c22 = row_step(c22, load_a(row0 + 22u, kl, live, m, k), bs);
-        c23 = row_step(c23, load_a(row0 + 23u, kl, live, m, k), bs);
-        c24 = row_step(c24, load_a(row0 + 24u, kl, live, m, k), bs);
-        c25 = row_step(c25, load_a(row0 + 25u, kl, live, m, k), bs);
-        c26 = row_step(c26, load_a(row0 + 26u, kl, live, m, k), bs);
-        c27 = row_step(c27, load_a(row0 + 27u, kl, live, m, k), bs);
-        c28 = row_step(c28, load_a(row0 + 28u, kl, live, m, k), bs);
-        c29 = row_step(c29, load_a(row0 + 29u, kl, live, m, k), bs);
-        c30 = row_step(c30, load_a(row0 + 30u, kl, live, m, k), bs);
-        c31 = row_step(c31, load_a(row0 + 31u, kl, live, m, k), bs);
+        c0 = rows4_step(c0, load_a4(row0, kl, live, m, k), bs);
+        c1 = rows4_step(c1, load_a4(row0 + 4u, kl, live, m, k), bs);
+        c2 = rows4_step(c2, load_a4(row0 + 8u, kl, live, m, k), bs);
+        c3 = rows4_step(c3, load_a4(row0 + 12u, kl, live, m, k), bs);
+        c4 = rows4_step(c4, load_a4(row0 + 16u, kl, live, m, k), bs);
+        c5 = rows4_step(c5, load_a4(row0 + 20u, kl, live, m, k), bs);
+        c6 = rows4_step(c6, load_a4(row0 + 24u, kl, live, m, k), bs);
+        c7 = rows4_step(c7, load_a4(row0 + 28u, kl, live, m, k), bs);
     }
+    store_block(row0, col, wg.z, array<Rows4, 8>(c0, c1, c2, c3, c4, c5, c6, c7));
+}
 
-    // One store loop (one copy of the epilogue) over the block, staged in a private array.
-    var block = array<vec4<f32>, 32>(
-        c0, c1, c2, c3,
-        c4, c5, c6, c7,
-        c8, c9, c10, c11,
-        c12, c13, c14, c15,
-        c16, c17, c18, c19,
-        c20, c21, c22, c23,
-        c24, c25, c26, c27,
-        c28, c29, c30, c31,
-    );
-    for (var i = 0u; i < ROWS; i++) {
-        store_row(row0 + i, col, wg.z, block[i]);
+// The same product from the packed textures. Texel columns past the texture repeat its last
+// one (their results are never stored); `pack` zero-fills rows and columns past M and N.
+@compute @workgroup_size(8)
+fn main_packed(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let k_begin = wg.z * p.k_chunk;
+    let k_end = min(p.k, k_begin + p.k_chunk);
+    let a_last = textureDimensions(a_packed).x - 1u;
+    let row0 = wg.y * ROWS;
+    let q0 = row0 / 4u;
+    let col = wg.x * COLS + lid.x * 4u;
+    let b_x = min(col / 4u, textureDimensions(b_packed).x - 1u);
+    let zero = Rows4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var c0 = zero; var c1 = zero; var c2 = zero; var c3 = zero;
+    var c4 = zero; var c5 = zero; var c6 = zero; var c7 = zero;
+    for (var k0 = k_begin; k0 < k_end; k0 += 8u) {
+        let last = k_end - 1u;
+        let bs = B8(
+            textureLoad(b_packed, vec2<u32>(b_x, min(k0, last)), 0),
+            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 1u, last)), 0),
+            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 2u, last)), 0),
+            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 3u, last)), 0),
+            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 4u, last)), 0),
+            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 5u, last)), 0),
+            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 6u, last)), 0),
+            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 7u, last)), 0),
+        );
+        let kl = min(k0 + lane, last);
+        let live = k0 + lane < k_end;
+        c0 = rows4_step(c0, a_texel(q0, a_last, kl, live), bs);
+        c1 = rows4_step(c1, a_texel(q0 + 1u, a_last, kl, live), bs);
+        c2 = rows4_step(c2, a_texel(q0 + 2u, a_last, kl, live), bs);
+        c3 = rows4_step(c3, a_texel(q0 + 3u, a_last, kl, live), bs);
+        c4 = rows4_step(c4, a_texel(q0 + 4u, a_last, kl, live), bs);
+        c5 = rows4_step(c5, a_texel(q0 + 5u, a_last, kl, live), bs);
+        c6 = rows4_step(c6, a_texel(q0 + 6u, a_last, kl, live), bs);
+        c7 = rows4_step(c7, a_texel(q0 + 7u, a_last, kl, live), bs);
+    }
+    store_block(row0, col, wg.z, array<Rows4, 8>(c0, c1, c2, c3, c4, c5, c6, c7));
+}
+
+// op(A)[4x .. 4x + 3, kk] from the packed texture, or 0 where kk is past the chunk.
+fn a_texel(x: u32, x_last: u32, kk: u32, live: bool) -> vec4<f32> {
+    return select(vec4<f32>(0.0), textureLoad(a_packed, vec2<u32>(min(x, x_last), kk), 0), live);
+}
+
+// ---- pack: dst texel (x, kk) = X[kk, 4x .. 4x + 3] of a logical X [K, J], zero past J.
+// X is `src` as stored [K, J], or its transpose when src is stored [J, K] (`transpose` = 1).
+struct PackParams {
+    k: u32,
+    j: u32,
+    transpose: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> pk_src: array<f32>;
+@group(0) @binding(1) var pk_dst: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(2) var<uniform> pk_p: PackParams;
+
+fn pack_element(kk: u32, jj: u32, k: u32, j: u32, transpose: bool) -> f32 {
+    let clamped = min(jj, j - 1u);
+    var v: f32;
+    if (transpose) {
+        v = pk_src[clamped * k + kk];
+    } else {
+        v = pk_src[kk * j + clamped];
+    }
+    return select(0.0, v, jj < j);
+}
+
+// Invocation (x, kk) writes texel (x, kk); when transposing, gid is (kk, x) instead, so that the
+// 8 lanes of a SIMD group read neighbouring addresses of src either way.
+@compute @workgroup_size(8, 8)
+fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let k = pk_p.k;
+    let j = pk_p.j;
+    let transpose = pk_p.transpose != 0u;
+    let at = select(gid.xy, gid.yx, transpose);
+    let x = at.x;
+    let kk = min(at.y, k - 1u);
+    let j0 = 4u * x;
+    let v = vec4<f32>(pack_element(kk, j0, k, j, transpose), pack_element(kk, j0 + 1u, k, j, transpose),
+                      pack_element(kk, j0 + 2u, k, j, transpose), pack_element(kk, j0 + 3u, k, j, transpose));
+    if (at.y < k && j0 < j) {
+        textureStore(pk_dst, vec2<u32>(x, kk), v);
     }
 }

@@ -105,6 +105,7 @@ fn kernels(gpu: &Gpu) -> Vec<MatmulKernel> {
     }
     if gpu.subgroups_of_8() {
         all.push(MatmulKernel::Lanes);
+        all.push(MatmulKernel::LanesPacked);
     }
     all
 }

@@ -46,6 +46,9 @@ pub enum MatmulKernel {
     /// shaders/matmul_lanes.wgsl: one 8-lane subgroup per 32x32 tile, A shared by subgroup
     /// broadcasts, no workgroup memory. For CPU drivers with 8-wide subgroups (llvmpipe).
     Lanes,
+    /// The lanes kernel reading both operands from rgba32float textures, packed by a dispatch
+    /// each first: a texel fetch is far cheaper than storage loads on llvmpipe.
+    LanesPacked,
 }
 
 impl MatmulKernel {
@@ -53,7 +56,7 @@ impl MatmulKernel {
     pub fn tile(self) -> (usize, usize) {
         match self {
             MatmulKernel::Tiled { tile_m, tile_n } => (tile_m, tile_n),
-            MatmulKernel::Lanes => (32, 32),
+            MatmulKernel::Lanes | MatmulKernel::LanesPacked => (32, 32),
         }
     }
 }
@@ -81,7 +84,8 @@ impl MatmulPlan {
     /// The table keyed by adapter (figures in docs/PERFORMANCE.md, from `cargo bench`'s
     /// "matmul plans" rows):
     /// - the lanes kernel in the CPU style where subgroups have at least 8 lanes (lavapipe on
-    ///   the 2-core CI machine: 3.5-5x the tiled kernel at every shape of the GAN);
+    ///   the 2-core CI machine: 3.5-5x the tiled kernel at every shape of the GAN), with packed
+    ///   operands for the larger products (another 1.3-1.5x there, 3x at 1024^3);
     /// - else 32-wide tiles where a dimension is at most 32 (less padding work);
     /// - 128x128 tiles (256 invocations) for large products: from 512 on a CPU driver, from 2048
     ///   on a GPU (H100: 21.2 against 11.2 TFLOP/s at 4096^3, but 8.1 against 9.6 at 1024^3),
@@ -97,7 +101,13 @@ impl MatmulPlan {
             _ => 64,
         };
         let kernel = if gpu.style == KernelStyle::Cpu && gpu.subgroups_of_8() {
-            MatmulKernel::Lanes
+            // Packing costs two dispatches and a pass over both operands: it paid at every
+            // GAN shape with >= 8M multiply-adds and M, N >= 64, and lost at every other.
+            if m * n * k >= 1 << 23 && m.min(n) >= 64 && packable(gpu, m, n, k) {
+                MatmulKernel::LanesPacked
+            } else {
+                MatmulKernel::Lanes
+            }
         } else {
             let large = if cpu { 512 } else { 2048 };
             let side = |d: usize| match d {
@@ -150,6 +160,7 @@ pub fn matmul_planned(
             [32, 64, 128].contains(&tile_m) && [32, 64, 128].contains(&tile_n)
         }
         MatmulKernel::Lanes => gpu.subgroups_of_8(),
+        MatmulKernel::LanesPacked => gpu.subgroups_of_8() && packable(gpu, m, n, k),
     };
     ensure(
         valid_kernel && plan.k_chunk.is_multiple_of(16) && plan.splits * plan.k_chunk >= k,
@@ -164,20 +175,26 @@ pub fn matmul_planned(
         ("TRANS_B", u32::from(spec.trans_b)),
         ("SPLIT", u32::from(split)),
     ];
-    let shader = match plan.kernel {
+    let (shader, entry) = match plan.kernel {
         MatmulKernel::Tiled { tile_m, tile_n } => {
             constants.extend([
                 ("TM", u(tile_m)),
                 ("TN", u(tile_n)),
                 ("THREADS", u(tile_m * tile_n / 64)),
             ]);
-            Shader::Matmul
+            (Shader::Matmul, "main")
         }
-        MatmulKernel::Lanes => Shader::MatmulLanes,
+        MatmulKernel::Lanes => (Shader::MatmulLanes, "main"),
+        // The packing dispatches apply the transposes.
+        MatmulKernel::LanesPacked => {
+            constants.truncate(0);
+            constants.push(("SPLIT", u32::from(split)));
+            (Shader::MatmulLanes, "main_packed")
+        }
     };
     let key = PipelineKey {
         shader,
-        entry: "main",
+        entry,
         constants,
     };
     let (tile_m, tile_n) = plan.kernel.tile();
@@ -197,33 +214,98 @@ pub fn matmul_planned(
     ];
     let bias = bias.map_or(gpu.placeholder.as_entire_binding(), |t| t.binding());
     let grid = groups.map(|g| g as u32);
-    if !split {
-        return gpu.dispatch(
+    // Packed operands: op(A) as [K, M] and op(B) as [K, N], four values per texel.
+    let (views, packs) = match plan.kernel {
+        MatmulKernel::LanesPacked => {
+            let (a_view, pack_a) = pack(gpu, a, k, m, !spec.trans_a)?;
+            let (b_view, pack_b) = pack(gpu, b, k, n, spec.trans_b)?;
+            (Some([a_view, b_view]), Some(pack_a.then(pack_b)))
+        }
+        _ => (None, None),
+    };
+    let [a_operand, b_operand] = match &views {
+        Some([a_view, b_view]) => [
+            wgpu::BindingResource::TextureView(a_view),
+            wgpu::BindingResource::TextureView(b_view),
+        ],
+        None => [a.binding(), b.binding()],
+    };
+    let product = if !split {
+        gpu.dispatch(
             key,
-            &[a.binding(), b.binding(), bias, c.binding()],
+            &[a_operand, b_operand, bias, c.binding()],
             &params,
             grid,
-        );
-    }
-    let partial = Tensor::zeros(gpu, &[plan.splits, m, n])?;
-    let placeholder = gpu.placeholder.as_entire_binding();
-    let products = gpu.dispatch(
-        key,
-        &[a.binding(), b.binding(), placeholder, partial.binding()],
-        &params,
-        grid,
-    )?;
-    let reduce = gpu.dispatch(
-        PipelineKey {
-            shader: Shader::Matmul,
-            entry: "reduce_splits",
-            constants: Vec::new(),
+        )?
+    } else {
+        let partial = Tensor::zeros(gpu, &[plan.splits, m, n])?;
+        let placeholder = gpu.placeholder.as_entire_binding();
+        let products = gpu.dispatch(
+            key,
+            &[a_operand, b_operand, placeholder, partial.binding()],
+            &params,
+            grid,
+        )?;
+        let reduce = gpu.dispatch(
+            PipelineKey {
+                shader: Shader::Matmul,
+                entry: "reduce_splits",
+                constants: Vec::new(),
+            },
+            &[partial.binding(), bias, c.binding()],
+            &params,
+            gpu.grid(m * n),
+        )?;
+        products.then(reduce)
+    };
+    Ok(match packs {
+        Some(packs) => packs.then(product),
+        None => product,
+    })
+}
+
+/// Whether op(A) [K, M] and op(B) [K, N] fit textures of four floats per texel.
+fn packable(gpu: &Gpu, m: usize, n: usize, k: usize) -> bool {
+    let max = gpu.limits.max_texture_dimension_2d as usize;
+    k <= max && m.div_ceil(4) <= max && n.div_ceil(4) <= max
+}
+
+/// A texture holding X [K, J] four values per texel (texel (x, kk) = X[kk, 4x .. 4x + 3], zero
+/// past J), and the dispatch that fills it from `src`: X itself ([K, J]), or with `transpose`
+/// the transpose of `src` ([J, K]).
+fn pack(
+    gpu: &Gpu,
+    src: &Tensor,
+    k: usize,
+    j: usize,
+    transpose: bool,
+) -> Result<(wgpu::TextureView, Dispatch)> {
+    let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("packed matmul operand"),
+        size: wgpu::Extent3d {
+            width: u(j.div_ceil(4)),
+            height: u(k),
+            depth_or_array_layers: 1,
         },
-        &[partial.binding(), bias, c.binding()],
-        &params,
-        gpu.grid(m * n),
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&Default::default());
+    let fill = gpu.dispatch(
+        key(Shader::MatmulLanes, "pack"),
+        &[src.binding(), wgpu::BindingResource::TextureView(&view)],
+        &[u(k), u(j), u32::from(transpose)],
+        if transpose {
+            [u(k.div_ceil(8)), u(j.div_ceil(4).div_ceil(8)), 1]
+        } else {
+            [u(j.div_ceil(4).div_ceil(8)), u(k.div_ceil(8)), 1]
+        },
     )?;
-    Ok(products.then(reduce))
+    Ok((view, fill))
 }
 
 fn conv_key(entry: &'static str, g: &ConvGeom) -> PipelineKey {
