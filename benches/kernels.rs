@@ -86,14 +86,14 @@ fn gpu_time(gpu: &Gpu, d: &[&Dispatch]) -> Result<(f64, Clock)> {
     time_dispatches(gpu, d, repeats, 5)
 }
 
-fn matmul_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>, clock: &mut Clock) -> Result<()> {
+/// (label, M, N, K, spec): the GAN's products at batch 64, then squares.
+fn cases() -> Vec<(&'static str, usize, usize, usize, MatmulSpec)> {
     let t = |ta, tb| MatmulSpec {
         trans_a: ta,
         trans_b: tb,
         ..MatmulSpec::PLAIN
     };
-    // (label, M, N, K, spec): the GAN's products at batch 64, then squares.
-    let cases = [
+    vec![
         ("G dense1 x W^T", 64, 128, 100, t(false, true)),
         ("G dense3 x W^T", 64, 784, 128, t(false, true)),
         ("G dense3 dW = dY^T x", 784, 128, 64, t(true, false)),
@@ -104,12 +104,17 @@ fn matmul_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>, clock: &mut Clock) 
         ("D conv1 dW = dY^T cols", 32, 9, 10816, t(true, false)),
         ("D conv2 dW = dY^T cols", 64, 288, 2304, t(true, false)),
         ("D conv3 dW = dY^T cols", 128, 576, 256, t(true, false)),
+        ("D conv2 dcols = dY W", 2304, 288, 64, t(false, false)),
         ("D conv3 dcols = dY W", 256, 576, 128, t(false, false)),
         ("square 256", 256, 256, 256, t(false, false)),
         ("square 512", 512, 512, 512, t(false, false)),
         ("square 1024", 1024, 1024, 1024, t(false, false)),
         ("square 4096", 4096, 4096, 4096, t(false, false)),
-    ];
+    ]
+}
+
+fn matmul_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>, clock: &mut Clock) -> Result<()> {
+    let cases = cases();
     for (i, (label, m, n, k, spec)) in cases.into_iter().enumerate() {
         let name = format!("matmul {label}");
         // 4096^3 takes about 10 s a run on a CPU driver: GPUs only.
@@ -142,53 +147,53 @@ fn matmul_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>, clock: &mut Clock) 
     Ok(())
 }
 
-/// The same square product under each tile plan: the data behind `MatmulPlan::choose`.
-fn plan_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
-    let sizes: &[usize] = if gpu.info.device_type == wgpu::DeviceType::Cpu {
-        &[512]
-    } else {
-        &[1024, 4096]
+/// Every matmul kernel the adapter runs, at each product of `cases` (split-K as chosen): the
+/// data behind `MatmulPlan::choose`, printed as its own table (ms per product).
+fn plan_table(gpu: &Gpu, filter: &str) -> Result<()> {
+    if !"matmul plans".contains(filter) && !filter.is_empty() {
+        return Ok(());
+    }
+    let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+    // On a CPU driver the tiled kernels are 3-10x behind; one of them stands for all.
+    let tiles: &[usize] = if cpu { &[64] } else { &[32, 64, 128] };
+    let mut kernels: Vec<MatmulKernel> = tiles
+        .iter()
+        .map(|&t| MatmulKernel::Tiled {
+            tile_m: t,
+            tile_n: t,
+        })
+        .collect();
+    if gpu.subgroups_of_8() {
+        kernels.extend([MatmulKernel::Lanes, MatmulKernel::LanesPacked]);
+    }
+    let name = |k: &MatmulKernel| match k {
+        MatmulKernel::Tiled { tile_m, tile_n } => format!("tiled {tile_m}x{tile_n}"),
+        MatmulKernel::Lanes => "lanes".to_string(),
+        MatmulKernel::LanesPacked => "lanes, packed".to_string(),
     };
-    for &n in sizes {
-        let name = format!("matmul plans {n}");
-        if !name.contains(filter) && !filter.is_empty() {
+    println!("\nmatmul plans: ms per product, chosen plan marked *");
+    let header: Vec<String> = kernels.iter().map(name).collect();
+    println!("| product | shape | {} |", header.join(" | "));
+    println!("|---|---|{}", "---:|".repeat(kernels.len()));
+    for (i, (label, m, n, k, spec)) in cases().into_iter().enumerate() {
+        // The tiled kernel takes seconds at 1024^3 on a CPU driver; 4096^3 is for GPUs.
+        if (cpu && m * n * k >= 1 << 30) || m == 4096 {
             continue;
         }
-        let (ga, _) = pair(gpu, &[n, n], 1)?;
-        let (gb, _) = pair(gpu, &[n, n], 2)?;
-        let (gc, _) = pair(gpu, &[n, n], 3)?;
-        let mut kernels: Vec<MatmulKernel> = [32, 64, 128]
-            .map(|t| MatmulKernel::Tiled {
-                tile_m: t,
-                tile_n: t,
-            })
-            .to_vec();
-        if gpu.subgroups_of_8() {
-            kernels.push(MatmulKernel::Lanes);
-            kernels.push(MatmulKernel::LanesPacked);
+        let a_shape = if spec.trans_a { [k, m] } else { [m, k] };
+        let b_shape = if spec.trans_b { [n, k] } else { [k, n] };
+        let (ga, _) = pair(gpu, &a_shape, i as u64)?;
+        let (gb, _) = pair(gpu, &b_shape, 100 + i as u64)?;
+        let (gc, _) = pair(gpu, &[m, n], 200 + i as u64)?;
+        let chosen = ops::MatmulPlan::choose(gpu, m, n, k);
+        let mut cells = Vec::new();
+        for &kernel in &kernels {
+            let plan = ops::MatmulPlan::new(kernel, k, chosen.splits);
+            let d = ops::matmul_planned(gpu, &ga, &gb, None, &gc, spec, plan)?;
+            let mark = if kernel == chosen.kernel { "*" } else { "" };
+            cells.push(format!("{:.3}{mark}", gpu_time(gpu, &[&d])?.0 * 1e3));
         }
-        for kernel in kernels {
-            let plan = ops::MatmulPlan::new(kernel, n, 1);
-            let d = ops::matmul_planned(gpu, &ga, &gb, None, &gc, MatmulSpec::PLAIN, plan)?;
-            let chosen = ops::MatmulPlan::choose(gpu, n, n, n) == plan;
-            rows.push(Row {
-                name: format!(
-                    "matmul {n}^3, {}{}",
-                    match kernel {
-                        MatmulKernel::Tiled { tile_m, tile_n } =>
-                            format!("{tile_m}x{tile_n} tiles"),
-                        MatmulKernel::Lanes => "lanes kernel".to_string(),
-                        MatmulKernel::LanesPacked => "lanes kernel, packed".to_string(),
-                    },
-                    if chosen { " (chosen)" } else { "" }
-                ),
-                shape: format!("{n}x{n}x{n}"),
-                gpu_s: gpu_time(gpu, &[&d])?.0,
-                cpu_s: None,
-                work: 2.0 * (n * n * n) as f64,
-                unit: "GFLOP/s",
-            });
-        }
+        println!("| {label} | {m}x{n}x{k} | {} |", cells.join(" | "));
     }
     Ok(())
 }
@@ -390,7 +395,6 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     let mut clock = Clock::WallTime;
     matmul_rows(&gpu, &filter, &mut rows, &mut clock)?;
-    plan_rows(&gpu, &filter, &mut rows)?;
     other_rows(&gpu, &filter, &mut rows)?;
     print(
         &rows,
@@ -400,6 +404,7 @@ fn main() -> Result<()> {
             clock
         },
     );
+    plan_table(&gpu, &filter)?;
     if filter.is_empty() || "step".contains(&filter) {
         step_profile(&gpu)?;
     }

@@ -213,16 +213,7 @@ fn main_packed(
     var c4 = zero; var c5 = zero; var c6 = zero; var c7 = zero;
     for (var k0 = k_begin; k0 < k_end; k0 += 8u) {
         let last = k_end - 1u;
-        let bs = B8(
-            textureLoad(b_packed, vec2<u32>(b_x, min(k0, last)), 0),
-            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 1u, last)), 0),
-            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 2u, last)), 0),
-            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 3u, last)), 0),
-            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 4u, last)), 0),
-            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 5u, last)), 0),
-            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 6u, last)), 0),
-            textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 7u, last)), 0),
-        );
+        let bs = b8_packed(b_x, k0, last);
         let kl = min(k0 + lane, last);
         let live = k0 + lane < k_end;
         c0 = rows4_step(c0, a_texel(q0, a_last, kl, live), bs);
@@ -235,6 +226,20 @@ fn main_packed(
         c7 = rows4_step(c7, a_texel(q0 + 7u, a_last, kl, live), bs);
     }
     store_block(row0, col, wg.z, array<Rows4, 8>(c0, c1, c2, c3, c4, c5, c6, c7));
+}
+
+// op(B)[k0 .. k0 + 7, 4 b_x .. 4 b_x + 3] from the packed texture; k past `last` repeats it.
+fn b8_packed(b_x: u32, k0: u32, last: u32) -> B8 {
+    return B8(
+        textureLoad(b_packed, vec2<u32>(b_x, min(k0, last)), 0),
+        textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 1u, last)), 0),
+        textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 2u, last)), 0),
+        textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 3u, last)), 0),
+        textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 4u, last)), 0),
+        textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 5u, last)), 0),
+        textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 6u, last)), 0),
+        textureLoad(b_packed, vec2<u32>(b_x, min(k0 + 7u, last)), 0),
+    );
 }
 
 // op(A)[4x .. 4x + 3, kk] from the packed texture, or 0 where kk is past the chunk.

@@ -187,8 +187,7 @@ pub fn matmul_planned(
         MatmulKernel::Lanes => (Shader::MatmulLanes, "main"),
         // The packing dispatches apply the transposes.
         MatmulKernel::LanesPacked => {
-            constants.truncate(0);
-            constants.push(("SPLIT", u32::from(split)));
+            constants.retain(|&(name, _)| name == "SPLIT");
             (Shader::MatmulLanes, "main_packed")
         }
     };
@@ -215,20 +214,21 @@ pub fn matmul_planned(
     let bias = bias.map_or(gpu.placeholder.as_entire_binding(), |t| t.binding());
     let grid = groups.map(|g| g as u32);
     // Packed operands: op(A) as [K, M] and op(B) as [K, N], four values per texel.
-    let (views, packs) = match plan.kernel {
+    let (a_view, b_view, packs) = match plan.kernel {
         MatmulKernel::LanesPacked => {
             let (a_view, pack_a) = pack(gpu, a, k, m, !spec.trans_a)?;
             let (b_view, pack_b) = pack(gpu, b, k, n, spec.trans_b)?;
-            (Some([a_view, b_view]), Some(pack_a.then(pack_b)))
+            (Some(a_view), Some(b_view), Some(pack_a.then(pack_b)))
         }
-        _ => (None, None),
+        _ => (None, None, None),
     };
-    let [a_operand, b_operand] = match &views {
-        Some([a_view, b_view]) => [
-            wgpu::BindingResource::TextureView(a_view),
-            wgpu::BindingResource::TextureView(b_view),
-        ],
-        None => [a.binding(), b.binding()],
+    let a_operand = match &a_view {
+        Some(view) => wgpu::BindingResource::TextureView(view),
+        None => a.binding(),
+    };
+    let b_operand = match &b_view {
+        Some(view) => wgpu::BindingResource::TextureView(view),
+        None => b.binding(),
     };
     let product = if !split {
         gpu.dispatch(
