@@ -259,7 +259,13 @@ pub fn matmul_planned(
         products.then(reduce)
     };
     Ok(match packs {
-        Some(packs) => packs.then(product),
+        // Named after the product, as profiles list dispatches by name.
+        Some(packs) => {
+            let name = product.name;
+            let mut all = packs.then(product);
+            all.name = name;
+            all
+        }
         None => product,
     })
 }
