@@ -28,11 +28,17 @@ struct Params {
 @group(0) @binding(5) var<uniform> st_p: Params;
 
 @compute @workgroup_size(256)
-fn stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let ch = wg.x;
+fn stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+    // The grid folds into y past the adapter's per-dimension limit (src/gpu/kernel.rs `grid`);
+    // the whole workgroup leaves together, so the barriers stay in uniform control flow.
+    let ch = wg.x + wg.y * nwg.x;
     // Uniforms copied once: read inside a loop, each would be a per-lane load on llvmpipe.
     let n = st_p.rows;
     let c = st_p.c;
+    if (ch >= c) {
+        return;
+    }
     var s = 0.0;
     for (var r = li; r < n; r += 256u) {
         s += st_x[r * c + ch];
@@ -150,11 +156,15 @@ fn bw_dy_at(i: u32, act_after: u32, alpha: f32) -> f32 {
 }
 
 @compute @workgroup_size(256)
-fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let ch = wg.x;
+fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+    let ch = wg.x + wg.y * nwg.x;
     // Uniforms copied once: read inside a loop, each would be a per-lane load on llvmpipe.
     let n = bw_p.rows;
     let c = bw_p.c;
+    if (ch >= c) {
+        return;
+    }
     let alpha = bw_p.alpha;
     let act_after = (bw_p.flags >> 4u) & 15u;
     let act_before = (bw_p.flags >> 8u) & 15u;

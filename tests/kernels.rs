@@ -187,6 +187,25 @@ fn matmul_rejects_mismatched_shapes() {
     assert!(err.to_string().contains("shape mismatch"), "{err}");
 }
 
+#[test]
+fn a_matmul_grid_past_the_adapter_limit_names_the_limit() {
+    let gpu = gpu();
+    let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
+    // One row, more 32-column tiles than one grid dimension holds.
+    let n = (max + 1) * 32;
+    let (a, _) = random_pair(&gpu, 1, &[1, 1]);
+    let (b, _) = random_pair(&gpu, 2, &[1, n]);
+    let (c, _) = random_pair(&gpu, 3, &[1, n]);
+    let err = ops::matmul(&gpu, &a, &b, None, &c, MatmulSpec::PLAIN)
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(
+        err.contains("max_compute_workgroups_per_dimension") && err.contains(&max.to_string()),
+        "{err}"
+    );
+}
+
 fn geoms() -> Vec<ConvGeom> {
     let g = |batch, height, width, channels, kernel, stride, padding| ConvGeom {
         batch,

@@ -357,6 +357,67 @@ fn a_batch_too_large_for_the_adapter_is_a_clear_error() {
 }
 
 #[test]
+// It drives a hook that only `--features test-hooks` builds have (the README's test command).
+#[cfg_attr(not(feature = "test-hooks"), ignore = "needs --features test-hooks")]
+fn a_gpu_that_stops_progressing_is_a_bounded_error_and_keeps_the_checkpoint() {
+    let dir = temp_dir("hang");
+    let data = training_set(&dir, 64);
+    let out = dir.join("out");
+    let o = train(&data, &out, &["--epochs", "2", "--max-steps", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(ckpt(&out)).unwrap();
+    // A zero bound: no submission finishes within it, so every wait stands for a hung driver.
+    let o = bin()
+        .args(train_args(
+            &data,
+            &out,
+            &["--epochs", "2", "--max-steps", "4", "--resume"],
+        ))
+        .env("WGSL_GAN_WAIT_LIMIT_MS", "0")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("made no progress") && err.contains("hung"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read(ckpt(&out)).unwrap(), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_adapter_short_of_a_limit_is_refused_naming_the_limit() {
+    let gpu = common::gpu();
+    assert!(wgsl_gan::gpu::check_limits(&gpu.info, &gpu.limits).is_ok());
+    // WebGPU's downlevel defaults: 16,352 bytes of workgroup storage, 16 bytes short.
+    let short = wgpu::Limits {
+        max_compute_workgroup_storage_size: 16352,
+        ..gpu.limits.clone()
+    };
+    let err = wgsl_gan::gpu::check_limits(&gpu.info, &short)
+        .expect_err("accepted")
+        .to_string();
+    assert!(
+        err.contains("max_compute_workgroup_storage_size = 16352")
+            && err.contains("16384")
+            && err.contains(&gpu.info.name),
+        "{err}"
+    );
+    let short = wgpu::Limits {
+        max_compute_invocations_per_workgroup: 128,
+        ..gpu.limits.clone()
+    };
+    let err = wgsl_gan::gpu::check_limits(&gpu.info, &short).expect_err("accepted");
+    assert!(
+        err.to_string()
+            .contains("max_compute_invocations_per_workgroup = 128"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_lost_device_is_an_error_not_a_panic() {
     let gpu = common::gpu();
     let t = wgsl_gan::gpu::Tensor::from_slice(&gpu, &[1.0, 2.0], &[2]).unwrap();

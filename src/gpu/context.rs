@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -10,6 +11,22 @@ pub const ADAPTER_ENV: &str = "WGSL_GAN_ADAPTER";
 
 /// Environment variable that overrides the kernel style (`gpu` or `cpu`), to compare them.
 pub const KERNELS_ENV: &str = "WGSL_GAN_KERNELS";
+
+/// How long a wait for the GPU may see no progress. The slowest single submission here (a
+/// training step on a software driver) takes about a second.
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Test hook, only in builds with the `test-hooks` feature: `WGSL_GAN_WAIT_LIMIT_MS=N` lowers
+/// the bound so that a test can make an ordinary step "hang".
+const WAIT_LIMIT_ENV: &str = "WGSL_GAN_WAIT_LIMIT_MS";
+
+fn wait_limit() -> Duration {
+    std::env::var(WAIT_LIMIT_ENV)
+        .ok()
+        .filter(|_| cfg!(feature = "test-hooks"))
+        .and_then(|v| v.parse().ok())
+        .map_or(WAIT_LIMIT, Duration::from_millis)
+}
 
 /// The family of kernel variants a device runs (docs/PERFORMANCE.md has the measurements).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +128,45 @@ pub fn choose(adapters: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu
     }
 }
 
+/// What every kernel needs of an adapter, checked when it is opened so that a short adapter is
+/// one message naming the limit, not a pipeline error in the middle of a run.
+pub fn check_limits(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Result<()> {
+    let needs = [
+        // The batch-norm backward (with its fused activations) binds 9 storage buffers.
+        (
+            "max_storage_buffers_per_shader_stage",
+            limits.max_storage_buffers_per_shader_stage,
+            9,
+        ),
+        // Reductions and elementwise kernels run 256 invocations per workgroup.
+        (
+            "max_compute_invocations_per_workgroup",
+            limits.max_compute_invocations_per_workgroup,
+            256,
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            limits.max_compute_workgroup_size_x,
+            256,
+        ),
+        // The tiled matmul stages 2 x 8 KiB of tiles in workgroup memory.
+        (
+            "max_compute_workgroup_storage_size",
+            limits.max_compute_workgroup_storage_size,
+            16384,
+        ),
+    ];
+    for (name, has, needs) in needs {
+        if has < needs {
+            return Err(Error::NoAdapter(format!(
+                "{} has {name} = {has}; wgsl-gan needs at least {needs}",
+                describe(info)
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Gpu {
     /// Opens the chosen adapter (see [`choose`]) with all the limits it offers.
     pub fn new(wanted: Option<&str>) -> Result<Gpu> {
@@ -134,14 +190,7 @@ impl Gpu {
                 )));
             }
         };
-        // The batch-norm backward (with its fused activations) binds 9 storage buffers.
-        if limits.max_storage_buffers_per_shader_stage < 9 {
-            return Err(Error::NoAdapter(format!(
-                "{} allows {} storage buffers per shader stage; wgsl-gan needs 9",
-                describe(&info),
-                limits.max_storage_buffers_per_shader_stage
-            )));
-        }
+        check_limits(&info, &limits)?;
         // Subgroups for the CPU-driver matmul (shaders/matmul_lanes.wgsl).
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
@@ -213,20 +262,31 @@ impl Gpu {
 
     /// Blocks until the queue is idle, then reports any GPU error.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
-        self.check()
+        self.wait_until(None)
     }
 
     /// Blocks until the submission `index` has finished, then reports any GPU error.
     pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        self.wait_until(Some(index))
+    }
+
+    /// Every wait is bounded: a hung driver becomes an error (the caller stops; checkpoints on
+    /// disk are only ever replaced whole) instead of a process that never returns.
+    fn wait_until(&self, index: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        let limit = wait_limit();
         self.device
             .poll(wgpu::PollType::Wait {
-                submission_index: Some(index),
-                timeout: None,
+                submission_index: index,
+                timeout: Some(limit),
             })
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+            .map_err(|e| match e {
+                wgpu::PollError::Timeout => Error::Gpu(format!(
+                    "{} made no progress for {:.0} s: the driver may be hung",
+                    describe(&self.info),
+                    limit.as_secs_f64()
+                )),
+                e => Error::Gpu(format!("waiting for the GPU failed: {e}")),
+            })?;
         self.check()
     }
 

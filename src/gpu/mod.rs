@@ -7,7 +7,8 @@ mod tensor;
 pub mod timing;
 
 pub use context::{
-    ADAPTER_ENV, Gpu, KERNELS_ENV, KernelStyle, choose, describe, enumerate, map_and_read,
+    ADAPTER_ENV, Gpu, KERNELS_ENV, KernelStyle, check_limits, choose, describe, enumerate,
+    map_and_read,
 };
 pub use kernel::{COMMON, Dispatch, PipelineKey, Shader};
 pub use tensor::{Readback, Tensor, Words};

@@ -200,7 +200,10 @@ pub fn matmul_planned(
     let groups = [n.div_ceil(tile_n), m.div_ceil(tile_m), plan.splits];
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
     ensure(groups.iter().all(|&g| g <= max), || {
-        format!("matmul {m}x{n} exceeds the adapter's grid")
+        format!(
+            "matmul {m}x{n}x{k} needs a grid of {groups:?} workgroups; this adapter allows {max} \
+             per dimension (max_compute_workgroups_per_dimension)"
+        )
     })?;
     let params = [
         u(m),
