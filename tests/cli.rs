@@ -95,6 +95,15 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
         err.contains("trained with lr 0.0002, this run asks for 0.001"),
         "{err}"
     );
+    // The same number of other images (as Fashion-MNIST has): refused too.
+    let other_data = common::training_set_variant(&dir.join("other"), 96, 1);
+    let mut args = vec!["train", "--data-dir", other_data.to_str().unwrap()];
+    args.extend(["--out", a.to_str().unwrap(), "--batch-size", "16"]);
+    args.extend(["--seed", "7", "--epochs", "2", "--resume"]);
+    let o = run(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("trained on other images"), "{err}");
     assert!(a.join("samples/epoch_001.png").is_file() && a.join("samples/epoch_002.png").is_file());
 
     // sample --idx writes MNIST's own format; --png a grid.

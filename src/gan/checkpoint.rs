@@ -21,6 +21,8 @@ pub struct RunMeta {
     pub lr: f32,
     pub beta1: f32,
     pub dataset_size: usize,
+    /// `Dataset::digest` of the training set.
+    pub data_digest: String,
 }
 
 impl RunMeta {
@@ -43,6 +45,7 @@ impl RunMeta {
             ("lr", self.lr.to_string()),
             ("beta1", self.beta1.to_string()),
             ("dataset_size", self.dataset_size.to_string()),
+            ("data_digest", self.data_digest.clone()),
             (
                 "rng",
                 "stateless: epoch order = shuffle(seed, epoch), noise = (seed, step)".to_string(),
@@ -53,7 +56,7 @@ impl RunMeta {
         .collect()
     }
 
-    /// Refuses a checkpoint of another model, seed, batch size, dataset size or Adam setting.
+    /// Refuses a checkpoint of another model, seed, batch size, training set or Adam setting.
     fn check(&self, ckpt: &Checkpoint, path: &Path) -> Result<()> {
         let model = ckpt.meta(path, "model")?;
         if model != self.model.model_name() {
@@ -78,6 +81,16 @@ impl RunMeta {
                     "--resume: the checkpoint was trained with {key} {have}, this run asks for {want}; use the same value or another --out"
                 )));
             }
+        }
+        // Checkpoints from before the digest was recorded have none to compare.
+        if let Some(have) = ckpt.meta.get("data_digest")
+            && *have != self.data_digest
+        {
+            return Err(Error::Invalid(format!(
+                "--resume: the checkpoint was trained on other images (data digest {have}); the \
+                 training set in --data-dir has digest {}; use the same --data-dir or another --out",
+                self.data_digest
+            )));
         }
         Ok(())
     }

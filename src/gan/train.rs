@@ -262,6 +262,7 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         lr: opts.lr,
         beta1: opts.beta1,
         dataset_size: data.count,
+        data_digest: data.digest(),
     };
     let checkpoint = opts.out.join(CHECKPOINT);
     let start_up = Instant::now();

@@ -15,7 +15,6 @@ pub fn gpu() -> Gpu {
 
 /// One device per kernel style, so each test checks both families of variants (the CPU style
 /// is what lavapipe runs by default; the GPU style must stay correct there too).
-#[allow(dead_code)]
 pub fn each_style() -> Vec<Gpu> {
     [KernelStyle::Gpu, KernelStyle::Cpu]
         .into_iter()
@@ -112,11 +111,20 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// A small MNIST-format training set of `count` images in `dir/data` (images gzipped, labels
 /// plain, as both forms must load); returns that folder.
 pub fn training_set(dir: &std::path::Path, count: usize) -> std::path::PathBuf {
+    training_set_variant(dir, count, 0)
+}
+
+/// Another training set of the same size for each `variant` (other pixels, same labels).
+pub fn training_set_variant(
+    dir: &std::path::Path,
+    count: usize,
+    variant: usize,
+) -> std::path::PathBuf {
     use wgsl_gan::data::idx;
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let pixels: Vec<u8> = (0..count * 784)
-        .map(|i| ((i * 37 + i / 784 * 11) % 256) as u8)
+        .map(|i| ((i * 37 + i / 784 * 11 + variant * 101) % 256) as u8)
         .collect();
     let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
     let images = idx_bytes(idx::IMAGES_MAGIC, &[count as u32, 28, 28], &pixels);
