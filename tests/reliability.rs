@@ -90,6 +90,12 @@ fn sigkill_at_random_moments_never_loses_the_last_checkpoint_and_resume_is_exact
     let mut kills = 0;
     for _ in 0..12 {
         let resume = ckpt(&killed).exists();
+        let done = if resume {
+            let c = checkpoint::load(&ckpt(&killed)).unwrap();
+            c.meta["step"].parse::<usize>().unwrap()
+        } else {
+            0
+        };
         let mut args = train_args(
             &data,
             &killed,
@@ -99,9 +105,22 @@ fn sigkill_at_random_moments_never_loses_the_last_checkpoint_and_resume_is_exact
             args.push("--resume".into());
         }
         let mut child = bin().args(&args).spawn().unwrap();
-        // Kill at a random moment: during start-up, a step, or a checkpoint write.
-        std::thread::sleep(Duration::from_millis(200 + rng.below(1500) as u64));
-        if child.try_wait().unwrap().is_some() {
+        // Kill at a moment tied to the run's progress, not to the clock, so that it lands on
+        // any adapter however fast: after 0-3 more logged steps (0: during start-up), then a
+        // random few milliseconds into the next step or checkpoint write.
+        let target = done + rng.below(4);
+        let start = Instant::now();
+        let mut finished = false;
+        while metrics_rows(&killed) < target {
+            if child.try_wait().unwrap().is_some() {
+                finished = true;
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(300), "no progress");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(40) as u64));
+        if finished || child.try_wait().unwrap().is_some() {
             break; // finished before the kill
         }
         child.kill().unwrap(); // SIGKILL
@@ -611,6 +630,98 @@ proptest! {
         let mut tail = bytes[..8.min(bytes.len())].to_vec();
         tail.extend(&noise);
         let _ = checkpoint::parse(&path, &tail);
+    }
+
+    /// Valid IDX headers with any dimensions (zero, huge, overflowing) and payloads of the wrong
+    /// length: parsed exactly when the payload matches the dimensions, else refused naming the
+    /// file and the reason.
+    #[test]
+    fn idx_reader_checks_dimensions_against_the_payload(
+        dims in proptest::collection::vec(prop_oneof![0u32..40, Just(u32::MAX), 1u32 << 20..1 << 31], 3),
+        extra in -3i64..4,
+    ) {
+        let path = Path::new("fuzz-images-idx3-ubyte");
+        let product = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(u64::from(d)));
+        // Payloads are built only where they are small; big dimensions get a short one.
+        let len = match product {
+            Some(n) if n <= 40 * 40 * 40 => (n as i64 + extra).max(0) as usize,
+            _ => (extra + 3) as usize,
+        };
+        let bytes = idx_bytes(idx::IMAGES_MAGIC, &dims, &vec![1u8; len]);
+        match idx::parse(path, &bytes, idx::IMAGES_MAGIC) {
+            Ok((shape, pixels)) => {
+                prop_assert_eq!(Some(len as u64), product);
+                prop_assert_eq!(shape, dims.iter().map(|&d| d as usize).collect::<Vec<_>>());
+                prop_assert_eq!(pixels.len(), len);
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(product != Some(len as u64), "refused a consistent file: {}", msg);
+                prop_assert!(msg.contains("fuzz-images-idx3-ubyte"), "{}", msg);
+                prop_assert!(msg.contains("truncated") || msg.contains("trailing") || msg.contains("overflow"), "{}", msg);
+            }
+        }
+    }
+
+    /// A training set with valid headers but wrong sizes or labels: loaded only when it is 28x28
+    /// images, as many labels as images, labels 0..9; else one error naming the file.
+    #[test]
+    fn dataset_loader_checks_sizes_and_labels(
+        count in 0u32..4, rows in prop_oneof![Just(28u32), 0u32..30], cols in prop_oneof![Just(28u32), 0u32..30],
+        labels in proptest::collection::vec(prop_oneof![0u8..10, 10u8..=255], 0..5),
+        case in 0u32..1_000_000,
+    ) {
+        let dir = std::env::temp_dir().join(format!("wgsl-gan-fuzz-{}-{case}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pixels = vec![9u8; (count * rows * cols) as usize];
+        std::fs::write(dir.join("train-images-idx3-ubyte"), idx_bytes(idx::IMAGES_MAGIC, &[count, rows, cols], &pixels)).unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte"), idx_bytes(idx::LABELS_MAGIC, &[labels.len() as u32], &labels)).unwrap();
+        let valid = rows == 28 && cols == 28 && count > 0 && labels.len() == count as usize && labels.iter().all(|&l| l <= 9);
+        let result = idx::load_dataset(&dir, "train");
+        let _ = std::fs::remove_dir_all(&dir);
+        match result {
+            Ok(d) => {
+                prop_assert!(valid);
+                prop_assert_eq!(d.count, count as usize);
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(!valid, "refused a valid set: {}", msg);
+                prop_assert!(msg.contains("-idx"), "the error names no file: {}", msg);
+            }
+        }
+    }
+
+    /// Well-formed safetensors headers with a wrong dtype, shape or offsets: refused with the
+    /// reason (not a valid layout, not F32, or no checksum), never loaded, never a panic.
+    #[test]
+    fn checkpoint_loader_refuses_structured_damage(
+        dtype in prop::sample::select(vec![("F32", 4usize), ("F16", 2), ("BF16", 2), ("I32", 4), ("U8", 1), ("F64", 8)]),
+        shape in proptest::collection::vec(0usize..5, 0..3),
+        begin in 0usize..8,
+        len in 0usize..80,
+        payload in 0usize..80,
+    ) {
+        let path = Path::new("fuzz.safetensors");
+        let header = format!(
+            r#"{{"__metadata__":{{"format":"{}"}},"w":{{"dtype":"{}","shape":{:?},"data_offsets":[{},{}]}}}}"#,
+            checkpoint::FORMAT, dtype.0, shape, begin, begin + len
+        );
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend(vec![0u8; payload]);
+        let msg = checkpoint::parse(path, &bytes).expect_err("a checkpoint without a checksum loaded").to_string();
+        prop_assert!(msg.contains("fuzz.safetensors"), "{}", msg);
+        let elements: usize = shape.iter().product();
+        let layout_ok = begin == 0 && len == payload && len == elements * dtype.1;
+        let reason = if !layout_ok {
+            "not a valid safetensors checkpoint"
+        } else if dtype.0 != "F32" {
+            "expected F32"
+        } else {
+            "checksum mismatch"
+        };
+        prop_assert!(msg.contains(reason), "expected '{}': {}", reason, msg);
     }
 }
 
