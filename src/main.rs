@@ -126,6 +126,9 @@ enum Command {
         /// [default: assets/mnist-classifier.safetensors]
         #[arg(long)]
         classifier: Option<PathBuf>,
+        /// Print the scores as one JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// Generate images with a checkpoint's generator
     Sample {
@@ -302,6 +305,7 @@ fn run(cli: Cli) -> Result<()> {
             count,
             seed,
             classifier,
+            json,
         } => {
             if !(2..=65_536).contains(&count) {
                 return Err(Error::Invalid(format!(
@@ -320,7 +324,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             let classifier = classifier.unwrap_or_else(|| asset("mnist-classifier.safetensors"));
             let evaluator = wgsl_gan::eval::Evaluator::load(&gpu, &classifier)?;
-            println!("{}", evaluator.evaluate(&images)?);
+            let report = evaluator.evaluate(&images)?;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                println!("{report}");
+            }
             Ok(())
         }
         Command::Sample {

@@ -131,6 +131,45 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
     let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(&png_path).unwrap()));
     assert!(decoder.read_info().is_ok(), "the grid is not a PNG");
 
+    // eval --json: one object a script can read, with the same figures as the text report.
+    let o = run(&[
+        "eval",
+        "--idx",
+        idx_path.to_str().unwrap(),
+        "--count",
+        "10",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let number = |key: &str| -> f64 {
+        let at = json
+            .find(&format!("\"{key}\": "))
+            .unwrap_or_else(|| panic!("{key}: {json}"));
+        let rest = &json[at + key.len() + 4..];
+        let end = rest.find([',', '}']).unwrap();
+        rest[..end]
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}: {json}"))
+    };
+    assert!(
+        json.starts_with('{') && json.ends_with('}') && json.lines().count() == 1,
+        "{json}"
+    );
+    assert_eq!(number("images"), 10.0);
+    assert!(number("fid").is_finite() && number("fid") > 0.0, "{json}");
+    assert!((1.0..=10.0).contains(&number("inception_score")), "{json}");
+    assert!((0.0..=10.0).contains(&number("coverage")), "{json}");
+    let shares = &json[json.find('[').unwrap() + 1..json.find(']').unwrap()];
+    let total: f64 = shares.split(", ").map(|v| v.parse::<f64>().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-9, "{json}");
+    let text = run(&["eval", "--idx", idx_path.to_str().unwrap(), "--count", "10"]);
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(
+        text.contains(&format!("{:.3}", number("fid"))),
+        "{text} vs {json}"
+    );
+
     // A checkpoint of another model is refused and nothing is written.
     let other = dir.join("other.safetensors");
     let mut c = ca.clone();

@@ -18,9 +18,8 @@ adapter=()
 [ -n "${ADAPTER:-}" ] && adapter=(--adapter "$ADAPTER")
 
 score() { # IDX file -> "FID IS coverage"
-    "$B/wgsl-gan" eval --idx "$1" --count "$COUNT" "${adapter[@]}" 2>/dev/null | awk '
-        /^FID/ {fid = $NF} /^inception/ {is = $NF} /^coverage/ {cov = $2}
-        END {print fid, is, cov}'
+    "$B/wgsl-gan" eval --idx "$1" --count "$COUNT" --json "${adapter[@]}" 2>/dev/null |
+        python3 -c 'import json, sys; r = json.load(sys.stdin); print(r["fid"], r["inception_score"], r["coverage"])'
 }
 
 for side in $SIDES; do

@@ -28,12 +28,13 @@ impl fmt::Display for Report {
         writeln!(f, "images: {}", self.count)?;
         writeln!(
             f,
-            "FID (classifier features, vs MNIST test set): {:.3}",
+            "FID (classifier features, vs MNIST test set): {:.3}  (lower is better: real \
+             training digits score under 10, uniform noise about 2,000)",
             self.fid
         )?;
         writeln!(
             f,
-            "inception score (classifier): {:.3}",
+            "inception score (classifier): {:.3}  (1 to 10: 10 means confident and all digits)",
             self.inception_score
         )?;
         let shares: Vec<String> = self
@@ -47,6 +48,21 @@ impl fmt::Display for Report {
             f,
             "coverage: {} of 10 digits get at least 5% of the images",
             self.coverage
+        )
+    }
+}
+
+impl Report {
+    /// The report as one JSON object, for scripts and notebooks.
+    pub fn to_json(&self) -> String {
+        let shares: Vec<String> = self.shares.iter().map(|s| format!("{s}")).collect();
+        format!(
+            "{{\"images\": {}, \"fid\": {}, \"inception_score\": {}, \"coverage\": {}, \"digit_shares\": [{}]}}",
+            self.count,
+            self.fid,
+            self.inception_score,
+            self.coverage,
+            shares.join(", ")
         )
     }
 }
