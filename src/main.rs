@@ -134,8 +134,9 @@ enum Command {
     Sample {
         #[arg(long)]
         checkpoint: PathBuf,
-        #[arg(long, default_value_t = 64)]
-        count: usize,
+        /// How many images [default: 64, or as many as --noise holds]
+        #[arg(long)]
+        count: Option<usize>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Write a PNG grid
@@ -144,6 +145,15 @@ enum Command {
         /// Write the images as an IDX ubyte file (MNIST's format)
         #[arg(long)]
         idx: Option<PathBuf>,
+        /// Write the images unquantised: float32 [N, 28, 28] in [-1, 1] (.npy)
+        #[arg(long)]
+        npy: Option<PathBuf>,
+        /// Generate from these latent vectors (.npy, float32 [N, 100]) instead of drawing them
+        #[arg(long)]
+        noise: Option<PathBuf>,
+        /// Write the latent vectors used (.npy, float32 [N, 100]), e.g. to feed PyTorch
+        #[arg(long)]
+        noise_out: Option<PathBuf>,
     },
 }
 
@@ -338,16 +348,19 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             png,
             idx,
+            npy,
+            noise,
+            noise_out,
         } => {
             let gpu = Gpu::new(adapter)?;
-            wgsl_gan::gan::sample::sample(
-                &gpu,
-                &checkpoint,
-                count,
-                seed,
-                png.as_deref(),
-                idx.as_deref(),
-            )
+            let files = wgsl_gan::gan::sample::SampleFiles {
+                png: png.as_deref(),
+                idx: idx.as_deref(),
+                noise: noise.as_deref(),
+                noise_out: noise_out.as_deref(),
+                npy: npy.as_deref(),
+            };
+            wgsl_gan::gan::sample::sample(&gpu, &checkpoint, count, seed, &files)
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The GAN on the GPU: the step recorded once as a [`Program`] and run every step with the step
 //! number and batch offset as its inputs; losses are read back only when asked for.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gan::model::{AnyGenerator, GeneratorKind, LATENT, PIXELS};
 use crate::gan::objective::StepStats;
 use crate::gan::step::{Gan, StepConfig};
@@ -113,12 +113,24 @@ impl<'g> GpuTrainer<'g> {
 /// so the workspace stays within the adapter's buffer limits.
 pub struct Sampler<'g> {
     count: usize,
+    chunk: usize,
+    /// z is the program's input "z" (written per chunk), not drawn on the GPU.
+    given: bool,
     program: Program<'g>,
 }
 
 /// Noise stream of sample batches (training steps use streams 0, 1, 2, ...).
 pub const SAMPLE_STREAM: u32 = u32::MAX;
 pub const SAMPLE_CHUNK: usize = 500;
+
+/// Where a sampler's latent vectors come from.
+#[derive(Clone, Copy, Debug)]
+pub enum SampleNoise {
+    /// Drawn on the GPU from `seed` (chunk k from stream SAMPLE_STREAM - k).
+    Drawn { seed: u64 },
+    /// Given by the caller (`Sampler::generate_from`).
+    Given,
+}
 
 impl<'g> Sampler<'g> {
     pub fn new(
@@ -128,41 +140,76 @@ impl<'g> Sampler<'g> {
         count: usize,
         seed: u64,
     ) -> Result<Sampler<'g>> {
+        Sampler::with_noise(gpu, kind, store, count, SampleNoise::Drawn { seed })
+    }
+
+    pub fn with_noise(
+        gpu: &'g Gpu,
+        kind: GeneratorKind,
+        store: &ParamStore<Recorder<'g>>,
+        count: usize,
+        noise: SampleNoise,
+    ) -> Result<Sampler<'g>> {
         let chunk = count.clamp(1, SAMPLE_CHUNK);
         let mut be = Recorder::new(gpu);
         let out = be.zeros(&[chunk, PIXELS])?;
         let z = be.zeros(&[chunk, LATENT])?;
         let generator = AnyGenerator::new(kind, &mut be, store, chunk, &out)?;
-        // Chunk k (the run's step) draws stream SAMPLE_STREAM - k.
-        let stream = Stream {
-            base: SAMPLE_STREAM,
-            per_run: u32::MAX,
-        };
-        be.randn(&z, seed, stream)?;
+        match noise {
+            SampleNoise::Drawn { seed } => {
+                let stream = Stream {
+                    base: SAMPLE_STREAM,
+                    per_run: u32::MAX,
+                };
+                be.randn(&z, seed, stream)?;
+            }
+            SampleNoise::Given => be.input("z", &z),
+        }
         generator.forward(&mut be, &z, BnMode::Inference)?;
         be.output("images", &out);
+        be.output("z", &z);
         Ok(Sampler {
             count,
+            chunk,
+            given: matches!(noise, SampleNoise::Given),
             program: Program::new(&mut be),
         })
     }
 
-    /// Images [count, 784] in [-1, 1].
+    /// Images [count, 784] in [-1, 1] from drawn noise.
     pub fn generate(&mut self) -> Result<Vec<f32>> {
+        Ok(self.generate_from(None)?.0)
+    }
+
+    /// Images [count, 784] in [-1, 1] and the latent vectors [count, 100] they came from: `z`
+    /// when the noise is given (it must hold count x 100 values), else the drawn ones.
+    pub fn generate_from(&mut self, z: Option<&[f32]>) -> Result<(Vec<f32>, Vec<f32>)> {
+        if self.given != z.is_some() || z.is_some_and(|z| z.len() != self.count * LATENT) {
+            return Err(Error::Invalid(format!(
+                "this sampler wants {} latent vectors of {LATENT}",
+                if self.given { "given" } else { "no given" }
+            )));
+        }
         let mut images = Vec::with_capacity(self.count * PIXELS);
-        for k in 0.. {
-            let wanted = self.count * PIXELS - images.len();
-            if wanted == 0 {
-                break;
+        let mut latents = Vec::with_capacity(self.count * LATENT);
+        for k in 0..self.count.div_ceil(self.chunk) {
+            let first = k * self.chunk;
+            let rows = self.chunk.min(self.count - first);
+            if let Some(z) = z {
+                // The last chunk's unused rows are zeros; their images are dropped.
+                let mut block = z[first * LATENT..(first + rows) * LATENT].to_vec();
+                block.resize(self.chunk * LATENT, 0.0);
+                self.program.write("z", &block)?;
             }
             let run = Run {
-                step: k,
+                step: k as u64,
                 ..Run::default()
             };
             let chunk = self.program.run_and_read(&run, "images")?;
-            images.extend_from_slice(&chunk[..wanted.min(chunk.len())]);
+            images.extend_from_slice(&chunk[..rows * PIXELS]);
+            latents.extend_from_slice(&self.program.read("z")?[..rows * LATENT]);
         }
-        Ok(images)
+        Ok((images, latents))
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod image;
 pub mod metrics;
+pub mod npy;
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
