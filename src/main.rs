@@ -130,6 +130,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Redraw a run folder's pictures: OUT/samples/progress.png, the animated grids
+    Plot {
+        /// The run folder (`train --out`)
+        out: PathBuf,
+    },
     /// Generate images with a checkpoint's generator
     Sample {
         #[arg(long)]
@@ -340,6 +345,18 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 println!("{report}");
             }
+            Ok(())
+        }
+        Command::Plot { out } => {
+            let samples = out.join("samples");
+            if !samples.is_dir() {
+                return Err(Error::file(
+                    &samples,
+                    "no samples folder: is this a `train --out` folder?",
+                ));
+            }
+            wgsl_gan::io::image::write_progress(&samples)?;
+            println!("wrote {}", samples.join("progress.png").display());
             Ok(())
         }
         Command::Sample {

@@ -105,6 +105,18 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("trained on other images"), "{err}");
     assert!(a.join("samples/epoch_001.png").is_file() && a.join("samples/epoch_002.png").is_file());
+    // samples/progress.png animates the two epoch grids.
+    let progress = std::fs::read(a.join("samples/progress.png")).unwrap();
+    let reader = png::Decoder::new(std::io::Cursor::new(progress))
+        .read_info()
+        .unwrap();
+    let animation = reader.info().animation_control().expect("not animated");
+    assert_eq!(animation.num_frames, 2);
+    // `plot` redraws it from the grids alone.
+    std::fs::remove_file(a.join("samples/progress.png")).unwrap();
+    let o = run(&["plot", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(a.join("samples/progress.png").is_file());
 
     // sample --idx writes MNIST's own format; --png a grid.
     let (idx_path, png_path) = (dir.join("fake-images-idx3-ubyte"), dir.join("grid.png"));
@@ -267,6 +279,7 @@ fn bad_arguments_and_files_give_one_clear_error() {
             vec!["info", "--adapter", "no-such-adapter-xyz"],
             "none matches 'no-such-adapter-xyz'",
         ),
+        (vec!["plot", "/nonexistent-run"], "no samples folder"),
         // Scoring nothing is an error, not a perfect FID of 0.
         (
             vec!["eval", "--idx", idx_file, "--count", "0"],

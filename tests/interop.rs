@@ -41,6 +41,8 @@ fn the_generator_matches_a_numpy_forward_from_the_checkpoint_and_noise_files_rou
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let ckpt = out.join("checkpoint.safetensors");
+    // Stopped mid-epoch: a final grid ends the (one-frame) animation.
+    assert!(out.join("samples/final.png").is_file() && out.join("samples/progress.png").is_file());
     let (z, a, b) = (dir.join("z.npy"), dir.join("a.npy"), dir.join("b.npy"));
     // 37 images: not a multiple of anything the sampler chunks by.
     let o = run(&[

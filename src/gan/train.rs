@@ -356,7 +356,15 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
                 .join("samples")
                 .join(format!("epoch_{:03}.png", epoch + 1));
             image::write_grid(&path, &grid.generate()?, 64, 8)?;
+            // A final grid from an earlier stop mid-epoch is behind this one now.
+            let _ = std::fs::remove_file(opts.out.join("samples").join("final.png"));
+            write_progress(&opts.out.join("samples"));
             epoch_log = EpochLog::new(done);
+        } else if done == total {
+            // A run that stops mid-epoch (--max-steps) ends its animation with a final grid.
+            let samples = opts.out.join("samples");
+            image::write_grid(&samples.join("final.png"), &grid.generate()?, 64, 8)?;
+            write_progress(&samples);
         }
         let stopping = STOP.load(Ordering::SeqCst) && done < total;
         let periodic = opts.checkpoint_every.is_some_and(|k| done % k == 0);
@@ -379,6 +387,13 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         last,
         interrupted: false,
     })
+}
+
+/// samples/progress.png; a run never fails for it (its grids are all on disk anyway).
+fn write_progress(samples: &Path) {
+    if let Err(e) = image::write_progress(samples) {
+        eprintln!("warning: progress.png not written: {e}");
+    }
 }
 
 /// A line above the progress bar, or on stdout when there is no bar (not a terminal).
