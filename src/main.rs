@@ -153,6 +153,10 @@ enum Command {
         /// Write the images unquantised: float32 [N, 28, 28] in [-1, 1] (.npy)
         #[arg(long)]
         npy: Option<PathBuf>,
+        /// A latent walk instead of independent samples: 8 rows, each 10 steps between two random
+        /// points (spherical interpolation)
+        #[arg(long)]
+        interpolate: bool,
         /// Generate from these latent vectors (.npy, float32 [N, 100]) instead of drawing them
         #[arg(long)]
         noise: Option<PathBuf>,
@@ -366,6 +370,7 @@ fn run(cli: Cli) -> Result<()> {
             png,
             idx,
             npy,
+            interpolate,
             noise,
             noise_out,
         } => {
@@ -376,6 +381,7 @@ fn run(cli: Cli) -> Result<()> {
                 noise: noise.as_deref(),
                 noise_out: noise_out.as_deref(),
                 npy: npy.as_deref(),
+                interpolate,
             };
             wgsl_gan::gan::sample::sample(&gpu, &checkpoint, count, seed, &files)
         }

@@ -87,6 +87,49 @@ fn the_generator_matches_a_numpy_forward_from_the_checkpoint_and_noise_files_rou
     );
     assert!(String::from_utf8_lossy(&py.stdout).contains("37 images"));
 
+    // --interpolate: 8 rows of 10 steps, each row ending where the next begins.
+    let (walk, grid) = (dir.join("walk.npy"), dir.join("walk.png"));
+    let o = run(&[
+        "sample",
+        "--checkpoint",
+        s(&ckpt),
+        "--interpolate",
+        "--png",
+        s(&grid),
+        "--noise-out",
+        s(&walk),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (rows, walk_z) = npy::read_f32_2d(&walk, 100).unwrap();
+    assert_eq!(rows, 80);
+    let v = |i: usize| &walk_z[i * 100..(i + 1) * 100];
+    for r in 0..7 {
+        let (end, start) = (v(r * 10 + 9), v((r + 1) * 10));
+        assert!(
+            end.iter().zip(start).all(|(a, b)| (a - b).abs() < 1e-5),
+            "row {r}"
+        );
+    }
+    for i in 0..80 {
+        let norm = v(i).iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((7.0..13.0).contains(&norm), "latent {i} has norm {norm}");
+    }
+    let o = run(&[
+        "sample",
+        "--checkpoint",
+        s(&ckpt),
+        "--interpolate",
+        "--count",
+        "4",
+        "--png",
+        s(&grid),
+    ]);
+    assert!(
+        stderr(&o).contains("drop --noise and --count"),
+        "{}",
+        stderr(&o)
+    );
+
     // A count that contradicts the noise file is refused.
     let o = run(&[
         "sample",

@@ -59,6 +59,46 @@ pub struct SampleFiles<'a> {
     pub noise_out: Option<&'a Path>,
     /// Where to write the images as float32 [N, 28, 28] in [-1, 1] (.npy), unquantised.
     pub npy: Option<&'a Path>,
+    /// Instead of independent samples: rows walking the latent space between random points.
+    pub interpolate: bool,
+}
+
+/// Rows and steps of `sample --interpolate`.
+pub const WALK_ROWS: usize = 8;
+pub const WALK_STEPS: usize = 10;
+
+/// Latent vectors [WALK_ROWS * WALK_STEPS, 100]: row r walks from point r to point r + 1 of
+/// WALK_ROWS + 1 standard normal points (drawn from `seed`) by spherical interpolation, which
+/// keeps the intermediate vectors at the norm typical of the prior (a straight line would pass
+/// through shorter, atypical ones).
+pub fn latent_walk(seed: u64) -> Vec<f32> {
+    let points: Vec<Vec<f64>> = (0..=WALK_ROWS as u32)
+        .map(|p| {
+            (0..LATENT as u32)
+                .map(|i| f64::from(crate::rng::normal_at(seed, u32::MAX - 1 - p, i)))
+                .collect()
+        })
+        .collect();
+    let mut z = Vec::with_capacity(WALK_ROWS * WALK_STEPS * LATENT);
+    for r in 0..WALK_ROWS {
+        let (a, b) = (&points[r], &points[r + 1]);
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let cos = a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>() / (norm(a) * norm(b));
+        let omega = cos.clamp(-1.0, 1.0).acos();
+        for s in 0..WALK_STEPS {
+            let t = s as f64 / (WALK_STEPS - 1) as f64;
+            let (wa, wb) = if omega < 1e-6 {
+                (1.0 - t, t)
+            } else {
+                (
+                    ((1.0 - t) * omega).sin() / omega.sin(),
+                    (t * omega).sin() / omega.sin(),
+                )
+            };
+            z.extend(a.iter().zip(b).map(|(x, y)| (wa * x + wb * y) as f32));
+        }
+    }
+    z
 }
 
 /// `sample`: a PNG grid and/or an IDX file of a checkpoint's generated images.
@@ -78,10 +118,18 @@ pub fn sample(
             "give --png FILE, --idx FILE, --npy FILE and/or --noise-out FILE".into(),
         ));
     }
-    let given = files
+    let mut given = files
         .noise
         .map(|p| npy::read_f32_2d(p, LATENT))
         .transpose()?;
+    if files.interpolate {
+        if given.is_some() || count.is_some() {
+            return Err(Error::Invalid(
+                "--interpolate makes its own latent walk: drop --noise and --count".into(),
+            ));
+        }
+        given = Some((WALK_ROWS * WALK_STEPS, latent_walk(seed)));
+    }
     let count = match (&given, count) {
         (Some((rows, _)), Some(c)) if c != *rows => {
             return Err(Error::Invalid(format!(
@@ -93,7 +141,12 @@ pub fn sample(
     };
     let (images, z) = generate_with(gpu, path, count, seed, given.as_ref().map(|g| &g.1[..]))?;
     if let Some(png) = files.png {
-        image::write_grid(png, &images, count, (count as f64).sqrt().ceil() as usize)?;
+        let columns = if files.interpolate {
+            WALK_STEPS
+        } else {
+            (count as f64).sqrt().ceil() as usize
+        };
+        image::write_grid(png, &images, count, columns)?;
     }
     if let Some(idx) = files.idx {
         crate::data::write_images(idx, &image::to_bytes(&images), count)?;
