@@ -85,7 +85,13 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
     );
     assert!(files(&a) == before, "the refused run changed the folder");
     // With --overwrite it starts afresh.
-    train(&data, &a, &["--epochs", "1", "--overwrite"]);
+    let o = train(&data, &a, &["--epochs", "1", "--overwrite"]);
+    // The epoch lines come with a legend of what their numbers mean.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("each epoch: D and G losses") && stdout.contains("epoch   1:"),
+        "{stdout}"
+    );
     let fresh = checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
     assert_eq!(fresh.meta["step"], "6");
     // Resuming with another learning rate would silently change the run: refused.

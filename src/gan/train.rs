@@ -308,6 +308,7 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         .filter(|_| cfg!(feature = "test-hooks"))
         .and_then(|v| v.parse().ok());
     let bar = progress_bar(opts.progress, total, start);
+    say(&bar, LEGEND.to_string());
     let mut last = None;
     let mut epoch_log = EpochLog::new(start);
     for step in start..total {
@@ -388,6 +389,13 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         interrupted: false,
     })
 }
+
+/// What the epoch lines' numbers mean, printed once before them.
+const LEGEND: &str = "each epoch: D and G losses (binary cross-entropy); D(x) and D(G(z)), the \
+discriminator's mean belief that real and generated images are real (both near 0.5 when neither \
+side wins; this model's D wins early); FID of generated images against the MNIST test set (lower \
+is better: real digits score under 10, noise about 2,000) and how many of the 10 digits get at \
+least 5% of them";
 
 /// samples/progress.png; a run never fails for it (its grids are all on disk anyway).
 fn write_progress(samples: &Path) {
