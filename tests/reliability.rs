@@ -450,25 +450,31 @@ fn a_lost_device_is_an_error_not_a_panic() {
     assert!(r.is_err(), "using a destroyed device succeeded: {r:?}");
 }
 
+/// A small valid checkpoint, its bytes and its path: written once per process (tests that use
+/// it run in parallel threads, and the fuzzers call it for every case).
 fn good_checkpoint() -> (Checkpoint, Vec<u8>, PathBuf) {
-    let dir = temp_dir("ckpt-bytes");
-    let path = dir.join("c.safetensors");
-    let mut meta = std::collections::BTreeMap::new();
-    meta.insert("model".to_string(), "mlp-gan".to_string());
-    let c = Checkpoint {
-        tensors: vec![
-            (
-                "a".into(),
-                vec![2, 3],
-                (0..6).map(|i| i as f32 * 0.5).collect(),
-            ),
-            ("b".into(), vec![4], vec![1.0, -1.0, 2.0, 0.25]),
-        ],
-        meta,
-    };
-    checkpoint::save(&path, &c).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    (c, bytes, path)
+    static GOOD: std::sync::OnceLock<(Checkpoint, Vec<u8>, PathBuf)> = std::sync::OnceLock::new();
+    GOOD.get_or_init(|| {
+        let dir = temp_dir("ckpt-bytes");
+        let path = dir.join("c.safetensors");
+        let mut meta = std::collections::BTreeMap::new();
+        meta.insert("model".to_string(), "mlp-gan".to_string());
+        let c = Checkpoint {
+            tensors: vec![
+                (
+                    "a".into(),
+                    vec![2, 3],
+                    (0..6).map(|i| i as f32 * 0.5).collect(),
+                ),
+                ("b".into(), vec![4], vec![1.0, -1.0, 2.0, 0.25]),
+            ],
+            meta,
+        };
+        checkpoint::save(&path, &c).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        (c, bytes, path)
+    })
+    .clone()
 }
 
 #[test]
