@@ -130,7 +130,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Redraw a run folder's pictures: OUT/samples/progress.png, the animated grids
+    /// Redraw a run folder's pictures: OUT/samples/progress.png (the animated grids) and
+    /// OUT/metrics.png (losses, D's beliefs, FID per epoch)
     Plot {
         /// The run folder (`train --out`)
         out: PathBuf,
@@ -361,6 +362,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             wgsl_gan::io::image::write_progress(&samples)?;
             println!("wrote {}", samples.join("progress.png").display());
+            wgsl_gan::io::plot::write_metrics_png(
+                &out.join("metrics.csv"),
+                &out.join("metrics.png"),
+            )?;
+            println!("wrote {}", out.join("metrics.png").display());
             Ok(())
         }
         Command::Sample {

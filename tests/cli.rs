@@ -118,11 +118,34 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
         .unwrap();
     let animation = reader.info().animation_control().expect("not animated");
     assert_eq!(animation.num_frames, 2);
-    // `plot` redraws it from the grids alone.
+    // metrics.png: the curves, drawn with the bundled font.
+    let info = |p: &Path| {
+        let reader = png::Decoder::new(std::io::Cursor::new(std::fs::read(p).unwrap()))
+            .read_info()
+            .unwrap();
+        let i = reader.info();
+        (i.width, i.height, i.color_type)
+    };
+    assert_eq!(
+        info(&a.join("metrics.png")),
+        (960, 900, png::ColorType::Rgb)
+    );
+    // `plot` redraws both from the grids and metrics.csv alone.
     std::fs::remove_file(a.join("samples/progress.png")).unwrap();
+    std::fs::remove_file(a.join("metrics.png")).unwrap();
     let o = run(&["plot", a.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(a.join("samples/progress.png").is_file());
+    assert!(a.join("samples/progress.png").is_file() && a.join("metrics.png").is_file());
+    // A damaged metrics.csv is an error naming the file and the row.
+    let csv = std::fs::read_to_string(a.join("metrics.csv")).unwrap();
+    std::fs::write(a.join("metrics.csv"), csv.replacen(",1,", ",1,x", 1)).unwrap();
+    let o = run(&["plot", a.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(
+        !o.status.success() && err.contains("metrics.csv") && err.contains("row 2"),
+        "{err}"
+    );
+    std::fs::write(a.join("metrics.csv"), csv).unwrap();
 
     // sample --idx writes MNIST's own format; --png a grid.
     let (idx_path, png_path) = (dir.join("fake-images-idx3-ubyte"), dir.join("grid.png"));

@@ -373,6 +373,9 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
             metrics.sync()?;
             meta.save(&checkpoint, &mut trainer, done)?;
         }
+        if epoch_end || done == total || stopping {
+            write_metrics_png(&opts.out);
+        }
         if stopping {
             bar.finish_and_clear();
             return Ok(TrainSummary {
@@ -388,6 +391,15 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         last,
         interrupted: false,
     })
+}
+
+/// OUT/metrics.png from OUT/metrics.csv; like progress.png, never a reason to fail a run.
+fn write_metrics_png(out: &Path) {
+    if let Err(e) =
+        crate::io::plot::write_metrics_png(&out.join("metrics.csv"), &out.join("metrics.png"))
+    {
+        eprintln!("warning: metrics.png not written: {e}");
+    }
 }
 
 /// What the epoch lines' numbers mean, printed once before them.

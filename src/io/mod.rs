@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod image;
 pub mod metrics;
 pub mod npy;
+pub mod plot;
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;

@@ -1,0 +1,214 @@
+//! `OUT/metrics.png`: a run's curves from its metrics.csv (losses, the discriminator's beliefs,
+//! FID and coverage per epoch), drawn by plotters into a pixel buffer and saved with the png
+//! crate. The font is compiled into the binary (assets/fonts, DejaVu Sans), so a server without
+//! any installed font draws the same picture.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const WIDTH: u32 = 960;
+const PANEL_HEIGHT: u32 = 300;
+
+/// The columns of metrics.csv a plot reads.
+struct Run {
+    steps: Vec<f64>,
+    d_loss: Vec<f64>,
+    g_loss: Vec<f64>,
+    d_real: Vec<f64>,
+    d_fake: Vec<f64>,
+    /// (epoch, FID, coverage) at each epoch's end that was scored.
+    scores: Vec<(f64, f64, f64)>,
+}
+
+fn read_run(csv: &Path) -> Result<Run> {
+    let text = std::fs::read_to_string(csv).map_err(|e| Error::file(csv, e.to_string()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| Error::file(csv, format!("no column '{name}'")))
+    };
+    let [step, epoch, d_loss, g_loss, d_real, d_fake, fid, coverage] = [
+        "step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "fid", "coverage",
+    ]
+    .map(col);
+    let (step, epoch, d_loss, g_loss) = (step?, epoch?, d_loss?, g_loss?);
+    let (d_real, d_fake, fid, coverage) = (d_real?, d_fake?, fid?, coverage?);
+    let mut run = Run {
+        steps: Vec::new(),
+        d_loss: Vec::new(),
+        g_loss: Vec::new(),
+        d_real: Vec::new(),
+        d_fake: Vec::new(),
+        scores: Vec::new(),
+    };
+    for (i, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        let num = |c: usize| -> Result<Option<f64>> {
+            match cells.get(c).map(|s| s.trim()) {
+                None | Some("") => Ok(None),
+                Some(s) => s
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| Error::file(csv, format!("row {}: '{s}' is not a number", i + 2))),
+            }
+        };
+        let need = |c: usize| {
+            num(c)?.ok_or_else(|| Error::file(csv, format!("row {}: a value is missing", i + 2)))
+        };
+        run.steps.push(need(step)?);
+        run.d_loss.push(need(d_loss)?);
+        run.g_loss.push(need(g_loss)?);
+        run.d_real.push(need(d_real)?);
+        run.d_fake.push(need(d_fake)?);
+        if let (Some(f), Some(c)) = (num(fid)?, num(coverage)?) {
+            run.scores.push((need(epoch)?, f, c));
+        }
+    }
+    Ok(run)
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is a fixed, known-good file: failing to parse it is a build defect.
+        if plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_err() {
+            log::warn!("the bundled font did not load; metrics.png will have no text");
+        }
+    });
+}
+
+fn drawing<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> Error {
+    Error::Invalid(format!("drawing metrics.png failed: {e}"))
+}
+
+fn upper(values: &[f64]) -> f64 {
+    let max = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    if max > 0.0 { max * 1.05 } else { 1.0 }
+}
+
+/// Draws the curves of `csv` (a metrics.csv) into `out` (a PNG), atomically.
+pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
+    let run = read_run(csv)?;
+    register_font();
+    let height = PANEL_HEIGHT * 3;
+    let mut pixels = vec![0u8; (WIDTH * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let panels = root.split_evenly((3, 1));
+        let last_step = run.steps.last().copied().unwrap_or(1.0).max(1.0);
+        let series = |panel: &DrawingArea<_, _>,
+                      title: &str,
+                      y_max: f64,
+                      lines: &[(&str, &[f64], RGBColor)]|
+         -> Result<()> {
+            let mut chart = ChartBuilder::on(panel)
+                .caption(title, ("sans-serif", 18))
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(50)
+                .build_cartesian_2d(0.0..last_step, 0.0..y_max)
+                .map_err(drawing)?;
+            chart
+                .configure_mesh()
+                .x_desc("step")
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .draw()
+                .map_err(drawing)?;
+            for &(name, values, color) in lines {
+                let points = run.steps.iter().copied().zip(values.iter().copied());
+                chart
+                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                    .map_err(drawing)?
+                    .label(name)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(drawing)?;
+            Ok(())
+        };
+        let blue = RGBColor(31, 119, 180);
+        let orange = RGBColor(255, 127, 14);
+        series(
+            &panels[0],
+            "losses (binary cross-entropy)",
+            upper(&[upper(&run.d_loss), upper(&run.g_loss)]),
+            &[
+                ("D loss", &run.d_loss, blue),
+                ("G loss", &run.g_loss, orange),
+            ],
+        )?;
+        series(
+            &panels[1],
+            "the discriminator's mean belief that images are real",
+            1.0,
+            &[
+                ("D(x), real", &run.d_real, blue),
+                ("D(G(z)), generated", &run.d_fake, orange),
+            ],
+        )?;
+        let last_epoch = run.scores.last().map_or(1.0, |s| s.0).max(1.0);
+        let fids: Vec<f64> = run.scores.iter().map(|s| s.1).collect();
+        let title = if run.scores.is_empty() {
+            "FID per epoch: none logged (--fid-samples 0)"
+        } else {
+            "FID per epoch, lower is better (labels: digits covered of 10)"
+        };
+        let mut chart = ChartBuilder::on(&panels[2])
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.5..last_epoch + 0.5, 0.0..upper(&fids))
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_labels(last_epoch as usize + 1)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(drawing)?;
+        let points: Vec<(f64, f64)> = run.scores.iter().map(|s| (s.0, s.1)).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), blue.stroke_width(2)))
+            .map_err(drawing)?;
+        chart
+            .draw_series(run.scores.iter().map(|&(e, f, c)| {
+                EmptyElement::at((e, f))
+                    + Circle::new((0, 0), 4, blue.filled())
+                    + Text::new(format!("{c:.0}"), (6, -16), ("sans-serif", 14))
+            }))
+            .map_err(drawing)?;
+        root.present().map_err(drawing)?;
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, WIDTH, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let encode = |e: png::EncodingError| Error::Invalid(format!("PNG encoding failed: {e}"));
+        let mut writer = encoder.write_header().map_err(encode)?;
+        writer.write_image_data(&pixels).map_err(encode)?;
+    }
+    write_atomic(out, &bytes)
+}
