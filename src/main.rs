@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use wgsl_gan::gan::model::GeneratorKind;
 use wgsl_gan::gan::train::{self, TrainOptions};
 use wgsl_gan::gpu::{self, Gpu};
+use wgsl_gan::io::assets::default_path as asset;
 use wgsl_gan::{Error, Result};
 
 #[derive(Parser)]
@@ -67,7 +68,7 @@ enum Command {
         /// Start afresh even if OUT already holds a run (its checkpoint and metrics are replaced)
         #[arg(long)]
         overwrite: bool,
-        /// Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] [default: assets/mnist]
+        /// Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] [default: ./assets/mnist if present, else the copy built into the binary]
         #[arg(long)]
         data_dir: Option<PathBuf>,
         #[arg(long, default_value_t = 2e-4)]
@@ -83,7 +84,7 @@ enum Command {
         /// Generated images scored for FID at each epoch's end (0: off)
         #[arg(long, default_value_t = 2000)]
         fid_samples: usize,
-        /// Evaluation classifier for the FID [default: assets/mnist-classifier.safetensors]
+        /// Evaluation classifier for the FID [default: ./assets/mnist-classifier.safetensors if present, else the built-in copy]
         #[arg(long)]
         classifier: Option<PathBuf>,
     },
@@ -123,7 +124,7 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// [default: assets/mnist-classifier.safetensors]
+        /// [default: ./assets/mnist-classifier.safetensors if present, else the built-in copy]
         #[arg(long)]
         classifier: Option<PathBuf>,
         /// Print the scores as one JSON object
@@ -165,16 +166,6 @@ enum Command {
         #[arg(long)]
         noise_out: Option<PathBuf>,
     },
-}
-
-/// `assets/NAME` under the current folder, else in the source tree the binary was built from.
-fn asset(name: &str) -> PathBuf {
-    let local = PathBuf::from("assets").join(name);
-    if local.exists() {
-        local
-    } else {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")).join(name)
-    }
 }
 
 fn default_data_dir() -> PathBuf {

@@ -234,6 +234,35 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
 }
 
 #[test]
+fn the_defaults_work_from_any_folder_with_the_built_in_data_and_classifier() {
+    // An empty working folder: no assets/ beside it, as after `cargo install`.
+    let dir = temp_dir("anywhere");
+    let run_in = |args: &[&str]| bin().current_dir(&dir).args(args).output().unwrap();
+    let o = run_in(&[
+        "train",
+        "--max-steps",
+        "2",
+        "--out",
+        "run",
+        "--fid-samples",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("XDG_RUNTIME_DIR"), "{}", stderr(&o));
+    let o = run_in(&[
+        "eval",
+        "--checkpoint",
+        "run/checkpoint.safetensors",
+        "--count",
+        "8",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"fid\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_arguments_and_files_give_one_clear_error() {
     let dir = temp_dir("errors");
     let data = training_set(&dir, 32);

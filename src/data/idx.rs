@@ -45,7 +45,8 @@ impl Dataset {
 
 /// Reads a file, inflating it when it is gzipped (by its magic bytes, not its name).
 pub fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let raw = crate::io::assets::read(path)
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -112,7 +113,7 @@ pub fn parse(path: &Path, bytes: &[u8], magic: u32) -> Result<(Vec<usize>, Vec<u
 /// `dir/name` or `dir/name.gz`, whichever exists.
 fn find(dir: &Path, name: &str) -> Result<PathBuf> {
     for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
-        if candidate.is_file() {
+        if crate::io::assets::is_file(&candidate) {
             return Ok(candidate);
         }
     }

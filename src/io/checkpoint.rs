@@ -130,7 +130,7 @@ pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<()> {
 }
 
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::io::assets::read(path)
         .map_err(|e| Error::file(path, format!("cannot read checkpoint: {e}")))?;
     parse(path, &bytes)
 }

@@ -1,6 +1,7 @@
 //! Files the tool writes: checkpoints, PNG grids, metrics; all written atomically, and the lock
 //! that keeps two runs out of one output folder.
 
+pub mod assets;
 pub mod checkpoint;
 pub mod image;
 pub mod metrics;
