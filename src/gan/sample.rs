@@ -11,17 +11,18 @@ use crate::nn::{Recorder, convert_layouts};
 
 /// `count` images [count, 784] in [-1, 1] from a checkpoint's generator (inference mode).
 pub fn generate(gpu: &Gpu, path: &Path, count: usize, seed: u64) -> Result<Vec<f32>> {
-    Ok(generate_with(gpu, path, count, seed, None)?.0)
+    Ok(generate_with(gpu, path, count, seed, None, false)?.0)
 }
 
-/// Images and the latent vectors [count, 100] they came from: `z` when given (count = its
-/// rows), else drawn from `seed`.
+/// Images, and with `keep_latents` the latent vectors [count, 100] they came from: `z` when
+/// given (count = its rows), else drawn from `seed`.
 pub fn generate_with(
     gpu: &Gpu,
     path: &Path,
     count: usize,
     seed: u64,
     z: Option<&[f32]>,
+    keep_latents: bool,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     if count == 0 || count > 65_536 {
         return Err(Error::Invalid(format!(
@@ -46,7 +47,7 @@ pub fn generate_with(
         Some(_) => SampleNoise::Given,
         None => SampleNoise::Drawn { seed },
     };
-    Sampler::with_noise(gpu, kind, &store, count, noise)?.generate_from(z)
+    Sampler::with_noise(gpu, kind, &store, count, noise)?.generate_from(z, keep_latents)
 }
 
 /// Where `sample` writes, and the noise it reads.
@@ -139,7 +140,8 @@ pub fn sample(
         (Some((rows, _)), _) => *rows,
         (None, c) => c.unwrap_or(64),
     };
-    let (images, z) = generate_with(gpu, path, count, seed, given.as_ref().map(|g| &g.1[..]))?;
+    let given = given.as_ref().map(|g| &g.1[..]);
+    let (images, z) = generate_with(gpu, path, count, seed, given, files.noise_out.is_some())?;
     if let Some(png) = files.png {
         let columns = if files.interpolate {
             WALK_STEPS

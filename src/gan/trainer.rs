@@ -176,14 +176,19 @@ impl<'g> Sampler<'g> {
         })
     }
 
-    /// Images [count, 784] in [-1, 1] from drawn noise.
+    /// Images [count, 784] in [-1, 1] from drawn noise (the latent vectors stay on the GPU).
     pub fn generate(&mut self) -> Result<Vec<f32>> {
-        Ok(self.generate_from(None)?.0)
+        Ok(self.generate_from(None, false)?.0)
     }
 
-    /// Images [count, 784] in [-1, 1] and the latent vectors [count, 100] they came from: `z`
-    /// when the noise is given (it must hold count x 100 values), else the drawn ones.
-    pub fn generate_from(&mut self, z: Option<&[f32]>) -> Result<(Vec<f32>, Vec<f32>)> {
+    /// Images [count, 784] in [-1, 1] from `z` when the noise is given (count x 100 values), else
+    /// from drawn noise; with `keep_latents`, also the latent vectors [count, 100] used (read
+    /// back per chunk), else an empty vector.
+    pub fn generate_from(
+        &mut self,
+        z: Option<&[f32]>,
+        keep_latents: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         if self.given != z.is_some() || z.is_some_and(|z| z.len() != self.count * LATENT) {
             return Err(Error::Invalid(format!(
                 "this sampler wants {} latent vectors of {LATENT}",
@@ -207,7 +212,9 @@ impl<'g> Sampler<'g> {
             };
             let chunk = self.program.run_and_read(&run, "images")?;
             images.extend_from_slice(&chunk[..rows * PIXELS]);
-            latents.extend_from_slice(&self.program.read("z")?[..rows * LATENT]);
+            if keep_latents {
+                latents.extend_from_slice(&self.program.read("z")?[..rows * LATENT]);
+            }
         }
         Ok((images, latents))
     }
