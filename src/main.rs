@@ -101,6 +101,18 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Find the fastest matmul plan for each product of the model's training step on this
+    /// adapter and store them in its plan file, which later runs use (WGSL_GAN_TUNED=off: don't)
+    Tune {
+        #[arg(long, value_enum, default_value = "mlp")]
+        model: Model,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        /// Then time this many training steps per round with the built-in and the tuned plans
+        /// (0: skip)
+        #[arg(long, default_value_t = 10)]
+        steps: u64,
+    },
     /// Train the evaluation classifier on MNIST and save it with the test set's feature statistics
     TrainClassifier {
         #[arg(long)]
@@ -191,6 +203,44 @@ fn info(adapter: Option<&str>) -> Result<()> {
     }
     let chosen = gpu::choose(adapters, adapter)?;
     println!("chosen: {}", gpu::describe(&chosen.get_info()));
+    let gpu = Gpu::from_adapter(chosen)?;
+    println!("matmul plans: {}", gpu.plans_description());
+    Ok(())
+}
+
+fn tune(adapter: Option<&str>, model: GeneratorKind, batch: usize, steps: u64) -> Result<()> {
+    let gpu = Gpu::new(adapter)?;
+    println!("adapter: {}", gpu::describe(&gpu.info));
+    println!("| product M x N x K | built-in plan | ms | tuned plan | ms | speed-up |");
+    println!("|---|---|---:|---|---:|---:|");
+    let summary = wgsl_gan::gan::tune::tune(&gpu, model, batch, steps, |t| {
+        println!(
+            "| {} | {} | {:.3} | {} | {:.3} | {:.2}x |",
+            t.shape,
+            t.builtin.0,
+            t.builtin.1 * 1e3,
+            t.best.0,
+            t.best.1 * 1e3,
+            t.builtin.1 / t.best.1
+        );
+    })?;
+    let changed = summary
+        .tuned
+        .iter()
+        .filter(|t| t.best.0 != t.builtin.0)
+        .count();
+    println!(
+        "{changed} of {} plans changed; saved {} (runs on this adapter use it; delete it, or \
+         set WGSL_GAN_TUNED=off, for the built-in table)",
+        summary.tuned.len(),
+        summary.path.display()
+    );
+    if let Some((builtin, tuned)) = summary.step_ms {
+        println!(
+            "training step (batch {batch}): {builtin:.2} ms with the built-in plans, {tuned:.2} ms tuned ({:.2}x)",
+            builtin / tuned
+        );
+    }
     Ok(())
 }
 
@@ -236,6 +286,7 @@ fn run(cli: Cli) -> Result<()> {
             opts.validate()?;
             let gpu = Gpu::new(adapter)?;
             eprintln!("adapter: {}", gpu::describe(&gpu.info));
+            eprintln!("matmul plans: {}", gpu.plans_description());
             let out = opts.out.clone();
             // Ctrl-C (or SIGTERM) finishes the step, writes a checkpoint and stops.
             let _ =
@@ -276,6 +327,7 @@ fn run(cli: Cli) -> Result<()> {
                 warmup,
             )?;
             println!("adapter: {}", r.adapter);
+            println!("matmul plans: {}", r.plans);
             println!("data load (CPU decode): {:.2} s", r.data_load_s);
             println!(
                 "start-up (adapter, pipelines, upload): {:.2} s",
@@ -288,6 +340,11 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Tune {
+            model,
+            batch_size,
+            steps,
+        } => tune(adapter, model.into(), batch_size, steps),
         Command::TrainClassifier {
             data_dir,
             out,

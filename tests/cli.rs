@@ -463,3 +463,75 @@ fn the_dcgan_generator_trains_samples_and_is_not_resumed_as_the_mlp() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `tune` writes the adapter's plan file; `info` and `train` say they use it; two runs with it are
+/// identical; a damaged file is a warning, and training goes on with the built-in plans.
+#[test]
+fn tune_writes_a_plan_file_that_runs_use() {
+    let dir = temp_dir("tune");
+    let data = training_set(&dir, 32);
+    let cache = dir.join("cache");
+    let with_cache = |args: &[&str]| {
+        let o = bin()
+            .args(args)
+            .env("WGSL_GAN_CACHE_DIR", &cache)
+            .env_remove("WGSL_GAN_TUNED")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        o
+    };
+    let o = with_cache(&["tune", "--batch-size", "16", "--steps", "1"]);
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(report.contains("training step (batch 16)"), "{report}");
+    let files: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "one plan file");
+    let file = files[0].path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rows = text.lines().filter(|l| !l.starts_with(['#', 'a'])).count();
+    assert!(rows >= 10, "a plan per product of the step:\n{text}");
+    let info = with_cache(&["info"]);
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.contains(&format!("matmul plans: tuned for {rows} products")),
+        "{info}"
+    );
+
+    let train = |out: &str| {
+        let out = dir.join(out);
+        let o = with_cache(&[
+            "train",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--batch-size",
+            "16",
+            "--max-steps",
+            "3",
+            "--fid-samples",
+            "0",
+        ]);
+        (
+            stderr(&o),
+            checkpoint::load(&out.join("checkpoint.safetensors")).unwrap(),
+        )
+    };
+    let (log, a) = train("a");
+    assert!(log.contains("matmul plans: tuned"), "{log}");
+    let (_, b) = train("b");
+    for ((n, _, x), (_, _, y)) in a.tensors.iter().zip(&b.tensors) {
+        assert!(
+            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{n} differs between two tuned runs"
+        );
+    }
+
+    std::fs::write(&file, text.replace(" 0 1 ", " 0 7 ")).unwrap();
+    let (log, _) = train("c");
+    assert!(
+        log.contains("warning") && log.contains("transpose flags") && log.contains("built-in"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

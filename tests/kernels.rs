@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use wgsl_gan::gpu::ops::MatmulKernel;
+use wgsl_gan::gpu::tune::{self, MatmulShape};
 use wgsl_gan::gpu::{Gpu, Words, ops};
 use wgsl_gan::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 use wgsl_gan::{cpu, rng};
@@ -108,6 +109,63 @@ fn kernels(gpu: &Gpu) -> Vec<MatmulKernel> {
         all.push(MatmulKernel::LanesPacked);
     }
     all
+}
+
+/// A tuned plan is what `ops::matmul` runs (and matches the CPU); a product the table does not
+/// list, or a plan that does not fit, falls back to the built-in table.
+#[test]
+fn tuned_plans_are_used_where_they_fit() {
+    let gpu = gpu();
+    let spec = MatmulSpec {
+        trans_a: true,
+        ..MatmulSpec::PLAIN
+    };
+    let (m, n, k) = (37, 45, 700);
+    let shape = MatmulShape::new(m, n, k, spec);
+    let tuned = tune::tune_shape(&gpu, shape).unwrap();
+    assert_eq!(tuned.builtin.0, ops::MatmulPlan::choose(&gpu, m, n, k));
+    assert!(ops::plan_fits(&gpu, tuned.best.0, m, n, k));
+    assert!(
+        tuned.best.1 > 0.0 && tuned.best.1 <= tuned.builtin.1,
+        "{}",
+        shape
+    );
+
+    // A plan the built-in table never picks for this product, so that its use shows.
+    let forced = ops::MatmulPlan::new(
+        MatmulKernel::Tiled {
+            tile_m: 32,
+            tile_n: 128,
+        },
+        k,
+        3,
+    );
+    let other = MatmulShape::new(m, n, k, MatmulSpec::PLAIN);
+    let mut table = tune::PlanTable::default();
+    table.plans.insert(shape, forced);
+    let mut misfit = ops::MatmulPlan::new(MatmulKernel::Lanes, k, 1);
+    misfit.k_chunk = 17;
+    table.plans.insert(other, misfit);
+    gpu.set_tuned_plans(Some(table));
+    assert_eq!(gpu.matmul_plan(shape), forced);
+    assert_eq!(
+        gpu.matmul_plan(other),
+        ops::MatmulPlan::choose(&gpu, m, n, k)
+    );
+    let untuned = MatmulShape::new(m + 1, n, k, spec);
+    assert_eq!(
+        gpu.matmul_plan(untuned),
+        ops::MatmulPlan::choose(&gpu, m + 1, n, k)
+    );
+
+    let (ga, ca) = random_pair(&gpu, 71, &[k, m]);
+    let (gb, cb) = random_pair(&gpu, 72, &[k, n]);
+    let (gc, cc) = nan_pair(&gpu, &[m, n]);
+    gpu.run(&[&ops::matmul(&gpu, &ga, &gb, None, &gc, spec).unwrap()])
+        .unwrap();
+    cpu::ops::matmul(&ca, &cb, None, &cc, spec).unwrap();
+    assert_close(&gpu, &gc, &cc, 1e-5, "matmul with a tuned plan");
+    assert!(gpu.matmul_shapes().contains(&shape));
 }
 
 #[test]

@@ -13,6 +13,8 @@ use crate::gpu::Gpu;
 /// What `bench` measured.
 pub struct BenchReport {
     pub adapter: String,
+    /// Where the matmul plans came from (built-in table or tuned file).
+    pub plans: String,
     /// Reading and decoding the dataset on the CPU.
     pub data_load_s: f64,
     /// Adapter and device, buffers, pipelines, dataset upload, up to an idle GPU.
@@ -68,6 +70,7 @@ pub fn bench(
     let secs = t.elapsed().as_secs_f64();
     Ok(BenchReport {
         adapter: crate::gpu::describe(&gpu.info),
+        plans: gpu.plans_description(),
         data_load_s,
         start_up_s,
         dispatches_per_step: trainer.dispatch_count(),

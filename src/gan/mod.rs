@@ -1,5 +1,5 @@
 //! The article's GAN: model, objective, training step, GPU trainer, training loop, sampling,
-//! checkpoints and the throughput benchmark.
+//! checkpoints, the throughput benchmark and plan tuning.
 
 pub mod bench;
 pub mod checkpoint;
@@ -10,3 +10,4 @@ pub mod sample;
 pub mod step;
 pub mod train;
 pub mod trainer;
+pub mod tune;

@@ -1,10 +1,15 @@
 //! The GPU context: adapter choice, device with the adapter's own limits, error capture.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::gpu::ops::{self, MatmulPlan};
+use crate::gpu::tune::{self, MatmulShape, PlanTable};
 
 /// Environment variable with the same meaning as `--adapter`.
 pub const ADAPTER_ENV: &str = "WGSL_GAN_ADAPTER";
@@ -52,6 +57,11 @@ pub struct Gpu {
     /// Bound where a kernel's optional input is absent (a binding cannot alias the output).
     pub(crate) placeholder: wgpu::Buffer,
     pub(crate) pipelines: super::kernel::PipelineCache,
+    /// Matmul plans from `wgsl-gan tune` for this adapter, and the file they came from.
+    tuned: RefCell<Option<PlanTable>>,
+    pub plan_file: Option<PathBuf>,
+    /// Every product planned so far: what `tune` times.
+    shapes: RefCell<BTreeSet<MatmulShape>>,
     errors: Arc<Mutex<Vec<String>>>,
     buffers_created: AtomicUsize,
     bind_groups_created: AtomicUsize,
@@ -227,7 +237,11 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let (plan_file, tuned) = tune::load(&info, style).unzip();
         Ok(Gpu {
+            tuned: RefCell::new(tuned),
+            plan_file,
+            shapes: Default::default(),
             placeholder,
             device,
             queue,
@@ -247,6 +261,44 @@ impl Gpu {
     /// subgroup (what shaders/matmul_lanes.wgsl relies on).
     pub fn subgroups_of_8(&self) -> bool {
         self.subgroups && self.info.subgroup_min_size >= 8
+    }
+
+    /// The plan for a product: the tuned one where the plan file lists it (and it fits this
+    /// adapter), else the built-in table's.
+    pub fn matmul_plan(&self, shape: MatmulShape) -> MatmulPlan {
+        self.shapes.borrow_mut().insert(shape);
+        let MatmulShape { m, n, k, .. } = shape;
+        self.tuned
+            .borrow()
+            .as_ref()
+            .and_then(|t| t.plans.get(&shape).copied())
+            .filter(|&plan| ops::plan_fits(self, plan, m, n, k))
+            .unwrap_or_else(|| MatmulPlan::choose(self, m, n, k))
+    }
+
+    /// Every product planned on this device so far, in order.
+    pub fn matmul_shapes(&self) -> Vec<MatmulShape> {
+        self.shapes.borrow().iter().copied().collect()
+    }
+
+    pub fn tuned_plans(&self) -> Option<PlanTable> {
+        self.tuned.borrow().clone()
+    }
+
+    /// Replaces the tuned plans (`None`: the built-in table) for the dispatches prepared next.
+    pub fn set_tuned_plans(&self, plans: Option<PlanTable>) {
+        *self.tuned.borrow_mut() = plans;
+    }
+
+    /// Where the matmul plans come from, in words.
+    pub fn plans_description(&self) -> String {
+        match (&*self.tuned.borrow(), &self.plan_file) {
+            (Some(t), Some(path)) => {
+                format!("tuned for {} products ({})", t.plans.len(), path.display())
+            }
+            (Some(t), None) => format!("tuned for {} products", t.plans.len()),
+            (None, _) => "built-in table (`wgsl-gan tune` may find faster ones)".into(),
+        }
     }
 
     /// Returns the first GPU error reported since the last check, if any.

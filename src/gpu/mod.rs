@@ -5,6 +5,7 @@ mod kernel;
 pub mod ops;
 mod tensor;
 pub mod timing;
+pub mod tune;
 
 pub use context::{
     ADAPTER_ENV, Gpu, KERNELS_ENV, KernelStyle, check_limits, choose, describe, enumerate,

@@ -3,6 +3,7 @@
 //! recorded. Shapes are written next to each launcher.
 
 use crate::error::{Result, ensure};
+use crate::gpu::tune::MatmulShape;
 use crate::gpu::{Dispatch, Gpu, KernelStyle, PipelineKey, Shader, Tensor, Words};
 use crate::spec::{self, Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 
@@ -141,7 +142,20 @@ pub fn matmul(
     spec: MatmulSpec,
 ) -> Result<Dispatch> {
     let (m, n, k) = spec.dims(a.shape(), b.shape(), bias.map(|t| t.shape()), c.shape())?;
-    matmul_planned(gpu, a, b, bias, c, spec, MatmulPlan::choose(gpu, m, n, k))
+    let plan = gpu.matmul_plan(MatmulShape::new(m, n, k, spec));
+    matmul_planned(gpu, a, b, bias, c, spec, plan)
+}
+
+/// Whether `plan` can compute an M x N x K product on this adapter.
+pub fn plan_fits(gpu: &Gpu, plan: MatmulPlan, m: usize, n: usize, k: usize) -> bool {
+    let kernel = match plan.kernel {
+        MatmulKernel::Tiled { tile_m, tile_n } => {
+            [32, 64, 128].contains(&tile_m) && [32, 64, 128].contains(&tile_n)
+        }
+        MatmulKernel::Lanes => gpu.subgroups_of_8(),
+        MatmulKernel::LanesPacked => gpu.subgroups_of_8() && packable(gpu, m, n, k),
+    };
+    kernel && plan.k_chunk.is_multiple_of(16) && plan.splits * plan.k_chunk >= k
 }
 
 /// [`matmul`] with an explicit plan (tests and benchmarks compare plans).
@@ -155,17 +169,9 @@ pub fn matmul_planned(
     plan: MatmulPlan,
 ) -> Result<Dispatch> {
     let (m, n, k) = spec.dims(a.shape(), b.shape(), bias.map(|t| t.shape()), c.shape())?;
-    let valid_kernel = match plan.kernel {
-        MatmulKernel::Tiled { tile_m, tile_n } => {
-            [32, 64, 128].contains(&tile_m) && [32, 64, 128].contains(&tile_n)
-        }
-        MatmulKernel::Lanes => gpu.subgroups_of_8(),
-        MatmulKernel::LanesPacked => gpu.subgroups_of_8() && packable(gpu, m, n, k),
-    };
-    ensure(
-        valid_kernel && plan.k_chunk.is_multiple_of(16) && plan.splits * plan.k_chunk >= k,
-        || format!("invalid matmul plan {plan:?} for K = {k} on this adapter"),
-    )?;
+    ensure(plan_fits(gpu, plan, m, n, k), || {
+        format!("invalid matmul plan {plan:?} for K = {k} on this adapter")
+    })?;
     let flags = u32::from(bias.is_some())
         | (u32::from(spec.accumulate) << 1)
         | (spec.activation.code() << 4);
