@@ -15,5 +15,7 @@ pub mod io;
 pub mod nn;
 pub mod rng;
 pub mod spec;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};

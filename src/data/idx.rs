@@ -47,6 +47,11 @@ impl Dataset {
 pub fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>> {
     let raw = crate::io::assets::read(path)
         .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    inflate_if_gzipped(path, raw)
+}
+
+/// `raw` inflated when it is gzipped; `path` names it in errors.
+pub fn inflate_if_gzipped(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -128,34 +133,39 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf> {
 pub fn load_dataset(dir: &Path, split: &str) -> Result<Dataset> {
     let images_path = find(dir, &format!("{split}-images-idx3-ubyte"))?;
     let labels_path = find(dir, &format!("{split}-labels-idx1-ubyte"))?;
-    let (shape, images) = parse(
-        &images_path,
-        &read_maybe_gzipped(&images_path)?,
-        IMAGES_MAGIC,
-    )?;
+    let images = read_maybe_gzipped(&images_path)?;
+    let labels = read_maybe_gzipped(&labels_path)?;
+    parse_dataset(&images_path, &images, &labels_path, &labels)
+}
+
+/// A dataset from the bytes of its images and labels files (inflated); the paths name them in
+/// errors. 28x28 images, labels 0..9, equal counts.
+pub fn parse_dataset(
+    images_path: &Path,
+    images: &[u8],
+    labels_path: &Path,
+    labels: &[u8],
+) -> Result<Dataset> {
+    let (shape, images) = parse(images_path, images, IMAGES_MAGIC)?;
     if shape[1] != 28 || shape[2] != 28 || shape[0] == 0 {
         return Err(Error::file(
-            &images_path,
+            images_path,
             format!(
                 "images are {}x{} (count {}), expected 28x28",
                 shape[1], shape[2], shape[0]
             ),
         ));
     }
-    let (lshape, labels) = parse(
-        &labels_path,
-        &read_maybe_gzipped(&labels_path)?,
-        LABELS_MAGIC,
-    )?;
+    let (lshape, labels) = parse(labels_path, labels, LABELS_MAGIC)?;
     if lshape[0] != shape[0] {
         return Err(Error::file(
-            &labels_path,
+            labels_path,
             format!("{} labels for {} images", lshape[0], shape[0]),
         ));
     }
     if let Some(i) = labels.iter().position(|&l| l > 9) {
         return Err(Error::file(
-            &labels_path,
+            labels_path,
             format!("label {} at index {i} is outside 0..9", labels[i]),
         ));
     }

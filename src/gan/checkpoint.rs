@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::gan::model::{GeneratorKind, discriminator_specs};
 use crate::gan::trainer::GpuTrainer;
+use crate::gpu::ready_now;
 use crate::io::checkpoint::{self, Checkpoint};
 use crate::nn::{MOMENT_PREFIXES, ParamSpec, convert_layouts};
 
@@ -97,11 +98,23 @@ impl RunMeta {
 
     /// Writes the trainer's state after `step` steps to `path`, atomically.
     pub fn save(&self, path: &Path, trainer: &mut GpuTrainer<'_>, step: u64) -> Result<()> {
-        let (mut tensors, moments) = trainer.values()?;
+        let bytes = ready_now(self.to_bytes(path, trainer, step))?;
+        crate::io::write_atomic(path, &bytes)
+    }
+
+    /// The checkpoint [`RunMeta::save`] writes, as bytes (the browser offers them for download);
+    /// `path` names it in errors.
+    pub async fn to_bytes(
+        &self,
+        path: &Path,
+        trainer: &mut GpuTrainer<'_>,
+        step: u64,
+    ) -> Result<Vec<u8>> {
+        let (mut tensors, moments) = trainer.values_async().await?;
         tensors.extend(moments);
         convert_layouts(&self.specs(), &mut tensors, true);
         let meta = self.meta(step);
-        checkpoint::save(path, &Checkpoint { tensors, meta })
+        checkpoint::to_bytes(path, &Checkpoint { tensors, meta })
     }
 
     /// Loads the checkpoint at `path` into the trainer after checking it belongs to this run;

@@ -1,6 +1,7 @@
 //! The article's GAN: model, objective, training step, GPU trainer, training loop, sampling,
 //! checkpoints, the throughput benchmark and plan tuning.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;
 pub mod dcgan;
@@ -8,6 +9,7 @@ pub mod model;
 pub mod objective;
 pub mod sample;
 pub mod step;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 pub mod trainer;
 pub mod tune;

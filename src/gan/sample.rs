@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::gan::model::{GeneratorKind, LATENT};
 use crate::gan::trainer::{SampleNoise, Sampler, generator_store};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, ready_now};
 use crate::io::{checkpoint, image, npy};
 use crate::nn::{Recorder, convert_layouts};
 
@@ -30,6 +30,28 @@ pub fn generate_with(
         )));
     }
     let ckpt = checkpoint::load(path)?;
+    ready_now(generate_from_checkpoint(
+        gpu,
+        path,
+        &ckpt,
+        count,
+        seed,
+        z,
+        keep_latents,
+    ))
+}
+
+/// [`generate_with`] on a checkpoint already read (`path` names it in errors); awaitable, for the
+/// browser build.
+pub async fn generate_from_checkpoint(
+    gpu: &Gpu,
+    path: &Path,
+    ckpt: &checkpoint::Checkpoint,
+    count: usize,
+    seed: u64,
+    z: Option<&[f32]>,
+    keep_latents: bool,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let model = ckpt.meta(path, "model")?;
     let kind = GeneratorKind::from_model_name(model).ok_or_else(|| {
         Error::file(
@@ -47,7 +69,9 @@ pub fn generate_with(
         Some(_) => SampleNoise::Given,
         None => SampleNoise::Drawn { seed },
     };
-    Sampler::with_noise(gpu, kind, &store, count, noise)?.generate_from(z, keep_latents)
+    Sampler::with_noise(gpu, kind, &store, count, noise)?
+        .generate_from_async(z, keep_latents)
+        .await
 }
 
 /// Where `sample` writes, and the noise it reads.

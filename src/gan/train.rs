@@ -14,7 +14,7 @@ use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
 use crate::gan::model::GeneratorKind;
 use crate::gan::objective::StepStats;
 use crate::gan::step::StepConfig;
-use crate::gan::trainer::{GpuTrainer, Sampler};
+use crate::gan::trainer::{GpuTrainer, Sampler, grid_seed};
 use crate::gpu::Gpu;
 use crate::io::metrics::Metrics;
 use crate::io::{FolderLock, image, remove_stale_temporaries};
@@ -147,11 +147,6 @@ impl TrainOptions {
 
 /// The most steps a run may take: noise streams are 32-bit, two per step.
 const MAX_STEPS: u64 = 1 << 31;
-
-/// Seed of the fixed noise behind the per-epoch sample grids.
-pub fn grid_seed(seed: u64) -> u64 {
-    seed ^ 0x5a3d_1e00_9f11_0c0d
-}
 
 pub struct TrainSummary {
     /// Steps done in all (counting those before a resume).

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::gan::model::{AnyGenerator, GeneratorKind, LATENT, PIXELS};
 use crate::gan::objective::StepStats;
 use crate::gan::step::{Gan, StepConfig};
-use crate::gpu::{Dispatch, Gpu};
+use crate::gpu::{Dispatch, Gpu, ready_now};
 use crate::nn::{Backend, BnMode, NamedValues, ParamStore, Program, Recorder, Run, Stream};
 
 pub struct GpuTrainer<'g> {
@@ -64,6 +64,15 @@ impl<'g> GpuTrainer<'g> {
     /// Runs step `step` (0-based) on the batch at `offset`; with `read`, returns its statistics.
     /// At most one step is in flight.
     pub fn run_step(&mut self, step: u64, offset: usize, read: bool) -> Result<Option<StepStats>> {
+        ready_now(self.run_step_async(step, offset, read))
+    }
+
+    pub async fn run_step_async(
+        &mut self,
+        step: u64,
+        offset: usize,
+        read: bool,
+    ) -> Result<Option<StepStats>> {
         let run = Run {
             step,
             offset,
@@ -72,7 +81,7 @@ impl<'g> GpuTrainer<'g> {
         if !read {
             return self.program.run(&run).map(|_| None);
         }
-        let slots = self.program.run_and_read(&run, "stats")?;
+        let slots = self.program.run_and_read_async(&run, "stats").await?;
         Ok(Some(self.gan.config.objective.stats(&slots)))
     }
 
@@ -83,11 +92,21 @@ impl<'g> GpuTrainer<'g> {
 
     /// Both networks' parameters and running statistics, then Adam's moments.
     pub fn values(&mut self) -> Result<(NamedValues, NamedValues)> {
+        ready_now(self.values_async())
+    }
+
+    pub async fn values_async(&mut self) -> Result<(NamedValues, NamedValues)> {
         self.finish()?;
-        let mut weights = self.gan.g_store.values(&mut self.be)?;
-        weights.extend(self.gan.d_store.values(&mut self.be)?);
-        let mut moments = self.gan.g_store.moments(&mut self.be)?;
-        moments.extend(self.gan.d_store.moments(&mut self.be)?);
+        let gpu = self.be.gpu;
+        let (mut weights, mut moments) = (Vec::new(), Vec::new());
+        for store in [&self.gan.g_store, &self.gan.d_store] {
+            let params = store.params.read_async(gpu).await?;
+            let state = store.state.read_async(gpu).await?;
+            weights.extend(store.values_from(&params, &state));
+            let m = store.m.read_async(gpu).await?;
+            let v = store.v.read_async(gpu).await?;
+            moments.extend(store.moments_from(&m, &v));
+        }
         Ok((weights, moments))
     }
 
@@ -117,6 +136,11 @@ pub struct Sampler<'g> {
     /// z is the program's input "z" (written per chunk), not drawn on the GPU.
     given: bool,
     program: Program<'g>,
+}
+
+/// Seed of the fixed noise behind the per-epoch sample grids.
+pub fn grid_seed(seed: u64) -> u64 {
+    seed ^ 0x5a3d_1e00_9f11_0c0d
 }
 
 /// Noise stream of sample batches (training steps use streams 0, 1, 2, ...).
@@ -189,6 +213,14 @@ impl<'g> Sampler<'g> {
         z: Option<&[f32]>,
         keep_latents: bool,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
+        ready_now(self.generate_from_async(z, keep_latents))
+    }
+
+    pub async fn generate_from_async(
+        &mut self,
+        z: Option<&[f32]>,
+        keep_latents: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         if self.given != z.is_some() || z.is_some_and(|z| z.len() != self.count * LATENT) {
             return Err(Error::Invalid(format!(
                 "this sampler wants {} latent vectors of {LATENT}",
@@ -210,10 +242,10 @@ impl<'g> Sampler<'g> {
                 step: k as u64,
                 ..Run::default()
             };
-            let chunk = self.program.run_and_read(&run, "images")?;
+            let chunk = self.program.run_and_read_async(&run, "images").await?;
             images.extend_from_slice(&chunk[..rows * PIXELS]);
             if keep_latents {
-                latents.extend_from_slice(&self.program.read("z")?[..rows * LATENT]);
+                latents.extend_from_slice(&self.program.read_async("z").await?[..rows * LATENT]);
             }
         }
         Ok((images, latents))
@@ -226,4 +258,22 @@ pub fn generator_store<'g>(
     kind: GeneratorKind,
 ) -> Result<ParamStore<Recorder<'g>>> {
     ParamStore::new(be, kind.specs())
+}
+
+/// (count, sum of absolute values, sum of squares) in f64 over the generator's values among
+/// `values`: what the browser test compares with the native CPU reference.
+pub fn generator_checksum(values: &NamedValues) -> [f64; 3] {
+    let mut sums = [0.0f64; 3];
+    for (_, _, v) in values
+        .iter()
+        .filter(|(n, _, _)| n.starts_with("generator."))
+    {
+        for &x in v {
+            let x = f64::from(x);
+            sums[0] += 1.0;
+            sums[1] += x.abs();
+            sums[2] += x * x;
+        }
+    }
+    sums
 }

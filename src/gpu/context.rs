@@ -103,6 +103,7 @@ const HOW_TO_GET_ONE: &str = "install a GPU driver with Vulkan, Metal or DX12 su
 Vulkan driver (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)";
 
 /// Every adapter wgpu finds, over all backends.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn enumerate() -> Vec<wgpu::Adapter> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
@@ -179,12 +180,42 @@ pub fn check_limits(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Result<(
 
 impl Gpu {
     /// Opens the chosen adapter (see [`choose`]) with all the limits it offers.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(wanted: Option<&str>) -> Result<Gpu> {
         let adapter = choose(enumerate(), wanted)?;
         Gpu::from_adapter(adapter)
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+        pollster::block_on(Gpu::open(adapter))
+    }
+
+    /// The browser's WebGPU adapter (WebGL has no compute shaders).
+    #[cfg(target_arch = "wasm32")]
+    pub async fn browser() -> Result<Gpu> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::BROWSER_WEBGPU,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                Error::NoAdapter(format!(
+                    "this browser offers no WebGPU adapter ({e}); use a browser with WebGPU \
+                     (Chrome or Edge 113+, Safari 26+, Firefox 141+ on Windows), or enable it \
+                     (chrome://flags/#enable-unsafe-webgpu)"
+                ))
+            })?;
+        Gpu::open(adapter).await
+    }
+
+    /// The device on `adapter`, with all the limits it offers.
+    pub async fn open(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let style = match std::env::var(KERNELS_ENV).ok().as_deref() {
@@ -206,13 +237,15 @@ impl Gpu {
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
             | wgpu::Features::SUBGROUP;
         let features = adapter.features() & wanted;
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("wgsl-gan"),
-            required_features: features,
-            required_limits: limits.clone(),
-            ..Default::default()
-        }))
-        .map_err(|e| Error::Gpu(format!("cannot open {}: {e}", describe(&info))))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgsl-gan"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("cannot open {}: {e}", describe(&info))))?;
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -354,6 +387,9 @@ impl Gpu {
             )));
         }
         let bytes = bytes.max(4).div_ceil(4) * 4;
+        // In a browser an error scope resolves on the event loop: an out-of-memory there is
+        // reported by the next check instead.
+        #[cfg(not(target_arch = "wasm32"))]
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -363,6 +399,7 @@ impl Gpu {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        #[cfg(not(target_arch = "wasm32"))]
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!(
                 "{label}: out of GPU memory allocating {bytes} bytes: {e}"
@@ -406,6 +443,16 @@ impl Gpu {
 
     /// Copies `bytes` of `src` from `offset` back to the host.
     pub fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        ready_now(self.read_bytes_async(src, offset, bytes))
+    }
+
+    /// [`Gpu::read_bytes`] for callers that can await (the browser build).
+    pub async fn read_bytes_async(
+        &self,
+        src: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
         let staging = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes.max(4),
@@ -415,7 +462,7 @@ impl Gpu {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(src, offset, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
-        map_and_read(self, &staging, bytes)
+        map_and_read_async(self, &staging, bytes).await
     }
 
     /// Minimum alignment, in f32 elements, of a tensor view's offset inside a buffer.
@@ -426,14 +473,18 @@ impl Gpu {
 
 /// Maps a MAP_READ buffer (after the copy into it was submitted) and returns its first `bytes`.
 pub fn map_and_read(gpu: &Gpu, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    ready_now(map_and_read_async(gpu, staging, bytes))
+}
+
+/// The one path of every GPU->CPU read. Natively the wait for the GPU delivers the mapping, so
+/// the future is ready when first polled; in a browser it resolves when the page's event loop
+/// delivers it.
+pub async fn map_and_read_async(gpu: &Gpu, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
     let slice = staging.slice(..bytes);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
+    let (tx, rx) = oneshot();
+    slice.map_async(wgpu::MapMode::Read, tx);
     gpu.wait()?;
-    rx.recv()
-        .map_err(|_| Error::Gpu("buffer mapping was cancelled".into()))?
+    rx.await
         .map_err(|e| Error::Gpu(format!("cannot map buffer for reading: {e}")))?;
     let data = slice
         .get_mapped_range()
@@ -441,4 +492,45 @@ pub fn map_and_read(gpu: &Gpu, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec
         .to_vec();
     staging.unmap();
     Ok(data)
+}
+
+/// The result of a read whose data has arrived; an error where it would have to wait for an
+/// event loop (a synchronous read in a browser: that caller needs the async twin).
+pub fn ready_now<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(r) => r,
+        std::task::Poll::Pending => Err(Error::Gpu(
+            "a synchronous GPU read cannot complete here (in a browser, reads must be awaited)"
+                .into(),
+        )),
+    }
+}
+
+/// A one-value channel whose receiver is a future (the map callback may run on another thread).
+fn oneshot<T: Send + 'static>() -> (impl FnOnce(T) + Send + 'static, impl Future<Output = T>) {
+    type Slot<T> = Arc<Mutex<(Option<T>, Option<std::task::Waker>)>>;
+    let slot: Slot<T> = Arc::new(Mutex::new((None, None)));
+    let sender = slot.clone();
+    let send = move |value: T| {
+        let mut s = sender.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 = Some(value);
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+    };
+    let receive = std::future::poll_fn(move |cx| {
+        let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
+        match s.0.take() {
+            Some(v) => std::task::Poll::Ready(v),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+    });
+    (send, receive)
 }

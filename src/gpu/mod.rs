@@ -7,9 +7,11 @@ mod tensor;
 pub mod timing;
 pub mod tune;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use context::enumerate;
 pub use context::{
-    ADAPTER_ENV, Gpu, KERNELS_ENV, KernelStyle, check_limits, choose, describe, enumerate,
-    map_and_read,
+    ADAPTER_ENV, Gpu, KERNELS_ENV, KernelStyle, check_limits, choose, describe, map_and_read,
+    map_and_read_async, ready_now,
 };
 pub use kernel::{COMMON, Dispatch, PipelineKey, Shader};
 pub use tensor::{Readback, Tensor, Words};

@@ -1,7 +1,7 @@
 //! A GPU tensor: an f32 storage buffer (or a view into one) and its shape.
 
 use crate::error::{Error, Result, ensure};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, map_and_read_async, ready_now};
 
 #[derive(Clone, Debug)]
 pub struct Tensor {
@@ -100,7 +100,13 @@ impl Tensor {
     }
 
     pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        let bytes = gpu.read_bytes(&self.buffer, self.byte_offset(), (self.len() * 4) as u64)?;
+        ready_now(self.read_async(gpu))
+    }
+
+    pub async fn read_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let bytes = gpu
+            .read_bytes_async(&self.buffer, self.byte_offset(), (self.len() * 4) as u64)
+            .await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }
@@ -172,7 +178,11 @@ impl Readback {
 
     /// Waits for the submitted copy and returns the values.
     pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        let bytes = crate::gpu::map_and_read(gpu, &self.staging, (self.tensor.len() * 4) as u64)?;
+        ready_now(self.read_async(gpu))
+    }
+
+    pub async fn read_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let bytes = map_and_read_async(gpu, &self.staging, (self.tensor.len() * 4) as u64).await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

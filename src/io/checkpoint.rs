@@ -95,6 +95,11 @@ impl Checkpoint {
 }
 
 pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<()> {
+    write_atomic(path, &to_bytes(path, ckpt)?)
+}
+
+/// The checkpoint as safetensors bytes (what [`save`] writes); `path` names it in errors.
+pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>> {
     let bytes: Vec<Vec<u8>> = ckpt
         .tensors
         .iter()
@@ -124,9 +129,8 @@ pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<()> {
     meta.insert("format".into(), FORMAT.into());
     meta.insert("checksum".into(), checksum(&ckpt.tensors, &meta));
     let meta: HashMap<String, String> = meta.into_iter().collect();
-    let data = safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::file(path, format!("cannot serialise: {e}")))?;
-    write_atomic(path, &data)
+    safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::file(path, format!("cannot serialise: {e}")))
 }
 
 pub fn load(path: &Path) -> Result<Checkpoint> {

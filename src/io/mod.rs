@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod image;
 pub mod metrics;
 pub mod npy;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 
 use std::hash::{BuildHasher, Hasher};

@@ -251,23 +251,32 @@ impl<B: Backend> ParamStore<B> {
 
     /// Parameters then state, by name.
     pub fn values(&self, be: &mut B) -> Result<NamedValues> {
-        let mut out = self.split(&be.read(&self.params)?, true);
-        out.extend(self.split(&be.read(&self.state)?, false));
-        Ok(out)
+        Ok(self.values_from(&be.read(&self.params)?, &be.read(&self.state)?))
+    }
+
+    /// [`ParamStore::values`] from the flat `params` and `state` already read.
+    pub fn values_from(&self, params: &[f32], state: &[f32]) -> NamedValues {
+        let mut out = self.split(params, true);
+        out.extend(self.split(state, false));
+        out
     }
 
     /// Adam's moments by parameter name, with `prefix` ("adam_m." / "adam_v.") on each name.
     pub fn moments(&self, be: &mut B) -> Result<NamedValues> {
+        Ok(self.moments_from(&be.read(&self.m)?, &be.read(&self.v)?))
+    }
+
+    /// [`ParamStore::moments`] from the flat first and second moments already read.
+    pub fn moments_from(&self, m: &[f32], v: &[f32]) -> NamedValues {
         let mut out = Vec::new();
-        for (prefix, t) in MOMENT_PREFIXES.into_iter().zip([&self.m, &self.v]) {
-            let flat = be.read(t)?;
+        for (prefix, flat) in MOMENT_PREFIXES.into_iter().zip([m, v]) {
             out.extend(
-                self.split(&flat, true)
+                self.split(flat, true)
                     .into_iter()
                     .map(|(n, s, v)| (format!("{prefix}{n}"), s, v)),
             );
         }
-        Ok(out)
+        out
     }
 
     /// Restores Adam's moments saved by [`ParamStore::moments`].

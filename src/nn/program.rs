@@ -6,7 +6,7 @@
 //! the previous one before submitting, so the CPU records run N+1's parameters while run N works.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, Gpu, Readback};
+use crate::gpu::{Dispatch, Gpu, Readback, ready_now};
 use crate::nn::backend::{Buffer, Dynamic, Recorder};
 use crate::spec::AdamSpec;
 
@@ -98,20 +98,28 @@ impl<'g> Program<'g> {
 
     /// Runs once and returns the output `name` as it stands after the run.
     pub fn run_and_read(&mut self, run: &Run, name: &str) -> Result<Vec<f32>> {
+        ready_now(self.run_and_read_async(run, name))
+    }
+
+    pub async fn run_and_read_async(&mut self, run: &Run, name: &str) -> Result<Vec<f32>> {
         let i = self.output(name)?;
         self.submit(run, Some(i))?;
         self.in_flight = None;
-        self.outputs[i].1.read(self.gpu)
+        self.outputs[i].1.read_async(self.gpu).await
     }
 
     /// The output `name` after the last run (waits for it).
     pub fn read(&mut self, name: &str) -> Result<Vec<f32>> {
+        ready_now(self.read_async(name))
+    }
+
+    pub async fn read_async(&mut self, name: &str) -> Result<Vec<f32>> {
         self.finish()?;
         let readback = &self.outputs[self.output(name)?].1;
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         readback.record(&mut encoder);
         self.gpu.queue.submit([encoder.finish()]);
-        readback.read(self.gpu)
+        readback.read_async(self.gpu).await
     }
 
     /// Waits for the last run.

@@ -1,0 +1,57 @@
+//! The native CPU reference for web/test.sh: the article's GAN trained STEPS steps by the CPU
+//! kernels (the reference every shader is tested against) from the seed, batch size and MNIST
+//! files the page uses; prints the statistics of each step and the generator's checksum as JSON.
+//!
+//!     cargo run --release --example web_reference -- STEPS BATCH SEED
+
+use std::path::Path;
+
+use wgsl_gan::Result;
+use wgsl_gan::data::{epoch_order, idx::load_dataset};
+use wgsl_gan::gan::model::GeneratorKind;
+use wgsl_gan::gan::step::{Gan, StepConfig};
+use wgsl_gan::gan::trainer::generator_checksum;
+use wgsl_gan::nn::{Backend, Cpu, Run};
+
+fn main() -> Result<()> {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("usage: web_reference STEPS BATCH SEED"))
+        .collect();
+    let [steps, batch, seed] = args[..] else {
+        panic!("usage: web_reference STEPS BATCH SEED");
+    };
+    let data = load_dataset(Path::new("assets/mnist"), "train")?;
+    let config = StepConfig::article(GeneratorKind::Mlp, batch as usize, seed);
+    let mut cpu = Cpu::default();
+    let gan = Gan::new(&mut cpu, config, &data.packed_images(), data.count)?;
+    gan.initialize(&mut cpu)?;
+    let per_epoch = (data.count as u64 / batch).max(1);
+    let mut stats = Vec::new();
+    for step in 0..steps {
+        let (epoch, in_epoch) = (step / per_epoch, step % per_epoch);
+        if in_epoch == 0 {
+            cpu.write_words(&gan.order, &epoch_order(seed, epoch, data.count))?;
+        }
+        cpu.run = Run {
+            step,
+            offset: (in_epoch * batch) as usize,
+            lr: None,
+        };
+        gan.step(&mut cpu)?;
+        stats.push(config.objective.stats(&gan.stats.to_vec()).values());
+    }
+    let checksum = generator_checksum(&gan.g_store.values(&mut cpu)?);
+    let rows: Vec<String> = stats
+        .iter()
+        .map(|s| format!("[{}]", s.map(|v| v.to_string()).join(", ")))
+        .collect();
+    println!(
+        "{{\"losses\": [{}], \"checksum\": [{}, {}, {}]}}",
+        rows.join(", "),
+        checksum[0],
+        checksum[1],
+        checksum[2]
+    );
+    Ok(())
+}

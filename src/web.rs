@@ -1,0 +1,196 @@
+//! The browser build's entry points (wasm-bindgen; web/ holds the page): the very trainer,
+//! sampler and checkpoint format of the native CLI over the browser's WebGPU adapter, awaited
+//! where the CLI blocks. A run here is the native run of the same seed, batch and data: the same
+//! epoch orders, noise streams and initial weights.
+
+use std::path::Path;
+
+use wasm_bindgen::prelude::*;
+
+use crate::data::{epoch_order, idx};
+use crate::error::{Error, Result};
+use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
+use crate::gan::model::GeneratorKind;
+use crate::gan::sample::generate_from_checkpoint;
+use crate::gan::step::StepConfig;
+use crate::gan::trainer::generator_checksum;
+use crate::gan::trainer::{GpuTrainer, Sampler, grid_seed};
+use crate::gpu::{Gpu, describe};
+use crate::io::checkpoint;
+use crate::spec::AdamSpec;
+
+fn js(e: Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// One training run in the page.
+#[wasm_bindgen]
+pub struct WebGan {
+    gpu: &'static Gpu,
+    trainer: GpuTrainer<'static>,
+    grid: Sampler<'static>,
+    meta: RunMeta,
+    step: u64,
+}
+
+#[wasm_bindgen]
+impl WebGan {
+    /// Opens the browser's WebGPU adapter and prepares a run of `model` ("mlp" or "dcgan") on
+    /// the training images and labels (IDX files, gzipped or not), initialised from `seed`.
+    pub async fn create(
+        model: String,
+        batch: usize,
+        seed: u32,
+        images: Vec<u8>,
+        labels: Vec<u8>,
+    ) -> std::result::Result<WebGan, JsError> {
+        WebGan::open(&model, batch, seed.into(), images, labels)
+            .await
+            .map_err(js)
+    }
+
+    async fn open(
+        model: &str,
+        batch: usize,
+        seed: u64,
+        images: Vec<u8>,
+        labels: Vec<u8>,
+    ) -> Result<WebGan> {
+        let model = match model {
+            "mlp" => GeneratorKind::Mlp,
+            "dcgan" => GeneratorKind::Dcgan,
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown model '{model}' (mlp or dcgan)"
+                )));
+            }
+        };
+        let (images_path, labels_path) = (
+            Path::new("train-images-idx3-ubyte.gz"),
+            Path::new("train-labels-idx1-ubyte.gz"),
+        );
+        let data = idx::parse_dataset(
+            images_path,
+            &idx::inflate_if_gzipped(images_path, images)?,
+            labels_path,
+            &idx::inflate_if_gzipped(labels_path, labels)?,
+        )?;
+        if batch == 0 || batch > data.count {
+            return Err(Error::Invalid(format!(
+                "the batch size must be 1..={}, got {batch}",
+                data.count
+            )));
+        }
+        // The page keeps one run for its lifetime; the trainer borrows the device.
+        let gpu: &'static Gpu = Box::leak(Box::new(Gpu::browser().await?));
+        let config = StepConfig::article(model, batch, seed);
+        let mut trainer = GpuTrainer::new(gpu, config, &data.packed_images(), data.count)?;
+        trainer.initialize()?;
+        let grid = Sampler::new(gpu, model, &trainer.gan.g_store, 64, grid_seed(seed))?;
+        let meta = RunMeta {
+            model,
+            seed,
+            batch,
+            lr: AdamSpec::GAN.lr,
+            beta1: AdamSpec::GAN.beta1,
+            dataset_size: data.count,
+            data_digest: data.digest(),
+        };
+        Ok(WebGan {
+            gpu,
+            trainer,
+            grid,
+            meta,
+            step: 0,
+        })
+    }
+
+    /// The adapter, as `wgsl-gan info` describes it.
+    pub fn adapter(&self) -> String {
+        describe(&self.gpu.info)
+    }
+
+    /// Training steps done.
+    pub fn step(&self) -> f64 {
+        self.step as f64
+    }
+
+    pub fn steps_per_epoch(&self) -> f64 {
+        (self.meta.dataset_size / self.meta.batch) as f64
+    }
+
+    /// Runs `steps` training steps and returns the last one's D loss, G loss, mean D(x) and
+    /// mean D(G(z)) (the only readback).
+    pub async fn train(&mut self, steps: u32) -> std::result::Result<Vec<f32>, JsError> {
+        self.train_steps(steps.max(1)).await.map_err(js)
+    }
+
+    async fn train_steps(&mut self, steps: u32) -> Result<Vec<f32>> {
+        let per_epoch = (self.meta.dataset_size / self.meta.batch) as u64;
+        let mut stats = None;
+        for i in 0..steps {
+            let (epoch, in_epoch) = (self.step / per_epoch, self.step % per_epoch);
+            if in_epoch == 0 {
+                let order = epoch_order(self.meta.seed, epoch, self.meta.dataset_size);
+                self.trainer.set_order(&order)?;
+            }
+            let read = i + 1 == steps;
+            let offset = in_epoch as usize * self.meta.batch;
+            stats = self.trainer.run_step_async(self.step, offset, read).await?;
+            self.step += 1;
+        }
+        let stats = stats.ok_or_else(|| Error::Gpu("no statistics were read".into()))?;
+        if !stats.is_finite() {
+            return Err(Error::NonFinite(format!(
+                "non-finite losses at step {}",
+                self.step
+            )));
+        }
+        Ok(stats.values().to_vec())
+    }
+
+    /// 64 images [64 * 784] in [-1, 1] from the run's fixed grid noise (inference mode), the
+    /// grid `train` writes to samples/.
+    pub async fn samples(&mut self) -> std::result::Result<Vec<f32>, JsError> {
+        let (images, _) = self
+            .grid
+            .generate_from_async(None, false)
+            .await
+            .map_err(js)?;
+        Ok(images)
+    }
+
+    /// The checkpoint `train` would write at this step (`.safetensors`, read by `train
+    /// --resume`, `sample`, `eval` and PyTorch).
+    pub async fn checkpoint(&mut self) -> std::result::Result<Vec<u8>, JsError> {
+        self.meta
+            .to_bytes(Path::new(CHECKPOINT), &mut self.trainer, self.step)
+            .await
+            .map_err(js)
+    }
+
+    /// The generator's parameters and batch-norm state, for the page's test mode: (count, sum
+    /// of absolute values, sum of squares), in f64.
+    pub async fn generator_checksum(&mut self) -> std::result::Result<Vec<f64>, JsError> {
+        let (weights, _) = self.trainer.values_async().await.map_err(js)?;
+        Ok(generator_checksum(&weights).to_vec())
+    }
+}
+
+/// 64 images [64 * 784] in [-1, 1] from the generator of a checkpoint file's bytes (any GAN
+/// checkpoint `train` or the page wrote), drawn from `seed` as `sample --seed` draws them.
+#[wasm_bindgen]
+pub async fn sample_checkpoint(
+    bytes: Vec<u8>,
+    seed: u32,
+) -> std::result::Result<Vec<f32>, JsError> {
+    let path = Path::new("the checkpoint");
+    let run = async {
+        let ckpt = checkpoint::parse(path, &bytes)?;
+        let gpu = Gpu::browser().await?;
+        let (images, _) =
+            generate_from_checkpoint(&gpu, path, &ckpt, 64, seed.into(), None, false).await?;
+        Ok(images)
+    };
+    run.await.map_err(js)
+}

@@ -1,0 +1,177 @@
+// The page's glue: fetch MNIST, drive the wasm trainer, draw what it returns. Every computation
+// is in the wasm module (src/web.rs): the same kernels and step as the native wgsl-gan.
+//
+// Test mode (web/test.sh): ?test&steps=N&batch=B&seed=S trains N steps reading the losses of
+// each, then posts the losses, a checksum of the generator and the checkpoint to /result and
+// logs one line starting with WGSL_GAN_TEST.
+import init, { WebGan, sample_checkpoint } from "./pkg/wgsl_gan.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const testMode = params.has("test");
+
+function fail(message) {
+  $("error").textContent = message;
+  console.error("WGSL_GAN_ERROR " + message);
+}
+
+async function fetchBytes(name) {
+  const response = await fetch(name);
+  if (!response.ok) {
+    throw new Error(`cannot fetch ${name} (HTTP ${response.status}); serve the page with web/serve.sh, which puts the MNIST files beside it`);
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function mnist() {
+  const [images, labels] = await Promise.all([
+    fetchBytes("mnist/train-images-idx3-ubyte.gz"),
+    fetchBytes("mnist/train-labels-idx1-ubyte.gz"),
+  ]);
+  return { images, labels };
+}
+
+// images: Float32Array of n * 784 values in [-1, 1], drawn 8 per row.
+function drawGrid(canvas, images) {
+  const ctx = canvas.getContext("2d");
+  const n = images.length / 784;
+  const cols = 8, rows = Math.ceil(n / cols);
+  const img = ctx.createImageData(cols * 28, rows * 28);
+  for (let k = 0; k < n; k++) {
+    const ox = (k % cols) * 28, oy = Math.floor(k / cols) * 28;
+    for (let p = 0; p < 784; p++) {
+      const v = Math.max(0, Math.min(255, Math.round((images[k * 784 + p] + 1) * 127.5)));
+      const at = ((oy + Math.floor(p / 28)) * cols * 28 + ox + (p % 28)) * 4;
+      img.data[at] = img.data[at + 1] = img.data[at + 2] = v;
+      img.data[at + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
+function drawChart(canvas, history) {
+  const ctx = canvas.getContext("2d");
+  const { width: w, height: h } = canvas;
+  ctx.clearRect(0, 0, w, h);
+  if (history.length < 2) return;
+  const max = Math.max(2, ...history.map((r) => Math.max(r.d, r.g)));
+  const last = history[history.length - 1].step;
+  const line = (key, color) => {
+    ctx.strokeStyle = color;
+    ctx.beginPath();
+    history.forEach((r, i) => {
+      const x = 30 + (w - 40) * (r.step / last), y = h - 20 - (h - 30) * (r[key] / max);
+      i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+    });
+    ctx.stroke();
+  };
+  ctx.fillStyle = "#444";
+  ctx.fillText(max.toFixed(1), 2, 14);
+  ctx.fillText("0", 2, h - 20);
+  ctx.fillText(`step ${last}`, w - 70, h - 5);
+  line("d", "#1f77b4");
+  line("g", "#ff7f0e");
+}
+
+function download(bytes, name) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
+  const a = Object.assign(document.createElement("a"), { href: url, download: name });
+  a.click();
+  URL.revokeObjectURL(url);
+}
+
+// The browser names its adapter in GPUAdapterInfo; wgpu's AdapterInfo is mostly empty there.
+async function adapterName(gan) {
+  const info = (await navigator.gpu.requestAdapter())?.info ?? {};
+  const name = [info.description, info.vendor, info.architecture, info.device].filter(Boolean).join(" / ");
+  return `${name || "unnamed adapter"} (${gan.adapter().trim()})`;
+}
+
+async function runTest(data) {
+  const steps = Number(params.get("steps") ?? 20);
+  const gan = await WebGan.create("mlp", Number(params.get("batch") ?? 64), Number(params.get("seed") ?? 0), data.images, data.labels);
+  const losses = [];
+  // The first step compiles every pipeline: the rate counts the steps after it.
+  losses.push(Array.from(await gan.train(1)));
+  const start = performance.now();
+  for (let i = 1; i < steps; i++) losses.push(Array.from(await gan.train(1)));
+  const stepsPerSecond = (steps - 1) / ((performance.now() - start) / 1000);
+  const checksum = Array.from(await gan.generator_checksum());
+  drawGrid($("grid"), await gan.samples());
+  const checkpoint = await gan.checkpoint();
+  const adapter = await adapterName(gan);
+  const result = { adapter, steps, losses, checksum, steps_per_second: stepsPerSecond };
+  const posted = await fetch("/result", { method: "POST", body: checkpoint });
+  if (!posted.ok) throw new Error(`cannot post the checkpoint: HTTP ${posted.status}`);
+  $("status").textContent = JSON.stringify(result, null, 1);
+  console.log("WGSL_GAN_TEST " + JSON.stringify(result));
+}
+
+async function main() {
+  if (!navigator.gpu) {
+    fail("This browser has no WebGPU (navigator.gpu is missing). Use a browser with WebGPU " +
+      "(Chrome or Edge 113+, Safari 26+, Firefox 141+ on Windows), or enable it: " +
+      "chrome://flags/#enable-unsafe-webgpu (Linux: also --enable-features=Vulkan).");
+    return;
+  }
+  await init();
+  const data = await mnist();
+  if (testMode) return runTest(data);
+
+  let gan = null, adapter = "", running = false, history = [];
+  const status = (extra) => {
+    if (!gan) return;
+    const perEpoch = gan.steps_per_epoch();
+    $("status").textContent = `adapter: ${adapter}\n` +
+      `step ${gan.step()} (epoch ${Math.floor(gan.step() / perEpoch)}, ${perEpoch} steps per epoch)` + (extra ?? "");
+  };
+  $("start").disabled = false;
+  $("status").textContent = "MNIST loaded; press Start.";
+  $("start").onclick = async () => {
+    $("start").disabled = true;
+    try {
+      if (!gan) {
+        $("status").textContent = "opening the WebGPU adapter and compiling the kernels…";
+        gan = await WebGan.create($("model").value, Number($("batch").value), Number($("seed").value), data.images, data.labels);
+        adapter = await adapterName(gan);
+        $("model").disabled = $("batch").disabled = $("seed").disabled = true;
+      }
+      running = true;
+      $("pause").disabled = false;
+      $("download").disabled = false;
+      const batch = Number($("batch").value);
+      while (running) {
+        const t = performance.now(), chunk = 10;
+        const [d, g, dReal, dFake] = await gan.train(chunk);
+        const seconds = (performance.now() - t) / 1000;
+        history.push({ step: gan.step(), d, g });
+        drawChart($("chart"), history);
+        drawGrid($("grid"), await gan.samples());
+        status(`\nD loss ${d.toFixed(4)}, G loss ${g.toFixed(4)}, D(x) ${dReal.toFixed(3)}, D(G(z)) ${dFake.toFixed(3)}\n` +
+          `${(chunk / seconds).toFixed(1)} steps/s, ${(chunk * batch / seconds).toFixed(0)} images/s`);
+      }
+    } catch (e) {
+      fail(String(e));
+    }
+    $("start").disabled = false;
+  };
+  $("pause").onclick = () => { running = false; $("pause").disabled = true; };
+  $("download").onclick = async () => {
+    try {
+      download(await gan.checkpoint(), "checkpoint.safetensors");
+    } catch (e) {
+      fail(String(e));
+    }
+  };
+  $("ckpt").onchange = async (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    try {
+      drawGrid($("ckgrid"), await sample_checkpoint(new Uint8Array(await file.arrayBuffer()), 0));
+    } catch (e) {
+      fail(`${file.name}: ${e}`);
+    }
+  };
+}
+
+main().catch((e) => fail(String(e)));
