@@ -118,12 +118,14 @@ async function main() {
   const data = await mnist();
   if (testMode) return runTest(data);
 
-  let gan = null, adapter = "", running = false, history = [];
+  let gan = null, adapter = "", perEpoch = 1, step = 0, running = false, history = [];
+  // The wasm object serves one call at a time (an async call holds it until it returns), so
+  // every call goes through this queue: a download during training waits for the current chunk.
+  let queue = Promise.resolve();
+  const exclusive = (f) => (queue = queue.then(f, f));
   const status = (extra) => {
-    if (!gan) return;
-    const perEpoch = gan.steps_per_epoch();
     $("status").textContent = `adapter: ${adapter}\n` +
-      `step ${gan.step()} (epoch ${Math.floor(gan.step() / perEpoch)}, ${perEpoch} steps per epoch)` + (extra ?? "");
+      `step ${step} (epoch ${Math.floor(step / perEpoch)}, ${perEpoch} steps per epoch)` + (extra ?? "");
   };
   $("start").disabled = false;
   $("status").textContent = "MNIST loaded; press Start.";
@@ -134,6 +136,7 @@ async function main() {
         $("status").textContent = "opening the WebGPU adapter and compiling the kernels…";
         gan = await WebGan.create($("model").value, Number($("batch").value), Number($("seed").value), data.images, data.labels);
         adapter = await adapterName(gan);
+        perEpoch = gan.steps_per_epoch();
         $("model").disabled = $("batch").disabled = $("seed").disabled = true;
       }
       running = true;
@@ -142,11 +145,13 @@ async function main() {
       const batch = Number($("batch").value);
       while (running) {
         const t = performance.now(), chunk = 10;
-        const [d, g, dReal, dFake] = await gan.train(chunk);
+        const [d, g, dReal, dFake] = await exclusive(() => gan.train(chunk));
         const seconds = (performance.now() - t) / 1000;
-        history.push({ step: gan.step(), d, g });
+        step += chunk;
+        history.push({ step, d, g });
+        if (params.has("autostart") && step >= Number(params.get("autostart") || 100)) running = false;
         drawChart($("chart"), history);
-        drawGrid($("grid"), await gan.samples());
+        drawGrid($("grid"), await exclusive(() => gan.samples()));
         status(`\nD loss ${d.toFixed(4)}, G loss ${g.toFixed(4)}, D(x) ${dReal.toFixed(3)}, D(G(z)) ${dFake.toFixed(3)}\n` +
           `${(chunk / seconds).toFixed(1)} steps/s, ${(chunk * batch / seconds).toFixed(0)} images/s`);
       }
@@ -154,11 +159,14 @@ async function main() {
       fail(String(e));
     }
     $("start").disabled = false;
+    window.wgslGanState = "paused";
   };
   $("pause").onclick = () => { running = false; $("pause").disabled = true; };
+  // ?autostart=N (the README's screenshot): start at once, pause after N steps.
+  if (params.has("autostart")) $("start").click();
   $("download").onclick = async () => {
     try {
-      download(await gan.checkpoint(), "checkpoint.safetensors");
+      download(await exclusive(() => gan.checkpoint()), "checkpoint.safetensors");
     } catch (e) {
       fail(String(e));
     }
