@@ -78,7 +78,7 @@ def call(s, ident, method, params=None):
             return reply.get("result", {})
 
 
-with tempfile.TemporaryDirectory() as profile:
+with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
     chrome = subprocess.Popen([browser, "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu",
                                "--no-first-run", f"--user-data-dir={profile}", "--window-size=1000,1000",
                                f"--remote-debugging-port={port}", "--remote-allow-origins=*", url],
@@ -106,3 +106,4 @@ with tempfile.TemporaryDirectory() as profile:
             f.write(base64.b64decode(shot["data"]))
     finally:
         chrome.kill()
+        chrome.wait()

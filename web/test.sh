@@ -11,10 +11,11 @@
 #   - the checkpoint the page made loads in the native `wgsl-gan sample`.
 # Prints `N passed, N failed` last and exits non-zero on any failure.
 #   web/test.sh [--screenshot FILE]   (FILE: the page after 60 steps of normal training)
-# Environment: STEPS (20), BATCH (16), SEED (0), PORT (8765), TIMEOUT (seconds, 900).
+# Environment: STEPS (20), BATCH (16), SEED (0), BENCH (10: steps timed after them for the rate
+# it prints), PORT (8765), TIMEOUT (seconds, 900).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-20} BATCH=${BATCH:-16} SEED=${SEED:-0} PORT=${PORT:-8765} TIMEOUT=${TIMEOUT:-900}
+STEPS=${STEPS:-20} BATCH=${BATCH:-16} SEED=${SEED:-0} BENCH=${BENCH:-10} PORT=${PORT:-8765} TIMEOUT=${TIMEOUT:-900}
 shot=
 if [ "${1:-}" = --screenshot ]; then shot=$(realpath -m "${2:?--screenshot FILE}"); fi
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome) ||
@@ -31,7 +32,7 @@ trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 sleep 1
 flags=(--headless=new --no-sandbox --enable-unsafe-webgpu --enable-logging=stderr --no-first-run
     --disable-gpu-sandbox --user-data-dir="$work/profile")
-"$browser" "${flags[@]}" "http://127.0.0.1:$PORT/?test&steps=$STEPS&batch=$BATCH&seed=$SEED" \
+"$browser" "${flags[@]}" "http://127.0.0.1:$PORT/?test&steps=$STEPS&batch=$BATCH&seed=$SEED&bench=$BENCH" \
     2>"$work/chromium.log" &
 pids+=($!)
 passed=0 failed=0
@@ -50,7 +51,7 @@ check "the page ran on a WebGPU adapter and reported" test -n "$result"
 check "no JavaScript or WebGPU error" test -z "$errors"
 [ -n "$errors" ] && echo "$errors" | cut -c1-400
 if [ -n "$result" ]; then
-    echo "page: $(echo "$result" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["adapter"], "-", round(r["steps_per_second"], 3), "steps/s after the first")')"
+    echo "page: $(echo "$result" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["adapter"], "-", round(r["steps_per_second"], 3), "steps/s")')"
     reference=$(target/release/examples/web_reference "$STEPS" "$BATCH" "$SEED")
     compare() {
         python3 - "$result" "$reference" <<'PY'
