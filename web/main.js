@@ -11,6 +11,7 @@ const params = new URLSearchParams(location.search);
 const testMode = params.has("test");
 
 function fail(message) {
+  window.wgslGanState = "failed";
   $("error").textContent = message;
   console.error("WGSL_GAN_ERROR " + message);
 }
@@ -157,11 +158,12 @@ async function main() {
         status(`\nD loss ${d.toFixed(4)}, G loss ${g.toFixed(4)}, D(x) ${dReal.toFixed(3)}, D(G(z)) ${dFake.toFixed(3)}\n` +
           `${(chunk / seconds).toFixed(1)} steps/s, ${(chunk * batch / seconds).toFixed(0)} images/s`);
       }
+      window.wgslGanState = "paused";
     } catch (e) {
       fail(String(e));
+      window.wgslGanState = "failed";
     }
     $("start").disabled = false;
-    window.wgslGanState = "paused";
   };
   $("pause").onclick = () => { running = false; $("pause").disabled = true; };
   // ?autostart=N (the README's screenshot): start at once, pause after N steps.

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Saves a screenshot of the page mid-training: opens URL (the page with ?autostart=N) in headless
-Chromium, waits until the page has trained N steps and paused (window.wgslGanState), then asks
+Chromium, waits until the page has trained N steps and paused (window.wgslGanState; "failed"
+ends it with an error), then asks
 for a screenshot over the Chrome DevTools Protocol. Standard library only (a minimal WebSocket
 client), because Chromium's own --screenshot fires at the load event, before any training.
 
@@ -94,13 +95,14 @@ with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
                 time.sleep(0.5)
         s = ws_connect(page["webSocketDebuggerUrl"])
         ident, state = 1, None
-        while state != "paused" and time.time() < deadline:
+        while state not in ("paused", "failed") and time.time() < deadline:
             time.sleep(2)
             ident += 1
             r = call(s, ident, "Runtime.evaluate", {"expression": "window.wgslGanState || ''", "returnByValue": True})
             state = r.get("result", {}).get("value")
         if state != "paused":
-            sys.exit(f"the page did not finish its steps within {timeout:.0f} s")
+            sys.exit("the page reported an error" if state == "failed"
+                     else f"the page did not finish its steps within {timeout:.0f} s")
         shot = call(s, ident + 1, "Page.captureScreenshot", {"format": "png"})
         with open(out, "wb") as f:
             f.write(base64.b64decode(shot["data"]))
