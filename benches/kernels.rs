@@ -321,9 +321,9 @@ fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
     }
     if "adam".contains(filter) || filter.is_empty() {
         // Both networks' trainable parameters.
-        let n: usize = wgsl_gan::gan::model::generator_specs()
+        let n: usize = wgsl_gan::gan::model::generator_specs(false)
             .iter()
-            .chain(&wgsl_gan::gan::model::discriminator_specs())
+            .chain(&wgsl_gan::gan::model::discriminator_specs(false))
             .filter(|s| s.trainable)
             .map(|s| s.len())
             .sum();
@@ -354,7 +354,8 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
         .map(|i| (i as u32).wrapping_mul(2_654_435_761))
         .collect();
     let config = StepConfig::article(wgsl_gan::gan::model::GeneratorKind::Mlp, 64, 1);
-    let mut trainer = GpuTrainer::new(gpu, config, &images, count)?;
+    let labels = vec![0u32; count / 4];
+    let mut trainer = GpuTrainer::new(gpu, config, &images, &labels, count)?;
     trainer.initialize()?;
     let dispatches = trainer.dispatches();
     let all: Vec<&Dispatch> = dispatches.iter().collect();

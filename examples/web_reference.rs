@@ -24,7 +24,8 @@ fn main() -> Result<()> {
     let data = load_dataset(Path::new("assets/mnist"), "train")?;
     let config = StepConfig::article(GeneratorKind::Mlp, batch as usize, seed);
     let mut cpu = Cpu::default();
-    let gan = Gan::new(&mut cpu, config, &data.packed_images(), data.count)?;
+    let (images, labels) = (data.packed_images(), data.packed_labels());
+    let gan = Gan::new(&mut cpu, config, &images, &labels, data.count)?;
     gan.initialize(&mut cpu)?;
     let per_epoch = (data.count as u64 / batch).max(1);
     let mut stats = Vec::new();

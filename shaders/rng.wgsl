@@ -38,3 +38,18 @@ fn randn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let u2 = unit(lowbias32(key ^ lowbias32(2u * i + 1u)));
     dst[i] = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
+
+// Uniform class labels 0..CLASSES-1, as f32: element i of stream s under seed k draws one hash of
+// (k, s, i), like randn; the CPU twin is src/rng.rs `label_at`.
+const CLASSES: u32 = 10u;
+
+@compute @workgroup_size(256)
+fn rand_labels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) {
+        return;
+    }
+    let key = lowbias32(p.seed_lo ^ lowbias32(p.seed_hi ^ lowbias32(p.stream)));
+    let u = unit(lowbias32(key ^ lowbias32(i)));
+    dst[i] = min(floor(u * f32(CLASSES)), f32(CLASSES - 1u));
+}

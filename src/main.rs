@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wgsl_gan::gan::checkpoint::is_conditional;
 use wgsl_gan::gan::model::GeneratorKind;
+use wgsl_gan::gan::sample::Digits;
 use wgsl_gan::gan::train::{self, TrainOptions};
 use wgsl_gan::gpu::{self, Gpu};
 use wgsl_gan::io::assets::default_path as asset;
@@ -50,6 +52,9 @@ enum Command {
     Train {
         #[arg(long, value_enum, default_value = "mlp")]
         model: Model,
+        /// Class-conditional: G takes the digit (one-hot beside z), D scores it by projection
+        #[arg(long)]
+        conditional: bool,
         #[arg(long, default_value_t = 5)]
         epochs: u64,
         /// Stop after this many steps in all (a checkpoint is written at the stop)
@@ -177,7 +182,23 @@ enum Command {
         /// Write the latent vectors used (.npy, float32 [N, 100]), e.g. to feed PyTorch
         #[arg(long)]
         noise_out: Option<PathBuf>,
+        /// A class-conditional checkpoint's digit: 0..9, or `all` for a 10x10 grid, one row per
+        /// digit [default: 0..9 in turn]
+        #[arg(long, value_parser = parse_digits)]
+        digit: Option<Digits>,
     },
+}
+
+fn parse_digits(s: &str) -> std::result::Result<Digits, String> {
+    match s {
+        "all" => Ok(Digits::All),
+        _ => s
+            .parse::<u8>()
+            .ok()
+            .filter(|&d| d <= 9)
+            .map(Digits::One)
+            .ok_or_else(|| format!("expected a digit 0..9 or `all`, got '{s}'")),
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -250,6 +271,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info => info(adapter),
         Command::Train {
             model,
+            conditional,
             epochs,
             max_steps,
             batch_size,
@@ -267,6 +289,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let opts = TrainOptions {
                 model: model.into(),
+                conditional,
                 epochs,
                 max_steps,
                 batch: batch_size,
@@ -381,8 +404,15 @@ fn run(cli: Cli) -> Result<()> {
                 )));
             }
             let gpu = Gpu::new(adapter)?;
+            // A class-conditional generator draws 0..9 in turn: those are the digits asked for.
+            let mut requested = None;
             let images = match (checkpoint, idx) {
-                (Some(c), _) => wgsl_gan::gan::sample::generate(&gpu, &c, count, seed)?,
+                (Some(c), _) => {
+                    if is_conditional(&wgsl_gan::io::checkpoint::load(&c)?) {
+                        requested = Some(Digits::Cycled.labels(count));
+                    }
+                    wgsl_gan::gan::sample::generate(&gpu, &c, count, seed)?
+                }
                 (None, Some(i)) => wgsl_gan::data::idx::read_images(&i, count)?,
                 (None, None) => {
                     return Err(Error::Invalid(
@@ -392,7 +422,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let classifier = classifier.unwrap_or_else(|| asset("mnist-classifier.safetensors"));
             let evaluator = wgsl_gan::eval::Evaluator::load(&gpu, &classifier)?;
-            let report = evaluator.evaluate(&images)?;
+            let report = evaluator.evaluate_requested(&images, requested.as_deref())?;
             if json {
                 println!("{}", report.to_json());
             } else {
@@ -427,6 +457,7 @@ fn run(cli: Cli) -> Result<()> {
             interpolate,
             noise,
             noise_out,
+            digit,
         } => {
             let gpu = Gpu::new(adapter)?;
             let files = wgsl_gan::gan::sample::SampleFiles {
@@ -436,6 +467,7 @@ fn run(cli: Cli) -> Result<()> {
                 noise_out: noise_out.as_deref(),
                 npy: npy.as_deref(),
                 interpolate,
+                digits: digit,
             };
             wgsl_gan::gan::sample::sample(&gpu, &checkpoint, count, seed, &files)
         }

@@ -26,6 +26,17 @@ pub fn normal_at(seed: u64, stream: u32, i: u32) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
+/// Element `i` of the uniform class-label stream `stream` under `seed` (0..=9, as f32), as
+/// shaders/rng.wgsl `rand_labels` computes it.
+pub fn label_at(seed: u64, stream: u32, i: u32) -> f32 {
+    let key = hash32(seed as u32 ^ hash32((seed >> 32) as u32 ^ hash32(stream)));
+    let u = unit(hash32(key ^ hash32(i)));
+    (u * CLASSES as f32).floor().min((CLASSES - 1) as f32)
+}
+
+/// Classes of the conditional models (MNIST's digits).
+pub const CLASSES: usize = 10;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct SplitMix64 {
     pub state: u64,

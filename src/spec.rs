@@ -406,6 +406,42 @@ pub fn add_bias_dims(x: &[usize], bias: &[usize]) -> Result<(usize, usize)> {
 }
 
 /// Labels [B] gathered from `order[offset..offset + B]`: B.
+/// one_hot_concat: z [B, L], labels [B], out [B, L + classes]; returns (B, L, classes).
+pub fn one_hot_concat_dims(
+    z: &[usize],
+    labels: &[usize],
+    out: &[usize],
+) -> Result<(usize, usize, usize)> {
+    ensure(
+        z.len() == 2 && labels == [z[0]] && out.len() == 2 && out[0] == z[0] && out[1] > z[1],
+        || format!("one_hot_concat: z {z:?}, labels {labels:?}, out {out:?}"),
+    )?;
+    Ok((z[0], z[1], out[1] - z[1]))
+}
+
+/// The projection term: features [B, F], embed [C, F], labels [B], logits (or their gradient)
+/// [B, 1]; returns (B, F, C).
+pub fn projection_dims(
+    features: &[usize],
+    embed: &[usize],
+    labels: &[usize],
+    logits: &[usize],
+) -> Result<(usize, usize, usize)> {
+    ensure(
+        features.len() == 2
+            && embed.len() == 2
+            && embed[1] == features[1]
+            && labels == [features[0]]
+            && logits == [features[0], 1],
+        || {
+            format!(
+                "projection: features {features:?}, embed {embed:?}, labels {labels:?}, logits {logits:?}"
+            )
+        },
+    )?;
+    Ok((features[0], features[1], embed[0]))
+}
+
 pub fn gather_labels_dims(dst: &[usize], order_len: usize, offset: usize) -> Result<usize> {
     let batch: usize = dst.iter().product();
     ensure(dst == [batch] && offset + batch <= order_len, || {

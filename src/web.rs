@@ -11,7 +11,7 @@ use crate::data::{epoch_order, idx};
 use crate::error::{Error, Result};
 use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
 use crate::gan::model::GeneratorKind;
-use crate::gan::sample::generate_from_checkpoint;
+use crate::gan::sample::{Request, generate_from_checkpoint};
 use crate::gan::step::StepConfig;
 use crate::gan::trainer::generator_checksum;
 use crate::gan::trainer::{GpuTrainer, Sampler, grid_seed};
@@ -84,9 +84,10 @@ impl WebGan {
         // The page keeps one run for its lifetime; the trainer borrows the device.
         let gpu: &'static Gpu = Box::leak(Box::new(Gpu::browser().await?));
         let config = StepConfig::article(model, batch, seed);
-        let mut trainer = GpuTrainer::new(gpu, config, &data.packed_images(), data.count)?;
+        let (images, labels) = (data.packed_images(), data.packed_labels());
+        let mut trainer = GpuTrainer::new(gpu, config, &images, &labels, data.count)?;
         trainer.initialize()?;
-        let grid = Sampler::new(gpu, model, &trainer.gan.g_store, 64, grid_seed(seed))?;
+        let grid = Sampler::new(gpu, model, &trainer.gan.g_store, 64, grid_seed(seed), None)?;
         let meta = RunMeta {
             model,
             seed,
@@ -95,6 +96,7 @@ impl WebGan {
             beta1: AdamSpec::GAN.beta1,
             dataset_size: data.count,
             data_digest: data.digest(),
+            conditional: false,
         };
         Ok(WebGan {
             gpu,
@@ -189,7 +191,7 @@ pub async fn sample_checkpoint(
         let ckpt = checkpoint::parse(path, &bytes)?;
         let gpu = Gpu::browser().await?;
         let (images, _) =
-            generate_from_checkpoint(&gpu, path, &ckpt, 64, seed.into(), None, false).await?;
+            generate_from_checkpoint(&gpu, path, &ckpt, &Request::drawn(64, seed.into())).await?;
         Ok(images)
     };
     run.await.map_err(js)

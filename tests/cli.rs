@@ -535,3 +535,119 @@ fn tune_writes_a_plan_file_that_runs_use() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `train --conditional`: an exact resume, the checkpoint's PyTorch shapes, `sample --digit`,
+/// `eval`'s class accuracy, and clear refusals where the kinds of model do not match.
+#[test]
+fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
+    let dir = temp_dir("conditional");
+    let data = training_set(&dir, 48); // 3 steps per epoch at batch 16
+    let (a, b, plain) = (dir.join("a"), dir.join("b"), dir.join("plain"));
+    let c = ["--conditional", "--fid-samples", "0", "--epochs", "2"];
+    train(&data, &a, &c);
+    train(&data, &b, &[&c[..], &["--max-steps", "4"]].concat());
+    train(&data, &b, &[&c[..], &["--resume"]].concat());
+    let ca = checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
+    let cb = checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ca.meta["conditional"], "true");
+    for ((n, s, x), (m, t, y)) in ca.tensors.iter().zip(&cb.tensors) {
+        assert_eq!((n, s), (m, t));
+        assert!(
+            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{n} differs after resume"
+        );
+    }
+    let shape = |name: &str| {
+        ca.tensors
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, s, _)| s.clone())
+    };
+    assert_eq!(shape("generator.0.weight"), Some(vec![128, 110]));
+    assert_eq!(shape("projection.weight"), Some(vec![10, 512]));
+
+    let ckpt = a.join("checkpoint.safetensors");
+    let grid = dir.join("all-idx3-ubyte");
+    let o = run(&[
+        "sample",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--digit",
+        "all",
+        "--idx",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&grid).unwrap();
+    let (shape, _) = idx::parse(&grid, &bytes, idx::IMAGES_MAGIC).unwrap();
+    assert_eq!(shape, vec![100, 28, 28], "a 10x10 grid");
+    let o = run(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--count",
+        "50",
+        "--json",
+    ]);
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        report.contains("\"class_accuracy\": 0") || report.contains("\"class_accuracy\": 1"),
+        "{report}"
+    );
+
+    // Refusals: a digit from an unconditional model, a resume across the kinds, a bad digit.
+    train(&data, &plain, &["--fid-samples", "0", "--max-steps", "1"]);
+    let plain_ckpt = plain.join("checkpoint.safetensors");
+    let o = run(&[
+        "sample",
+        "--checkpoint",
+        plain_ckpt.to_str().unwrap(),
+        "--digit",
+        "3",
+        "--png",
+        "/dev/null",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("not a class-conditional"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bin()
+        .args([
+            "train",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            a.to_str().unwrap(),
+        ])
+        .args([
+            "--batch-size",
+            "16",
+            "--seed",
+            "7",
+            "--epochs",
+            "3",
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && stderr(&o).contains("add --conditional"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "sample",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--digit",
+        "12",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("0..9"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,24 +34,45 @@ const BIASES_BEFORE_BATCH_NORM: [&str; 4] = [
 /// The same in the convolutional generator.
 const DCGAN_BIASES_BEFORE_BATCH_NORM: [&str; 2] = ["generator.4.bias", "generator.5.running_mean"];
 
+/// Labels 0..9 for `count` images, packed 4 per u32 as the GPU gathers them.
+pub fn synthetic_labels(count: usize, seed: u64) -> Vec<u32> {
+    let mut r = SplitMix64::new(seed);
+    let mut bytes: Vec<u8> = (0..count).map(|_| r.below(10) as u8).collect();
+    bytes.resize(count.div_ceil(4) * 4, 0);
+    bytemuck::pod_collect_to_vec(&bytes)
+}
+
 #[test]
 fn gpu_step_matches_cpu_reference_for_three_steps() {
     for model in [GeneratorKind::Mlp, GeneratorKind::Dcgan] {
-        check_three_steps(model);
+        check_three_steps(model, false);
     }
 }
 
-fn check_three_steps(model: GeneratorKind) {
+/// The class-conditional step: labels gathered with the batch, fake labels drawn on the device,
+/// the one-hot input and the projection term, against the same on the CPU.
+#[test]
+fn conditional_gpu_step_matches_cpu_reference_for_three_steps() {
+    for model in [GeneratorKind::Mlp, GeneratorKind::Dcgan] {
+        check_three_steps(model, true);
+    }
+}
+
+fn check_three_steps(model: GeneratorKind, conditional: bool) {
     let gpu = gpu();
     let count = 48;
     let images = synthetic_images(count, 5);
-    let config = StepConfig::article(model, 16, 42);
+    let labels = synthetic_labels(count, 6);
+    let config = StepConfig {
+        conditional,
+        ..StepConfig::article(model, 16, 42)
+    };
     let mut order: Vec<u32> = (0..count as u32).collect();
     SplitMix64::new(9).shuffle(&mut order);
 
-    let mut trainer = GpuTrainer::new(&gpu, config, &images, count).unwrap();
+    let mut trainer = GpuTrainer::new(&gpu, config, &images, &labels, count).unwrap();
     let mut cpu = Cpu::default();
-    let reference = Gan::new(&mut cpu, config, &images, count).unwrap();
+    let reference = Gan::new(&mut cpu, config, &images, &labels, count).unwrap();
     reference.initialize(&mut cpu).unwrap();
     // Both start from the same weights: the CPU's initialisation, loaded into the GPU.
     let (g, d) = (
@@ -89,7 +110,7 @@ fn check_three_steps(model: GeneratorKind) {
         ] {
             assert!(
                 (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-                "{model:?} step {step} {name}: gpu {a} cpu {b}"
+                "{model:?} conditional {conditional} step {step} {name}: gpu {a} cpu {b}"
             );
         }
     }
@@ -116,12 +137,15 @@ fn check_three_steps(model: GeneratorKind) {
                 .fold(0.0, f32::max);
             assert!(
                 worst <= 2.0 * 3.0 * config.adam.lr * 1.01,
-                "{model:?} {name}: differs by {worst}"
+                "{model:?} conditional {conditional} {name}: differs by {worst}"
             );
             continue;
         }
         let e = rel_err(a, b);
-        assert!(e < 1e-4, "{model:?} {name}: relative error {e:e}");
+        assert!(
+            e < 1e-4,
+            "{model:?} conditional {conditional} {name}: relative error {e:e}"
+        );
     }
     // The weights did move.
     let moved = gw
@@ -137,7 +161,8 @@ fn training_steps_allocate_nothing_after_set_up() {
     let count = 64;
     let images = synthetic_images(count, 3);
     let config = StepConfig::article(GeneratorKind::Dcgan, 8, 1);
-    let mut trainer = GpuTrainer::new(&gpu, config, &images, count).unwrap();
+    let labels = synthetic_labels(count, 4);
+    let mut trainer = GpuTrainer::new(&gpu, config, &images, &labels, count).unwrap();
     trainer.initialize().unwrap();
     trainer.run_step(0, 0, true).unwrap();
     let before = gpu.creation_counts();

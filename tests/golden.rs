@@ -61,9 +61,9 @@ impl Golden {
         }
         Golden {
             specs: model
-                .specs()
+                .specs(false)
                 .into_iter()
-                .chain(discriminator_specs())
+                .chain(discriminator_specs(false))
                 .collect(),
             tensors,
             real,
@@ -222,7 +222,7 @@ fn check_gpu(model: GeneratorKind) {
     let gpu = gpu();
     let images: Vec<u32> = bytemuck::pod_collect_to_vec(&golden.real);
     let count = golden.real.len() / PIXELS;
-    let mut trainer = GpuTrainer::new(&gpu, config(model, &golden), &images, count).unwrap();
+    let mut trainer = GpuTrainer::new(&gpu, config(model, &golden), &images, &[], count).unwrap();
     let init = golden.values("init.");
     trainer.load(&init, &zero_moments(&init)).unwrap();
     trainer
@@ -246,7 +246,7 @@ fn check_cpu(model: GeneratorKind) {
     let images: Vec<u32> = bytemuck::pod_collect_to_vec(&golden.real);
     let count = golden.real.len() / PIXELS;
     let mut be = Cpu::default();
-    let gan = Gan::new(&mut be, config(model, &golden), &images, count).unwrap();
+    let gan = Gan::new(&mut be, config(model, &golden), &images, &[], count).unwrap();
     let init = golden.values("init.");
     for store in [&gan.g_store, &gan.d_store] {
         store.load(&mut be, &init).unwrap();

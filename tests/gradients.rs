@@ -432,9 +432,9 @@ fn check_generator(
     eps: f32,
     tol: f64,
 ) {
-    let s = store(kind.specs(), seed);
+    let s = store(kind.specs(false), seed);
     let out = Tensor::zeros(&[batch, PIXELS]);
-    let g = AnyGenerator::new(kind, &mut Cpu::default(), &s, batch, &out).unwrap();
+    let g = AnyGenerator::new(kind, &mut Cpu::default(), &s, batch, &out, false).unwrap();
     let z = Tensor::zeros(&[batch, LATENT]);
     Cpu::default()
         .randn(
@@ -488,16 +488,29 @@ fn whole_dcgan_generator_gradients_match_finite_differences() {
 
 #[test]
 fn whole_discriminator_gradients_match_finite_differences() {
+    check_discriminator(false);
+}
+
+/// With the projection term (class-conditional): its embedding's gradient and its share of the
+/// input gradient.
+#[test]
+fn whole_conditional_discriminator_gradients_match_finite_differences() {
+    check_discriminator(true);
+}
+
+fn check_discriminator(conditional: bool) {
     let batch = 3;
-    let s = store(discriminator_specs(), 21);
+    let s = store(discriminator_specs(conditional), 21);
     let input = t(random(22, batch * PIXELS, -1.0, 1.0), &[batch, PIXELS]);
-    let d = Discriminator::new(&mut Cpu::default(), &s, batch, &input).unwrap();
+    let labels = t(vec![7.0, 0.0, 7.0], &[batch]);
+    let labels = conditional.then_some(&labels);
+    let d = Discriminator::new(&mut Cpu::default(), &s, batch, &input, conditional).unwrap();
     let w = random(23, batch, -1.0, 1.0);
     let mode = BnMode::Train {
         update_running: false,
     };
     let mut loss = || {
-        d.forward(&mut Cpu::default(), mode).unwrap();
+        d.forward(&mut Cpu::default(), mode, labels).unwrap();
         weighted(&d.logits, &w)
     };
     loss();
@@ -507,6 +520,7 @@ fn whole_discriminator_gradients_match_finite_differences() {
         &mut Cpu::default(),
         &t(w.clone(), &[batch, 1]),
         Backprop::Both(&dinput),
+        labels,
     )
     .unwrap();
     // LeakyReLU's kinks: a step of eps flips a few of the 3 * 196 * 32 first-layer units, which
@@ -518,5 +532,38 @@ fn whole_discriminator_gradients_match_finite_differences() {
         &pick(&dinput.to_vec(), &idx),
         &numeric(&input, &idx, 1e-3, &mut loss),
         2e-2,
+    );
+}
+
+#[test]
+fn projection_gradients_match_finite_differences() {
+    let (rows, f) = (6, 9);
+    let x = t(random(1, rows * f, -1.0, 1.0), &[rows, f]);
+    let e = t(random(2, 10 * f, -1.0, 1.0), &[10, f]);
+    let y = t((0..rows).map(|b| ((b * 3) % 10) as f32).collect(), &[rows]);
+    let w = random(3, rows, -1.0, 1.0);
+    let loss = || {
+        let out = t(vec![0.0; rows], &[rows, 1]);
+        ops::projection(&x, &e, &y, &out).unwrap();
+        weighted(&out, &w)
+    };
+    let dlogits = t(w.clone(), &[rows, 1]);
+    let dx = t(vec![0.0; rows * f], &[rows, f]);
+    ops::projection_backward_input(&dlogits, &e, &y, &dx).unwrap();
+    let de = t(vec![0.0; 10 * f], &[10, f]);
+    ops::projection_backward_params(&dlogits, &x, &y, &de).unwrap();
+    let ix = sample_indices(rows * f, 40);
+    assert_grad(
+        "projection dx",
+        &pick(&dx.to_vec(), &ix),
+        &numeric(&x, &ix, 1e-2, loss),
+        1e-3,
+    );
+    let ie = sample_indices(10 * f, 90);
+    assert_grad(
+        "projection dembed",
+        &pick(&de.to_vec(), &ie),
+        &numeric(&e, &ie, 1e-2, loss),
+        1e-3,
     );
 }

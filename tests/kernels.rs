@@ -731,3 +731,89 @@ fn gather_labels_matches_cpu() {
         );
     }
 }
+
+#[test]
+fn rand_labels_match_cpu_and_are_uniform_digits() {
+    let gpu = gpu();
+    let n = 50_000;
+    for stream in [0u32, 1, 77] {
+        let (g, c) = nan_pair(&gpu, &[n]);
+        gpu.run(&[&ops::rand_labels(&gpu, &g, 0xfeed_beef_1234, stream).unwrap()])
+            .unwrap();
+        cpu::ops::rand_labels(&c, 0xfeed_beef_1234, stream).unwrap();
+        assert_close(&gpu, &g, &c, 1e-12, "rand_labels");
+        let mut counts = [0usize; 10];
+        for v in g.read(&gpu).unwrap() {
+            assert!(v.fract() == 0.0 && (0.0..10.0).contains(&v), "label {v}");
+            counts[v as usize] += 1;
+        }
+        // Each digit near n / 10 (5,000, sd 67): within 5%.
+        assert!(
+            counts.iter().all(|&k| k.abs_diff(n / 10) < n / 200),
+            "stream {stream}: {counts:?}"
+        );
+    }
+}
+
+/// Labels 0..classes in a scrambled order, as f32.
+fn labels_pair(gpu: &Gpu, rows: usize, seed: u64) -> (wgsl_gan::gpu::Tensor, cpu::Tensor) {
+    let labels: Vec<f32> = (0..rows)
+        .map(|b| ((b as u64 * 7 + seed) % 10) as f32)
+        .collect();
+    pair(gpu, &labels, &[rows])
+}
+
+#[test]
+fn conditioning_kernels_match_cpu() {
+    let gpu = gpu();
+    for (si, &(rows, cols)) in [(1usize, 1usize), (7, 100), (64, 512), (300, 33)]
+        .iter()
+        .enumerate()
+    {
+        let seed = 900 + si as u64 * 10;
+        let (gz, cz) = random_pair(&gpu, seed, &[rows, cols]);
+        let (gy, cy) = labels_pair(&gpu, rows, seed);
+        let (go, co) = nan_pair(&gpu, &[rows, cols + 10]);
+        gpu.run(&[&ops::one_hot_concat(&gpu, &gz, &gy, &go).unwrap()])
+            .unwrap();
+        cpu::ops::one_hot_concat(&cz, &cy, &co).unwrap();
+        assert_close(
+            &gpu,
+            &go,
+            &co,
+            1e-12,
+            &format!("one_hot_concat {rows}x{cols}"),
+        );
+
+        let (ge, ce) = random_pair(&gpu, seed + 1, &[10, cols]);
+        let (gl, cl) = random_pair(&gpu, seed + 2, &[rows, 1]);
+        gpu.run(&[&ops::projection(&gpu, &gz, &ge, &gy, &gl).unwrap()])
+            .unwrap();
+        cpu::ops::projection(&cz, &ce, &cy, &cl).unwrap();
+        assert_close(&gpu, &gl, &cl, 1e-5, &format!("projection {rows}x{cols}"));
+
+        let (gd, cd) = random_pair(&gpu, seed + 3, &[rows, cols]);
+        gpu.run(&[&ops::projection_backward_input(&gpu, &gl, &ge, &gy, &gd).unwrap()])
+            .unwrap();
+        cpu::ops::projection_backward_input(&cl, &ce, &cy, &cd).unwrap();
+        assert_close(
+            &gpu,
+            &gd,
+            &cd,
+            1e-5,
+            &format!("projection dx {rows}x{cols}"),
+        );
+
+        let (gde, cde) = random_pair(&gpu, seed + 4, &[10, cols]);
+        gpu.run(&[&ops::projection_backward_params(&gpu, &gl, &gz, &gy, &gde).unwrap()])
+            .unwrap();
+        cpu::ops::projection_backward_params(&cl, &cz, &cy, &cde).unwrap();
+        assert_close(
+            &gpu,
+            &gde,
+            &cde,
+            1e-5,
+            &format!("projection dembed {rows}x{cols}"),
+        );
+    }
+}

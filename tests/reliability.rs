@@ -369,7 +369,7 @@ fn a_batch_too_large_for_the_adapter_is_a_clear_error() {
         batch,
         0,
     );
-    let err = wgsl_gan::gan::trainer::GpuTrainer::new(&gpu, config, &images, batch)
+    let err = wgsl_gan::gan::trainer::GpuTrainer::new(&gpu, config, &images, &[], batch)
         .err()
         .expect("must fail");
     assert!(err.to_string().contains("use a smaller batch"), "{err}");

@@ -491,6 +491,110 @@ pub fn randn(dst: &Tensor, seed: u64, stream: u32) -> Result<()> {
     )
 }
 
+pub fn rand_labels(dst: &Tensor, seed: u64, stream: u32) -> Result<()> {
+    dst.write(
+        &(0..dst.len() as u32)
+            .map(|i| rng::label_at(seed, stream, i))
+            .collect::<Vec<_>>(),
+    )
+}
+
+pub fn one_hot_concat(z: &Tensor, labels: &Tensor, out: &Tensor) -> Result<()> {
+    let (rows, cols, classes) = spec::one_hot_concat_dims(z.shape(), labels.shape(), out.shape())?;
+    let (z, labels) = (z.to_vec(), labels.to_vec());
+    let mut o = Vec::with_capacity(rows * (cols + classes));
+    for b in 0..rows {
+        o.extend_from_slice(&z[b * cols..(b + 1) * cols]);
+        o.extend((0..classes).map(|c| f32::from(u8::from(labels[b] as usize == c))));
+    }
+    out.write(&o)
+}
+
+pub fn projection(
+    features: &Tensor,
+    embed: &Tensor,
+    labels: &Tensor,
+    logits: &Tensor,
+) -> Result<()> {
+    let (rows, f, _) = spec::projection_dims(
+        features.shape(),
+        embed.shape(),
+        labels.shape(),
+        logits.shape(),
+    )?;
+    let (x, e, y, mut out) = (
+        features.to_vec(),
+        embed.to_vec(),
+        labels.to_vec(),
+        logits.to_vec(),
+    );
+    for b in 0..rows {
+        let row = &e[y[b] as usize * f..][..f];
+        out[b] += row
+            .iter()
+            .zip(&x[b * f..(b + 1) * f])
+            .map(|(&p, &q)| f64::from(p) * f64::from(q))
+            .sum::<f64>() as f32;
+    }
+    logits.write(&out)
+}
+
+pub fn projection_backward_input(
+    dlogits: &Tensor,
+    embed: &Tensor,
+    labels: &Tensor,
+    dfeatures: &Tensor,
+) -> Result<()> {
+    let (rows, f, _) = spec::projection_dims(
+        dfeatures.shape(),
+        embed.shape(),
+        labels.shape(),
+        dlogits.shape(),
+    )?;
+    let (g, e, y, mut dx) = (
+        dlogits.to_vec(),
+        embed.to_vec(),
+        labels.to_vec(),
+        dfeatures.to_vec(),
+    );
+    for b in 0..rows {
+        for j in 0..f {
+            dx[b * f + j] += g[b] * e[y[b] as usize * f + j];
+        }
+    }
+    dfeatures.write(&dx)
+}
+
+pub fn projection_backward_params(
+    dlogits: &Tensor,
+    features: &Tensor,
+    labels: &Tensor,
+    dembed: &Tensor,
+) -> Result<()> {
+    let (rows, f, classes) = spec::projection_dims(
+        features.shape(),
+        dembed.shape(),
+        labels.shape(),
+        dlogits.shape(),
+    )?;
+    let (g, x, y, mut de) = (
+        dlogits.to_vec(),
+        features.to_vec(),
+        labels.to_vec(),
+        dembed.to_vec(),
+    );
+    for c in 0..classes {
+        for j in 0..f {
+            let sum: f64 = (0..rows)
+                .filter(|&b| y[b] as usize == c)
+                .map(|b| f64::from(g[b]) * f64::from(x[b * f + j]))
+                .sum();
+            de[c * f + j] += sum as f32;
+        }
+    }
+    dembed.write(&de)
+}
+
 /// images: bytes packed 4 per u32 (little-endian), as the GPU holds them.
 pub fn gather_batch(images: &[u32], order: &[u32], dst: &Tensor, offset: usize) -> Result<()> {
     let (batch, pixels) = spec::gather_dims(dst.shape(), order.len(), offset)?;

@@ -36,11 +36,24 @@ impl Dataset {
     }
 
     pub fn packed_images(&self) -> Vec<u32> {
-        self.images
-            .chunks(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
+        pack_bytes(&self.images)
     }
+
+    /// The labels packed 4 per u32 (little-endian, zero-padded), as the GPU gathers them.
+    pub fn packed_labels(&self) -> Vec<u32> {
+        pack_bytes(&self.labels)
+    }
+}
+
+fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
 }
 
 /// Reads a file, inflating it when it is gzipped (by its magic bytes, not its name).

@@ -21,6 +21,9 @@ pub struct Report {
     pub shares: Vec<f64>,
     /// Digits that get at least 5% of the images.
     pub coverage: usize,
+    /// For images generated for requested digits (a class-conditional model): the share the
+    /// classifier assigns to the digit asked for.
+    pub class_accuracy: Option<f64>,
 }
 
 impl fmt::Display for Report {
@@ -48,7 +51,15 @@ impl fmt::Display for Report {
             f,
             "coverage: {} of 10 digits get at least 5% of the images",
             self.coverage
-        )
+        )?;
+        if let Some(a) = self.class_accuracy {
+            write!(
+                f,
+                "\nclass accuracy: {:.2}% of the images are classified as the digit asked for",
+                a * 100.0
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -57,12 +68,14 @@ impl Report {
     pub fn to_json(&self) -> String {
         let shares: Vec<String> = self.shares.iter().map(|s| format!("{s}")).collect();
         format!(
-            "{{\"images\": {}, \"fid\": {}, \"inception_score\": {}, \"coverage\": {}, \"digit_shares\": [{}]}}",
+            "{{\"images\": {}, \"fid\": {}, \"inception_score\": {}, \"coverage\": {}, \"digit_shares\": [{}], \"class_accuracy\": {}}}",
             self.count,
             self.fid,
             self.inception_score,
             self.coverage,
-            shares.join(", ")
+            shares.join(", "),
+            self.class_accuracy
+                .map_or("null".to_string(), |a| a.to_string())
         )
     }
 }
@@ -82,8 +95,26 @@ impl<'g> Evaluator<'g> {
 
     /// Scores images [N, 784] in [-1, 1] (N >= 2).
     pub fn evaluate(&self, images: &[f32]) -> Result<Report> {
+        self.evaluate_requested(images, None)
+    }
+
+    /// [`Evaluator::evaluate`], and with `requested` (the digit each image was generated for)
+    /// the class accuracy.
+    pub fn evaluate_requested(&self, images: &[f32], requested: Option<&[f32]>) -> Result<Report> {
         let (features, probs) = self.classify(images)?;
-        self.report(&features, &probs)
+        let mut report = self.report(&features, &probs)?;
+        if let Some(y) = requested {
+            let hits = probs
+                .iter()
+                .zip(y)
+                .filter(|&(p, &y)| {
+                    let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b]));
+                    best == Some(y as usize)
+                })
+                .count();
+            report.class_accuracy = Some(hits as f64 / y.len().max(1) as f64);
+        }
+        Ok(report)
     }
 
     /// The classifier's penultimate features and class probabilities of images [N, 784].
@@ -113,6 +144,7 @@ impl<'g> Evaluator<'g> {
             inception_score: fid::inception_score(probs),
             coverage: fid::coverage(&shares, 0.05),
             shares,
+            class_accuracy: None,
         })
     }
 }

@@ -51,7 +51,8 @@ pub fn bench(
     let t = Instant::now();
     let gpu = Gpu::new(adapter)?;
     let config = StepConfig::article(model, batch, 0);
-    let mut trainer = GpuTrainer::new(&gpu, config, &images, data.count)?;
+    let labels = data.packed_labels();
+    let mut trainer = GpuTrainer::new(&gpu, config, &images, &labels, data.count)?;
     trainer.initialize()?;
     trainer.set_order(&epoch_order(0, 0, data.count))?;
     trainer.finish()?;

@@ -24,14 +24,21 @@ pub struct RunMeta {
     pub dataset_size: usize,
     /// `Dataset::digest` of the training set.
     pub data_digest: String,
+    /// Class-conditional (`train --conditional`).
+    pub conditional: bool,
+}
+
+/// Whether a checkpoint is of a class-conditional model (absent in older checkpoints: no).
+pub fn is_conditional(ckpt: &Checkpoint) -> bool {
+    ckpt.meta.get("conditional").is_some_and(|v| v == "true")
 }
 
 impl RunMeta {
     fn specs(&self) -> Vec<ParamSpec> {
         self.model
-            .specs()
+            .specs(self.conditional)
             .into_iter()
-            .chain(discriminator_specs())
+            .chain(discriminator_specs(self.conditional))
             .collect()
     }
 
@@ -39,6 +46,7 @@ impl RunMeta {
         let steps_per_epoch = (self.dataset_size / self.batch).max(1) as u64;
         [
             ("model", self.model.model_name().to_string()),
+            ("conditional", self.conditional.to_string()),
             ("step", step.to_string()),
             ("epoch", (step / steps_per_epoch).to_string()),
             ("seed", self.seed.to_string()),
@@ -68,6 +76,15 @@ impl RunMeta {
                     self.model.model_name()
                 ),
             ));
+        }
+        if is_conditional(ckpt) != self.conditional {
+            let (have, flag) = match self.conditional {
+                true => ("an unconditional", "drop --conditional"),
+                false => ("a class-conditional", "add --conditional"),
+            };
+            return Err(Error::Invalid(format!(
+                "--resume: the checkpoint is of {have} model; {flag} or use another --out"
+            )));
         }
         for (key, want) in [
             ("batch_size", self.batch.to_string()),

@@ -5,7 +5,7 @@
 //! 7 ConvTranspose2d, 8 Tanh.
 
 use crate::error::Result;
-use crate::gan::model::{BN_MOMENTUM, LATENT, PIXELS};
+use crate::gan::model::{BN_MOMENTUM, PIXELS, generator_input};
 use crate::nn::layers::{
     Backprop, batch_norm_specs, conv_transpose_specs, linear_before_unflatten_specs,
 };
@@ -16,9 +16,10 @@ use crate::spec::{Activation, ConvGeom, ParamGrads};
 /// The first feature map: [7, 7, 128].
 const SEED_MAP: [usize; 3] = [7, 7, 128];
 
-pub fn dcgan_specs() -> Vec<ParamSpec> {
+pub fn dcgan_specs(conditional: bool) -> Vec<ParamSpec> {
     // Our NHWC seed map is PyTorch's Unflatten to [128, 7, 7] with the rows reordered.
-    let mut s = linear_before_unflatten_specs("generator.0", LATENT, SEED_MAP);
+    let mut s =
+        linear_before_unflatten_specs("generator.0", generator_input(conditional), SEED_MAP);
     s.extend(batch_norm_specs("generator.2", 128));
     s.extend(conv_transpose_specs("generator.4", 128, 64, 4));
     s.extend(batch_norm_specs("generator.5", 64));
@@ -66,12 +67,13 @@ impl<B: Backend> DcganGenerator<B> {
         store: &ParamStore<B>,
         batch: usize,
         out: &B::Tensor,
+        input: usize,
     ) -> Result<DcganGenerator<B>> {
         let seed: usize = SEED_MAP.iter().product();
         let (r7, r14, r28) = (batch * 49, batch * 196, batch * 784);
         Ok(DcganGenerator {
             batch,
-            l0: Linear::new(be, store, "generator.0", LATENT, seed)?,
+            l0: Linear::new(be, store, "generator.0", input, seed)?,
             bn0: BatchNorm::new(be, store, "generator.2", 128, BN_MOMENTUM, BN_EPS)?,
             ct1: ConvTranspose2d::new(be, store, "generator.4", up(batch, 14, 64), 128)?,
             bn1: BatchNorm::new(be, store, "generator.5", 64, BN_MOMENTUM, BN_EPS)?,

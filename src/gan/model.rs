@@ -9,11 +9,12 @@
 //! The convolutions have no padding (Keras' default 'valid'): 28 -> 13 -> 6 -> 2.
 
 pub use crate::data::PIXELS;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::nn::layers::Backprop;
 use crate::nn::layers::{batch_norm_specs, linear_after_flatten_specs, linear_specs};
 use crate::nn::trunk::{BN_EPS, LEAKY, conv_trunk_specs};
 use crate::nn::{Backend, BatchNorm, BnMode, ConvTrunk, Linear, ParamSpec, ParamStore, TrunkShape};
+pub use crate::rng::CLASSES;
 use crate::spec::{Activation, ParamGrads};
 
 const ACCUMULATE: ParamGrads = ParamGrads::Accumulate;
@@ -25,8 +26,14 @@ pub const BN_MOMENTUM: f32 = 0.8;
 /// The article's discriminator: convolutions without padding, 512 features.
 pub const D_TRUNK: TrunkShape = TrunkShape::VALID;
 
-pub fn generator_specs() -> Vec<ParamSpec> {
-    let mut s = linear_specs("generator.0", LATENT, HIDDEN);
+/// Width of the generator's input: the latent vector, then in a conditional model the label
+/// one-hot (PyTorch: `torch.cat([z, F.one_hot(y, 10)], 1)`).
+pub fn generator_input(conditional: bool) -> usize {
+    LATENT + if conditional { CLASSES } else { 0 }
+}
+
+pub fn generator_specs(conditional: bool) -> Vec<ParamSpec> {
+    let mut s = linear_specs("generator.0", generator_input(conditional), HIDDEN);
     s.extend(batch_norm_specs("generator.2", HIDDEN));
     s.extend(linear_specs("generator.3", HIDDEN, HIDDEN));
     s.extend(batch_norm_specs("generator.5", HIDDEN));
@@ -34,13 +41,21 @@ pub fn generator_specs() -> Vec<ParamSpec> {
     s
 }
 
-pub fn discriminator_specs() -> Vec<ParamSpec> {
+/// The discriminator; a conditional one adds the projection's class embedding
+/// `projection.weight` [10, 512] (PyTorch: logit = D(x) + (projection.weight[y] *
+/// flatten(D[:9](x))).sum(1)), which reads the flattened features like `discriminator.9`.
+pub fn discriminator_specs(conditional: bool) -> Vec<ParamSpec> {
     let mut s = conv_trunk_specs("discriminator");
     s.extend(linear_after_flatten_specs(
         "discriminator.9",
         D_TRUNK.features(),
         1,
     ));
+    if conditional {
+        let mut embed = linear_after_flatten_specs("projection", D_TRUNK.features(), CLASSES);
+        embed.truncate(1);
+        s.extend(embed);
+    }
     s
 }
 
@@ -67,10 +82,10 @@ impl GeneratorKind {
             .find(|k| k.model_name() == name)
     }
 
-    pub fn specs(self) -> Vec<ParamSpec> {
+    pub fn specs(self, conditional: bool) -> Vec<ParamSpec> {
         match self {
-            GeneratorKind::Mlp => generator_specs(),
-            GeneratorKind::Dcgan => crate::gan::dcgan::dcgan_specs(),
+            GeneratorKind::Mlp => generator_specs(conditional),
+            GeneratorKind::Dcgan => crate::gan::dcgan::dcgan_specs(conditional),
         }
     }
 }
@@ -82,17 +97,21 @@ pub enum AnyGenerator<B: Backend> {
 }
 
 impl<B: Backend> AnyGenerator<B> {
+    /// A conditional generator takes [z | one_hot(y)] (see [`generator_input`]) where the
+    /// others take z.
     pub fn new(
         kind: GeneratorKind,
         be: &mut B,
         store: &ParamStore<B>,
         batch: usize,
         out: &B::Tensor,
+        conditional: bool,
     ) -> Result<AnyGenerator<B>> {
+        let input = generator_input(conditional);
         Ok(match kind {
-            GeneratorKind::Mlp => AnyGenerator::Mlp(Generator::new(be, store, batch, out)?),
+            GeneratorKind::Mlp => AnyGenerator::Mlp(Generator::new(be, store, batch, out, input)?),
             GeneratorKind::Dcgan => AnyGenerator::Dcgan(crate::gan::dcgan::DcganGenerator::new(
-                be, store, batch, out,
+                be, store, batch, out, input,
             )?),
         })
     }
@@ -144,17 +163,19 @@ pub struct Generator<B: Backend> {
 }
 
 impl<B: Backend> Generator<B> {
-    /// `out` ([batch, 784] elements) is where the images go: the discriminator's input in training.
+    /// `out` ([batch, 784] elements) is where the images go: the discriminator's input in
+    /// training; `input` is the width of z ([`generator_input`]).
     pub fn new(
         be: &mut B,
         store: &ParamStore<B>,
         batch: usize,
         out: &B::Tensor,
+        input: usize,
     ) -> Result<Generator<B>> {
         let rows = batch;
         let hidden = |be: &mut B| be.zeros(&[rows, HIDDEN]);
         Ok(Generator {
-            l1: Linear::new(be, store, "generator.0", LATENT, HIDDEN)?,
+            l1: Linear::new(be, store, "generator.0", input, HIDDEN)?,
             bn1: BatchNorm::new(be, store, "generator.2", HIDDEN, BN_MOMENTUM, BN_EPS)?,
             l2: Linear::new(be, store, "generator.3", HIDDEN, HIDDEN)?,
             bn2: BatchNorm::new(be, store, "generator.5", HIDDEN, BN_MOMENTUM, BN_EPS)?,
@@ -201,10 +222,13 @@ impl<B: Backend> Generator<B> {
     }
 }
 
-/// The discriminator for one batch size: the conv trunk and a dense logit.
+/// The discriminator for one batch size: the conv trunk and a dense logit, plus in a
+/// conditional model the projection term <embed[y], features>.
 pub struct Discriminator<B: Backend> {
     trunk: ConvTrunk<B>,
     dense: Linear<B>,
+    /// The class embedding [10, 512] and its gradient (conditional models).
+    projection: Option<(B::Tensor, B::Tensor)>,
     /// Output logits [B, 1].
     pub logits: B::Tensor,
     dfeatures: B::Tensor,
@@ -217,9 +241,18 @@ impl<B: Backend> Discriminator<B> {
         store: &ParamStore<B>,
         batch: usize,
         input: &B::Tensor,
+        conditional: bool,
     ) -> Result<Discriminator<B>> {
         let flat = D_TRUNK.feature_count();
+        let projection = match conditional {
+            true => Some((
+                store.get(be, "projection.weight", &[CLASSES, flat])?,
+                store.grad(be, "projection.weight", &[CLASSES, flat])?,
+            )),
+            false => None,
+        };
         Ok(Discriminator {
+            projection,
             trunk: ConvTrunk::new(
                 be,
                 store,
@@ -235,23 +268,39 @@ impl<B: Backend> Discriminator<B> {
         })
     }
 
-    /// logits = D(input).
-    pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
+    /// logits = D(input), with the labels [B] of the input in a conditional model.
+    pub fn forward(&self, be: &mut B, mode: BnMode, labels: Option<&B::Tensor>) -> Result<()> {
         self.trunk.forward(be, mode)?;
+        let features = &self.trunk.features;
         self.dense
-            .forward(be, &self.trunk.features, &self.logits, Activation::Identity)
+            .forward(be, features, &self.logits, Activation::Identity)?;
+        match (&self.projection, labels) {
+            (Some((embed, _)), Some(y)) => be.projection(features, embed, y, &self.logits),
+            (None, None) => Ok(()),
+            _ => Err(Error::Invalid(
+                "labels go with a conditional discriminator, and only with one".into(),
+            )),
+        }
     }
 
-    /// Backward from dlogits [B, 1]; an input gradient is [B, 784].
+    /// Backward from dlogits [B, 1] (the labels as in the forward); an input gradient is
+    /// [B, 784].
     pub fn backward(
         &self,
         be: &mut B,
         dlogits: &B::Tensor,
         mode: Backprop<B::Tensor>,
+        labels: Option<&B::Tensor>,
     ) -> Result<()> {
         let features = &self.trunk.features;
         self.dense
             .backward(be, features, dlogits, mode.with_input(&self.dfeatures))?;
+        if let (Some((embed, dembed)), Some(y)) = (&self.projection, labels) {
+            be.projection_backward_input(dlogits, embed, y, &self.dfeatures)?;
+            if mode.params() {
+                be.projection_backward_params(dlogits, features, y, dembed)?;
+            }
+        }
         self.trunk.backward(be, &self.dfeatures, mode)
     }
 }

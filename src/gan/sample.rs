@@ -3,15 +3,66 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::gan::model::{GeneratorKind, LATENT};
-use crate::gan::trainer::{SampleNoise, Sampler, generator_store};
+use crate::gan::checkpoint::is_conditional;
+use crate::gan::model::{CLASSES, GeneratorKind, LATENT};
+use crate::gan::trainer::{SampleNoise, Sampler, cycled_labels, generator_store};
 use crate::gpu::{Gpu, ready_now};
 use crate::io::{checkpoint, image, npy};
 use crate::nn::{Recorder, convert_layouts};
 
-/// `count` images [count, 784] in [-1, 1] from a checkpoint's generator (inference mode).
+/// Which digits a class-conditional generator draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Digits {
+    /// 0, 1, ..., 9, 0, 1, ...: every digit alike (the default).
+    Cycled,
+    /// Only this one.
+    One(u8),
+    /// A 10x10 grid: row r is digit r (100 images).
+    All,
+}
+
+impl Digits {
+    /// The labels of `count` images.
+    pub fn labels(self, count: usize) -> Vec<f32> {
+        match self {
+            Digits::Cycled => cycled_labels(count),
+            Digits::One(d) => vec![f32::from(d); count],
+            Digits::All => (0..count).map(|i| (i / 10 % 10) as f32).collect(),
+        }
+    }
+}
+
+/// What to generate from a checkpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub count: usize,
+    /// Noise seed, when `z` is not given.
+    pub seed: u64,
+    /// The latent vectors [count, 100], instead of drawn ones.
+    pub z: Option<&'a [f32]>,
+    /// Also return the latent vectors used.
+    pub keep_latents: bool,
+    /// A class-conditional checkpoint's digits (default: 0..9 in turn).
+    pub digits: Option<Digits>,
+}
+
+impl Request<'_> {
+    /// `count` images from noise drawn from `seed`.
+    pub fn drawn(count: usize, seed: u64) -> Request<'static> {
+        Request {
+            count,
+            seed,
+            z: None,
+            keep_latents: false,
+            digits: None,
+        }
+    }
+}
+
+/// `count` images [count, 784] in [-1, 1] from a checkpoint's generator (inference mode); a
+/// class-conditional one draws the digits 0..9 in turn.
 pub fn generate(gpu: &Gpu, path: &Path, count: usize, seed: u64) -> Result<Vec<f32>> {
-    Ok(generate_with(gpu, path, count, seed, None, false)?.0)
+    Ok(generate_with(gpu, path, &Request::drawn(count, seed))?.0)
 }
 
 /// Images, and with `keep_latents` the latent vectors [count, 100] they came from: `z` when
@@ -19,26 +70,16 @@ pub fn generate(gpu: &Gpu, path: &Path, count: usize, seed: u64) -> Result<Vec<f
 pub fn generate_with(
     gpu: &Gpu,
     path: &Path,
-    count: usize,
-    seed: u64,
-    z: Option<&[f32]>,
-    keep_latents: bool,
+    request: &Request<'_>,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
+    let count = request.count;
     if count == 0 || count > 65_536 {
         return Err(Error::Invalid(format!(
             "--count must be between 1 and 65536, got {count}"
         )));
     }
     let ckpt = checkpoint::load(path)?;
-    ready_now(generate_from_checkpoint(
-        gpu,
-        path,
-        &ckpt,
-        count,
-        seed,
-        z,
-        keep_latents,
-    ))
+    ready_now(generate_from_checkpoint(gpu, path, &ckpt, request))
 }
 
 /// [`generate_with`] on a checkpoint already read (`path` names it in errors); awaitable, for the
@@ -47,11 +88,15 @@ pub async fn generate_from_checkpoint(
     gpu: &Gpu,
     path: &Path,
     ckpt: &checkpoint::Checkpoint,
-    count: usize,
-    seed: u64,
-    z: Option<&[f32]>,
-    keep_latents: bool,
+    request: &Request<'_>,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
+    let conditional = is_conditional(ckpt);
+    if request.digits.is_some() && !conditional {
+        return Err(Error::file(
+            path,
+            "not a class-conditional checkpoint (`train --conditional` makes one): --digit needs one",
+        ));
+    }
     let model = ckpt.meta(path, "model")?;
     let kind = GeneratorKind::from_model_name(model).ok_or_else(|| {
         Error::file(
@@ -59,18 +104,20 @@ pub async fn generate_from_checkpoint(
             format!("checkpoint of model '{model}', expected a GAN ('mlp-gan' or 'dcgan')"),
         )
     })?;
-    let specs = kind.specs();
+    let specs = kind.specs(conditional);
     let mut weights = ckpt.select(path, &specs, "")?;
     convert_layouts(&specs, &mut weights, false);
     let mut be = Recorder::new(gpu);
-    let store = generator_store(&mut be, kind)?;
+    let store = generator_store(&mut be, kind, conditional)?;
     store.load(&mut be, &weights)?;
-    let noise = match z {
+    let noise = match request.z {
         Some(_) => SampleNoise::Given,
-        None => SampleNoise::Drawn { seed },
+        None => SampleNoise::Drawn { seed: request.seed },
     };
-    Sampler::with_noise(gpu, kind, &store, count, noise)?
-        .generate_from_async(z, keep_latents)
+    let count = request.count;
+    let labels = conditional.then(|| request.digits.unwrap_or(Digits::Cycled).labels(count));
+    Sampler::with_noise(gpu, kind, &store, count, noise, labels)?
+        .generate_from_async(request.z, request.keep_latents)
         .await
 }
 
@@ -86,6 +133,8 @@ pub struct SampleFiles<'a> {
     pub npy: Option<&'a Path>,
     /// Instead of independent samples: rows walking the latent space between random points.
     pub interpolate: bool,
+    /// The digits of a class-conditional checkpoint (`--digit`).
+    pub digits: Option<Digits>,
 }
 
 /// Rows and steps of `sample --interpolate`.
@@ -130,7 +179,7 @@ pub fn latent_walk(seed: u64) -> Vec<f32> {
 pub fn sample(
     gpu: &Gpu,
     path: &Path,
-    count: Option<usize>,
+    mut count: Option<usize>,
     seed: u64,
     files: &SampleFiles<'_>,
 ) -> Result<()> {
@@ -155,6 +204,14 @@ pub fn sample(
         }
         given = Some((WALK_ROWS * WALK_STEPS, latent_walk(seed)));
     }
+    if files.digits == Some(Digits::All) {
+        if given.is_some() || count.is_some_and(|c| c != 100) {
+            return Err(Error::Invalid(
+                "--digit all makes a 10x10 grid of 100 images: drop --count, --noise and --interpolate".into(),
+            ));
+        }
+        count = Some(100);
+    }
     let count = match (&given, count) {
         (Some((rows, _)), Some(c)) if c != *rows => {
             return Err(Error::Invalid(format!(
@@ -165,10 +222,19 @@ pub fn sample(
         (None, c) => c.unwrap_or(64),
     };
     let given = given.as_ref().map(|g| &g.1[..]);
-    let (images, z) = generate_with(gpu, path, count, seed, given, files.noise_out.is_some())?;
+    let request = Request {
+        count,
+        seed,
+        z: given,
+        keep_latents: files.noise_out.is_some(),
+        digits: files.digits,
+    };
+    let (images, z) = generate_with(gpu, path, &request)?;
     if let Some(png) = files.png {
         let columns = if files.interpolate {
             WALK_STEPS
+        } else if files.digits == Some(Digits::All) {
+            CLASSES
         } else {
             (count as f64).sqrt().ceil() as usize
         };

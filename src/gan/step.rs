@@ -4,6 +4,7 @@
 use crate::error::{Result, ensure};
 use crate::gan::model::{
     AnyGenerator, Discriminator, GeneratorKind, LATENT, PIXELS, discriminator_specs,
+    generator_input,
 };
 use crate::gan::objective::{Objective, Target, Term};
 use crate::nn::layers::Backprop;
@@ -21,6 +22,9 @@ pub struct StepConfig {
     pub adam: AdamSpec,
     pub noise: Noise,
     pub objective: Objective,
+    /// Class-conditional: G takes [z | one_hot(y)], D adds the projection term; real labels come
+    /// from the dataset, fake ones are drawn on the device from (seed, step).
+    pub conditional: bool,
 }
 
 impl StepConfig {
@@ -34,8 +38,15 @@ impl StepConfig {
             adam: AdamSpec::GAN,
             noise: Noise::Drawn,
             objective: Objective::Bce,
+            conditional: false,
         }
     }
+}
+
+/// Seed of the fake labels' streams (the D step's and the G step's, as for the noise), apart
+/// from the noise's.
+fn label_seed(seed: u64) -> u64 {
+    seed ^ 0x6c61_6265_6c73_0000
 }
 
 /// Where a step's two noise batches (for the D step and the G step) come from.
@@ -62,6 +73,9 @@ pub struct Gan<B: Backend> {
     pub images: B::Words,
     /// This epoch's shuffled image indices.
     pub order: B::Words,
+    /// Conditional models: the labels of the training images (bytes packed 4 per u32), of the
+    /// real batch, of the D step's and the G step's fakes, and G's input [z | one_hot(y)].
+    pub labels: Option<Labels<B>>,
     /// The noise [B, 100] of the D step and of the G step.
     pub noise: [B::Tensor; 2],
     /// Images fed to D: the real batch, then G's output.
@@ -71,10 +85,24 @@ pub struct Gan<B: Backend> {
     pub stats: B::Tensor,
 }
 
+pub struct Labels<B: Backend> {
+    pub all: B::Words,
+    pub real: B::Tensor,
+    pub fake: [B::Tensor; 2],
+    pub g_input: B::Tensor,
+}
+
 impl<B: Backend> Gan<B> {
-    /// Buffers for training on `images` (`count` images of 784 bytes, packed 4 per u32);
-    /// parameters start at zero: initialise or load them next.
-    pub fn new(be: &mut B, config: StepConfig, images: &[u32], count: usize) -> Result<Gan<B>> {
+    /// Buffers for training on `images` (`count` images of 784 bytes, packed 4 per u32) and
+    /// their `labels` (bytes packed 4 per u32; used by conditional models); parameters start at
+    /// zero: initialise or load them next.
+    pub fn new(
+        be: &mut B,
+        config: StepConfig,
+        images: &[u32],
+        labels: &[u32],
+        count: usize,
+    ) -> Result<Gan<B>> {
         ensure(config.batch >= 1 && config.batch <= count, || {
             format!(
                 "batch size {} must be between 1 and the dataset size {count}",
@@ -84,13 +112,30 @@ impl<B: Backend> Gan<B> {
         ensure(images.len() * 4 == count * PIXELS, || {
             "image data does not hold whole images".into()
         })?;
-        let g_store = ParamStore::new(be, config.model.specs())?;
-        let d_store = ParamStore::new(be, discriminator_specs())?;
+        let c = config.conditional;
+        let g_store = ParamStore::new(be, config.model.specs(c))?;
+        let d_store = ParamStore::new(be, discriminator_specs(c))?;
         let input = be.zeros(&[config.batch, PIXELS])?;
-        let generator = AnyGenerator::new(config.model, be, &g_store, config.batch, &input)?;
-        let discriminator = Discriminator::new(be, &d_store, config.batch, &input)?;
+        let generator = AnyGenerator::new(config.model, be, &g_store, config.batch, &input, c)?;
+        let discriminator = Discriminator::new(be, &d_store, config.batch, &input, c)?;
         let order: Vec<u32> = (0..count as u32).collect();
+        let labels = match c {
+            false => None,
+            true => {
+                ensure(labels.len() == count.div_ceil(4), || {
+                    format!("{} label words for {count} images", labels.len())
+                })?;
+                let rows = config.batch;
+                Some(Labels {
+                    all: be.words(labels)?,
+                    real: be.zeros(&[rows])?,
+                    fake: [be.zeros(&[rows])?, be.zeros(&[rows])?],
+                    g_input: be.zeros(&[rows, generator_input(true)])?,
+                })
+            }
+        };
         Ok(Gan {
+            labels,
             config,
             images: be.words(images)?,
             order: be.words(&order)?,
@@ -115,6 +160,31 @@ impl<B: Backend> Gan<B> {
         self.d_store.initialize(be, d)
     }
 
+    /// G's input for noise `z` and (conditional) fake labels `i` (0: the D step's, 1: the G
+    /// step's): z itself, or [z | one_hot(y)] with y drawn for this step.
+    fn generator_input<'a>(
+        &'a self,
+        be: &mut B,
+        z: &'a B::Tensor,
+        i: u32,
+    ) -> Result<&'a B::Tensor> {
+        let Some(l) = &self.labels else {
+            return Ok(z);
+        };
+        let seed = label_seed(self.config.seed);
+        let y = &l.fake[i as usize];
+        be.rand_labels(
+            y,
+            seed,
+            Stream {
+                base: i,
+                per_run: NOISE_STREAMS_PER_STEP,
+            },
+        )?;
+        be.one_hot_concat(z, y, &l.g_input)?;
+        Ok(&l.g_input)
+    }
+
     /// One training step at the run's step, on the batch at the run's offset of the current order.
     pub fn step(&self, be: &mut B) -> Result<()> {
         let (d, g, c) = (&self.discriminator, &self.generator, &self.config);
@@ -125,26 +195,37 @@ impl<B: Backend> Gan<B> {
             be.randn(z_d, c.seed, Stream { base: 0, per_run })?;
             be.randn(z_g, c.seed, Stream { base: 1, per_run })?;
         }
+        let l = self.labels.as_ref();
+        let (real, fake_d, fake_g) = (
+            l.map(|l| &l.real),
+            l.map(|l| &l.fake[0]),
+            l.map(|l| &l.fake[1]),
+        );
 
         // Discriminator: the real batch, then G(z_d); its loss is the mean of the two terms.
         be.fill(&self.d_store.grads, 0.0)?;
         be.gather_batch(&self.images, &self.order, &self.input)?;
-        d.forward(be, BnMode::TRAIN)?;
+        if let Some(l) = l {
+            be.gather_labels(&l.all, &self.order, &l.real)?;
+        }
+        d.forward(be, BnMode::TRAIN, real)?;
         o.score(be, Term::D, Target::Real, &d.logits, dlogits, stats)?;
-        d.backward(be, dlogits, Backprop::Params)?;
-        g.forward(be, z_d, BnMode::TRAIN)?;
-        d.forward(be, BnMode::TRAIN)?;
+        d.backward(be, dlogits, Backprop::Params, real)?;
+        let input = self.generator_input(be, z_d, 0)?;
+        g.forward(be, input, BnMode::TRAIN)?;
+        d.forward(be, BnMode::TRAIN, fake_d)?;
         o.score(be, Term::D, Target::Fake, &d.logits, dlogits, stats)?;
-        d.backward(be, dlogits, Backprop::Params)?;
+        d.backward(be, dlogits, Backprop::Params, fake_d)?;
         self.d_store.adam(be, c.adam)?;
 
         // Generator: G(z_g) scored as real, gradients through D leaving D's state untouched.
-        g.forward(be, z_g, BnMode::TRAIN)?;
-        d.forward(be, BnMode::TRAIN_KEEP_RUNNING)?;
+        let input = self.generator_input(be, z_g, 1)?;
+        g.forward(be, input, BnMode::TRAIN)?;
+        d.forward(be, BnMode::TRAIN_KEEP_RUNNING, fake_g)?;
         o.score(be, Term::G, Target::Real, &d.logits, dlogits, stats)?;
-        d.backward(be, dlogits, Backprop::Input(&self.dinput))?;
+        d.backward(be, dlogits, Backprop::Input(&self.dinput), fake_g)?;
         be.fill(&self.g_store.grads, 0.0)?;
-        g.backward(be, z_g, &self.dinput)?;
+        g.backward(be, input, &self.dinput)?;
         self.g_store.adam(be, c.adam)
     }
 }

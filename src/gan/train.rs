@@ -14,7 +14,7 @@ use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
 use crate::gan::model::GeneratorKind;
 use crate::gan::objective::StepStats;
 use crate::gan::step::StepConfig;
-use crate::gan::trainer::{GpuTrainer, Sampler, grid_seed};
+use crate::gan::trainer::{GpuTrainer, Sampler, cycled_labels, grid_seed};
 use crate::gpu::Gpu;
 use crate::io::metrics::Metrics;
 use crate::io::{FolderLock, image, remove_stale_temporaries};
@@ -31,6 +31,8 @@ const INJECT_NAN_ENV: &str = "WGSL_GAN_INJECT_NAN_AT_STEP";
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
     pub model: GeneratorKind,
+    /// Class-conditional (`--conditional`).
+    pub conditional: bool,
     pub epochs: u64,
     /// Stop after this many steps in all (counting steps before a resume).
     pub max_steps: Option<u64>,
@@ -53,6 +55,11 @@ pub struct TrainOptions {
 }
 
 impl TrainOptions {
+    /// The labels of a conditional model's sample grid and FID images: every digit alike.
+    fn sample_labels(&self, count: usize) -> Option<Vec<f32>> {
+        self.conditional.then(|| cycled_labels(count))
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Invalid(m));
         if self.epochs == 0 {
@@ -110,8 +117,13 @@ impl TrainOptions {
             GeneratorKind::Mlp => "mlp",
             GeneratorKind::Dcgan => "dcgan",
         };
+        let conditional = if self.conditional {
+            " --conditional"
+        } else {
+            ""
+        };
         let mut args = format!(
-            "train --resume --model {model} --out {} --data-dir {} --epochs {} --batch-size {} --seed {} --lr {} --beta1 {} --log-every {} --fid-samples {} --classifier {}",
+            "train --resume --model {model}{conditional} --out {} --data-dir {} --epochs {} --batch-size {} --seed {} --lr {} --beta1 {} --log-every {} --fid-samples {} --classifier {}",
             quote(&self.out),
             quote(&self.data_dir),
             self.epochs,
@@ -140,6 +152,7 @@ impl TrainOptions {
                 beta1: self.beta1,
                 ..AdamSpec::GAN
             },
+            conditional: self.conditional,
             ..StepConfig::article(self.model, self.batch, self.seed)
         }
     }
@@ -209,7 +222,8 @@ fn fid_scorer<'g>(
         Ok(e) => {
             let g = &trainer.gan.g_store;
             let seed = grid_seed(opts.seed) ^ 1;
-            let sampler = Sampler::new(gpu, opts.model, g, opts.fid_samples, seed)?;
+            let labels = opts.sample_labels(opts.fid_samples);
+            let sampler = Sampler::new(gpu, opts.model, g, opts.fid_samples, seed, labels)?;
             Ok(Some((sampler, e)))
         }
         Err(e) => {
@@ -258,11 +272,13 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         beta1: opts.beta1,
         dataset_size: data.count,
         data_digest: data.digest(),
+        conditional: opts.conditional,
     };
     let checkpoint = opts.out.join(CHECKPOINT);
     let start_up = Instant::now();
     let config = opts.step_config();
-    let mut trainer = GpuTrainer::new(gpu, config, &data.packed_images(), data.count)?;
+    let (images, labels) = (data.packed_images(), data.packed_labels());
+    let mut trainer = GpuTrainer::new(gpu, config, &images, &labels, data.count)?;
     let start = if opts.resume {
         meta.resume(&checkpoint, &mut trainer)?
     } else {
@@ -270,7 +286,8 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         0
     };
     let g = &trainer.gan.g_store;
-    let mut grid = Sampler::new(gpu, opts.model, g, 64, grid_seed(opts.seed))?;
+    let labels = opts.sample_labels(64);
+    let mut grid = Sampler::new(gpu, opts.model, g, 64, grid_seed(opts.seed), labels)?;
     let mut fid = fid_scorer(gpu, &opts, &trainer)?;
     let steps_per_epoch = (data.count / opts.batch) as u64;
     let total = opts

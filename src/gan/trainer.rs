@@ -2,7 +2,7 @@
 //! number and batch offset as its inputs; losses are read back only when asked for.
 
 use crate::error::{Error, Result};
-use crate::gan::model::{AnyGenerator, GeneratorKind, LATENT, PIXELS};
+use crate::gan::model::{AnyGenerator, CLASSES, GeneratorKind, LATENT, PIXELS, generator_input};
 use crate::gan::objective::StepStats;
 use crate::gan::step::{Gan, StepConfig};
 use crate::gpu::{Dispatch, Gpu, ready_now};
@@ -20,10 +20,11 @@ impl<'g> GpuTrainer<'g> {
         gpu: &'g Gpu,
         config: StepConfig,
         images: &[u32],
+        labels: &[u32],
         count: usize,
     ) -> Result<GpuTrainer<'g>> {
         let mut be = Recorder::new(gpu);
-        let gan = Gan::new(&mut be, config, images, count)?;
+        let gan = Gan::new(&mut be, config, images, labels, count)?;
         gan.step(&mut be)?;
         be.input_words("order", &gan.order);
         be.input("noise.d", &gan.noise[0]);
@@ -135,7 +136,15 @@ pub struct Sampler<'g> {
     chunk: usize,
     /// z is the program's input "z" (written per chunk), not drawn on the GPU.
     given: bool,
+    /// A conditional generator's labels, one per image (written per chunk).
+    labels: Option<Vec<f32>>,
     program: Program<'g>,
+}
+
+/// Labels 0, 1, ..., 9, 0, 1, ... for `count` images: every digit equally, for a conditional
+/// model's sample grids and scores.
+pub fn cycled_labels(count: usize) -> Vec<f32> {
+    (0..count).map(|i| (i % CLASSES) as f32).collect()
 }
 
 /// Seed of the fixed noise behind the per-epoch sample grids.
@@ -157,14 +166,16 @@ pub enum SampleNoise {
 }
 
 impl<'g> Sampler<'g> {
+    /// `labels` (one per image) for a conditional generator, `None` for the others.
     pub fn new(
         gpu: &'g Gpu,
         kind: GeneratorKind,
         store: &ParamStore<Recorder<'g>>,
         count: usize,
         seed: u64,
+        labels: Option<Vec<f32>>,
     ) -> Result<Sampler<'g>> {
-        Sampler::with_noise(gpu, kind, store, count, SampleNoise::Drawn { seed })
+        Sampler::with_noise(gpu, kind, store, count, SampleNoise::Drawn { seed }, labels)
     }
 
     pub fn with_noise(
@@ -173,12 +184,19 @@ impl<'g> Sampler<'g> {
         store: &ParamStore<Recorder<'g>>,
         count: usize,
         noise: SampleNoise,
+        labels: Option<Vec<f32>>,
     ) -> Result<Sampler<'g>> {
+        if labels.as_ref().is_some_and(|l| l.len() != count) {
+            return Err(Error::Invalid(format!(
+                "{count} images need {count} labels"
+            )));
+        }
         let chunk = count.clamp(1, SAMPLE_CHUNK);
         let mut be = Recorder::new(gpu);
         let out = be.zeros(&[chunk, PIXELS])?;
         let z = be.zeros(&[chunk, LATENT])?;
-        let generator = AnyGenerator::new(kind, &mut be, store, chunk, &out)?;
+        let conditional = labels.is_some();
+        let generator = AnyGenerator::new(kind, &mut be, store, chunk, &out, conditional)?;
         match noise {
             SampleNoise::Drawn { seed } => {
                 let stream = Stream {
@@ -189,13 +207,24 @@ impl<'g> Sampler<'g> {
             }
             SampleNoise::Given => be.input("z", &z),
         }
-        generator.forward(&mut be, &z, BnMode::Inference)?;
+        let input = match conditional {
+            false => z.clone(),
+            true => {
+                let y = be.zeros(&[chunk])?;
+                let input = be.zeros(&[chunk, generator_input(true)])?;
+                be.input("labels", &y);
+                be.one_hot_concat(&z, &y, &input)?;
+                input
+            }
+        };
+        generator.forward(&mut be, &input, BnMode::Inference)?;
         be.output("images", &out);
         be.output("z", &z);
         Ok(Sampler {
             count,
             chunk,
             given: matches!(noise, SampleNoise::Given),
+            labels,
             program: Program::new(&mut be),
         })
     }
@@ -238,6 +267,11 @@ impl<'g> Sampler<'g> {
                 block.resize(self.chunk * LATENT, 0.0);
                 self.program.write("z", &block)?;
             }
+            if let Some(labels) = &self.labels {
+                let mut block = labels[first..first + rows].to_vec();
+                block.resize(self.chunk, 0.0);
+                self.program.write("labels", &block)?;
+            }
             let run = Run {
                 step: k as u64,
                 ..Run::default()
@@ -256,8 +290,9 @@ impl<'g> Sampler<'g> {
 pub fn generator_store<'g>(
     be: &mut Recorder<'g>,
     kind: GeneratorKind,
+    conditional: bool,
 ) -> Result<ParamStore<Recorder<'g>>> {
-    ParamStore::new(be, kind.specs())
+    ParamStore::new(be, kind.specs(conditional))
 }
 
 /// (count, sum of absolute values, sum of squares) in f64 over the generator's values among

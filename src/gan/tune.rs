@@ -39,10 +39,10 @@ pub fn tune(
     gpu.set_tuned_plans(None);
     // Recording a step plans every product it runs; nothing is submitted. The images only need
     // the right size: timing does not depend on pixel values.
-    let images = vec![0u32; batch * 196];
+    let (images, labels) = (vec![0u32; batch * 196], vec![0u32; batch.div_ceil(4)]);
     let config = StepConfig::article(model, batch, 0);
     let before = gpu.matmul_shapes();
-    drop(GpuTrainer::new(gpu, config, &images, batch)?);
+    drop(GpuTrainer::new(gpu, config, &images, &labels, batch)?);
     let shapes: Vec<_> = gpu
         .matmul_shapes()
         .into_iter()
@@ -58,7 +58,7 @@ pub fn tune(
     let path = tune::save(gpu, &table)?;
     let step_ms = match check_steps {
         0 => None,
-        n => Some(compare_steps(gpu, config, &images, &table, n)?),
+        n => Some(compare_steps(gpu, config, &images, &labels, &table, n)?),
     };
     gpu.set_tuned_plans(Some(table));
     Ok(TuneSummary {
@@ -73,13 +73,14 @@ fn compare_steps(
     gpu: &Gpu,
     config: StepConfig,
     images: &[u32],
+    labels: &[u32],
     table: &PlanTable,
     steps: u64,
 ) -> Result<(f64, f64)> {
     let count = config.batch;
     let trainer = |plans: Option<PlanTable>| -> Result<GpuTrainer<'_>> {
         gpu.set_tuned_plans(plans);
-        let mut t = GpuTrainer::new(gpu, config, images, count)?;
+        let mut t = GpuTrainer::new(gpu, config, images, labels, count)?;
         t.initialize()?;
         t.set_order(&(0..count as u32).collect::<Vec<_>>())?;
         Ok(t)

@@ -45,6 +45,7 @@ shaders! {
     Elementwise => "elementwise.wgsl",
     Rng => "rng.wgsl",
     Batch => "batch.wgsl",
+    Conditional => "conditional.wgsl",
 }
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");

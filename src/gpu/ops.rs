@@ -808,6 +808,110 @@ pub fn randn(gpu: &Gpu, dst: &Tensor, seed: u64, stream: u32) -> Result<Dispatch
     )
 }
 
+/// dst = uniform class labels 0..9 (as f32), a pure function of (seed, stream, element index);
+/// its parameters are randn's.
+pub fn rand_labels(gpu: &Gpu, dst: &Tensor, seed: u64, stream: u32) -> Result<Dispatch> {
+    let n = dst.len();
+    gpu.dispatch(
+        key(Shader::Rng, "rand_labels"),
+        &[dst.binding()],
+        &randn_params(n, seed, stream),
+        gpu.grid(n),
+    )
+}
+
+/// out [B, L + C] = [z | one_hot(labels)], z [B, L], labels [B].
+pub fn one_hot_concat(gpu: &Gpu, z: &Tensor, labels: &Tensor, out: &Tensor) -> Result<Dispatch> {
+    let (rows, cols, classes) = spec::one_hot_concat_dims(z.shape(), labels.shape(), out.shape())?;
+    gpu.dispatch(
+        key(Shader::Conditional, "one_hot_concat"),
+        &[z.binding(), labels.binding(), out.binding()],
+        &[u(rows), u(cols), u(classes)],
+        gpu.grid(out.len()),
+    )
+}
+
+/// logits [B, 1] += <embed[labels_b], features_b>; features [B, F], embed [C, F].
+pub fn projection(
+    gpu: &Gpu,
+    features: &Tensor,
+    embed: &Tensor,
+    labels: &Tensor,
+    logits: &Tensor,
+) -> Result<Dispatch> {
+    let (rows, f, classes) = spec::projection_dims(
+        features.shape(),
+        embed.shape(),
+        labels.shape(),
+        logits.shape(),
+    )?;
+    gpu.dispatch(
+        key(Shader::Conditional, "projection"),
+        &[
+            features.binding(),
+            embed.binding(),
+            labels.binding(),
+            logits.binding(),
+        ],
+        &[u(rows), u(f), u(classes)],
+        [u(rows.div_ceil(64)), 1, 1],
+    )
+}
+
+/// dfeatures [B, F] += dlogits_b * embed[labels_b].
+pub fn projection_backward_input(
+    gpu: &Gpu,
+    dlogits: &Tensor,
+    embed: &Tensor,
+    labels: &Tensor,
+    dfeatures: &Tensor,
+) -> Result<Dispatch> {
+    let (rows, f, classes) = spec::projection_dims(
+        dfeatures.shape(),
+        embed.shape(),
+        labels.shape(),
+        dlogits.shape(),
+    )?;
+    gpu.dispatch(
+        key(Shader::Conditional, "projection_backward_input"),
+        &[
+            dlogits.binding(),
+            embed.binding(),
+            labels.binding(),
+            dfeatures.binding(),
+        ],
+        &[u(rows), u(f), u(classes)],
+        gpu.grid(rows * f),
+    )
+}
+
+/// dembed [C, F] += sum over the rows with label c of dlogits_b * features_b.
+pub fn projection_backward_params(
+    gpu: &Gpu,
+    dlogits: &Tensor,
+    features: &Tensor,
+    labels: &Tensor,
+    dembed: &Tensor,
+) -> Result<Dispatch> {
+    let (rows, f, classes) = spec::projection_dims(
+        features.shape(),
+        dembed.shape(),
+        labels.shape(),
+        dlogits.shape(),
+    )?;
+    gpu.dispatch(
+        key(Shader::Conditional, "projection_backward_params"),
+        &[
+            dlogits.binding(),
+            features.binding(),
+            labels.binding(),
+            dembed.binding(),
+        ],
+        &[u(rows), u(f), u(classes)],
+        gpu.grid(classes * f),
+    )
+}
+
 /// The uniform words of a gather dispatch.
 pub fn gather_params(batch: usize, pixels: usize, offset: usize) -> Vec<u32> {
     vec![u(batch), u(pixels), u(offset)]

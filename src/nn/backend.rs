@@ -115,6 +115,8 @@ backend! {
 
         /// dst = standard normal noise from (seed, the stream at this run's step).
         fn randn(&mut self, dst: &Self::Tensor, seed: u64, stream: Stream) -> Result<()>;
+        /// dst = uniform class labels 0..9 from (seed, the stream at this run's step).
+        fn rand_labels(&mut self, dst: &Self::Tensor, seed: u64, stream: Stream) -> Result<()>;
         /// dst [B, pixels] = images[order[run.offset + b]] scaled to [-1, 1].
         fn gather_batch(
             &mut self,
@@ -171,6 +173,12 @@ backend! {
         fn randn(&mut self, dst: &gpu::Tensor, seed: u64, stream: Stream) -> Result<()> {
             let d = ops::randn(self.gpu, dst, seed, stream.at(0));
             let n = dst.len();
+            self.push_dynamic(d, Dynamic::Randn { n, seed, stream })
+        }
+        fn rand_labels(&mut self, dst: &gpu::Tensor, seed: u64, stream: Stream) -> Result<()> {
+            let d = ops::rand_labels(self.gpu, dst, seed, stream.at(0));
+            let n = dst.len();
+            // Its parameters are randn's.
             self.push_dynamic(d, Dynamic::Randn { n, seed, stream })
         }
         fn gather_batch(
@@ -240,6 +248,9 @@ backend! {
         fn randn(&mut self, dst: &cpu::Tensor, seed: u64, stream: Stream) -> Result<()> {
             cpu::ops::randn(dst, seed, stream.at(self.run.step))
         }
+        fn rand_labels(&mut self, dst: &cpu::Tensor, seed: u64, stream: Stream) -> Result<()> {
+            cpu::ops::rand_labels(dst, seed, stream.at(self.run.step))
+        }
         fn gather_batch(
             &mut self,
             images: &Self::Words,
@@ -270,6 +281,29 @@ backend! {
     }
 
     kernels {
+        /// out [B, L + 10] = [z | one_hot(labels)].
+        fn one_hot_concat(z: &Self::Tensor, labels: &Self::Tensor, out: &Self::Tensor);
+        /// logits [B, 1] += <embed[labels_b], features_b>.
+        fn projection(
+            features: &Self::Tensor,
+            embed: &Self::Tensor,
+            labels: &Self::Tensor,
+            logits: &Self::Tensor,
+        );
+        /// dfeatures += dlogits_b * embed[labels_b].
+        fn projection_backward_input(
+            dlogits: &Self::Tensor,
+            embed: &Self::Tensor,
+            labels: &Self::Tensor,
+            dfeatures: &Self::Tensor,
+        );
+        /// dembed[c] += sum over rows labelled c of dlogits_b * features_b.
+        fn projection_backward_params(
+            dlogits: &Self::Tensor,
+            features: &Self::Tensor,
+            labels: &Self::Tensor,
+            dembed: &Self::Tensor,
+        );
         /// c = op(a) op(b) (+ c) (+ bias), then the activation.
         fn matmul(
             a: &Self::Tensor,
