@@ -11,10 +11,9 @@ use crate::data::{epoch_order, idx};
 use crate::error::{Error, Result};
 use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
 use crate::gan::model::GeneratorKind;
-use crate::gan::sample::{Request, generate_from_checkpoint};
+use crate::gan::sample::{Digits, Request, generate_from_checkpoint};
 use crate::gan::step::StepConfig;
-use crate::gan::trainer::generator_checksum;
-use crate::gan::trainer::{GpuTrainer, Sampler, grid_seed};
+use crate::gan::trainer::{GpuTrainer, Sampler, cycled_labels, generator_checksum, grid_seed};
 use crate::gpu::{Gpu, describe};
 use crate::io::checkpoint;
 use crate::spec::AdamSpec;
@@ -35,22 +34,25 @@ pub struct WebGan {
 
 #[wasm_bindgen]
 impl WebGan {
-    /// Opens the browser's WebGPU adapter and prepares a run of `model` ("mlp" or "dcgan") on
-    /// the training images and labels (IDX files, gzipped or not), initialised from `seed`.
+    /// Opens the browser's WebGPU adapter and prepares a run of `model` ("mlp" or "dcgan"),
+    /// class-conditional or not, on the training images and labels (IDX files, gzipped or not),
+    /// initialised from `seed`.
     pub async fn create(
         model: String,
+        conditional: bool,
         batch: usize,
         seed: u32,
         images: Vec<u8>,
         labels: Vec<u8>,
     ) -> std::result::Result<WebGan, JsError> {
-        WebGan::open(&model, batch, seed.into(), images, labels)
+        WebGan::open(&model, conditional, batch, seed.into(), images, labels)
             .await
             .map_err(js)
     }
 
     async fn open(
         model: &str,
+        conditional: bool,
         batch: usize,
         seed: u64,
         images: Vec<u8>,
@@ -83,11 +85,16 @@ impl WebGan {
         }
         // The page keeps one run for its lifetime; the trainer borrows the device.
         let gpu: &'static Gpu = Box::leak(Box::new(Gpu::browser().await?));
-        let config = StepConfig::article(model, batch, seed);
+        let config = StepConfig {
+            conditional,
+            ..StepConfig::article(model, batch, seed)
+        };
         let (images, labels) = (data.packed_images(), data.packed_labels());
         let mut trainer = GpuTrainer::new(gpu, config, &images, &labels, data.count)?;
         trainer.initialize()?;
-        let grid = Sampler::new(gpu, model, &trainer.gan.g_store, 64, grid_seed(seed), None)?;
+        let store = &trainer.gan.g_store;
+        let labels = conditional.then(|| cycled_labels(64));
+        let grid = Sampler::new(gpu, model, store, 64, grid_seed(seed), labels)?;
         let meta = RunMeta {
             model,
             seed,
@@ -96,7 +103,7 @@ impl WebGan {
             beta1: AdamSpec::GAN.beta1,
             dataset_size: data.count,
             data_digest: data.digest(),
-            conditional: false,
+            conditional,
         };
         Ok(WebGan {
             gpu,
@@ -180,18 +187,28 @@ impl WebGan {
 }
 
 /// 64 images [64 * 784] in [-1, 1] from the generator of a checkpoint file's bytes (any GAN
-/// checkpoint `train` or the page wrote), drawn from `seed` as `sample --seed` draws them.
+/// checkpoint `train` or the page wrote), drawn from `seed` as `sample --seed` draws them; for a
+/// class-conditional checkpoint, all of `digit` (`sample --digit`), or 0..9 in turn without one.
 #[wasm_bindgen]
 pub async fn sample_checkpoint(
     bytes: Vec<u8>,
     seed: u32,
+    digit: Option<u8>,
 ) -> std::result::Result<Vec<f32>, JsError> {
     let path = Path::new("the checkpoint");
     let run = async {
         let ckpt = checkpoint::parse(path, &bytes)?;
         let gpu = Gpu::browser().await?;
-        let (images, _) =
-            generate_from_checkpoint(&gpu, path, &ckpt, &Request::drawn(64, seed.into())).await?;
+        let (images, _) = generate_from_checkpoint(
+            &gpu,
+            path,
+            &ckpt,
+            &Request {
+                digits: digit.map(|d| Digits::One(d.min(9))),
+                ..Request::drawn(64, seed.into())
+            },
+        )
+        .await?;
         Ok(images)
     };
     run.await.map_err(js)

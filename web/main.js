@@ -90,7 +90,7 @@ async function adapterName(gan) {
 
 async function runTest(data) {
   const steps = Number(params.get("steps") ?? 20);
-  const gan = await WebGan.create("mlp", Number(params.get("batch") ?? 64), Number(params.get("seed") ?? 0), data.images, data.labels);
+  const gan = await WebGan.create("mlp", false, Number(params.get("batch") ?? 64), Number(params.get("seed") ?? 0), data.images, data.labels);
   const losses = [];
   for (let i = 0; i < steps; i++) losses.push(Array.from(await gan.train(1)));
   const checksum = Array.from(await gan.generator_checksum());
@@ -137,10 +137,10 @@ async function main() {
     try {
       if (!gan) {
         $("status").textContent = "opening the WebGPU adapter and compiling the kernels…";
-        gan = await WebGan.create($("model").value, Number($("batch").value), Number($("seed").value), data.images, data.labels);
+        gan = await WebGan.create($("model").value, $("conditional").checked, Number($("batch").value), Number($("seed").value), data.images, data.labels);
         adapter = await adapterName(gan);
         perEpoch = gan.steps_per_epoch();
-        $("model").disabled = $("batch").disabled = $("seed").disabled = true;
+        for (const id of ["model", "conditional", "batch", "seed"]) $(id).disabled = true;
       }
       running = true;
       $("pause").disabled = false;
@@ -175,15 +175,19 @@ async function main() {
       fail(String(e));
     }
   };
-  $("ckpt").onchange = async (event) => {
-    const file = event.target.files[0];
+  const sampleFile = async () => {
+    const file = $("ckpt").files[0];
     if (!file) return;
+    const digit = $("digit").value === "" ? undefined : Number($("digit").value);
     try {
-      drawGrid($("ckgrid"), await sample_checkpoint(new Uint8Array(await file.arrayBuffer()), 0));
+      $("error").textContent = "";
+      drawGrid($("ckgrid"), await sample_checkpoint(new Uint8Array(await file.arrayBuffer()), 0, digit));
     } catch (e) {
       fail(`${file.name}: ${e}`);
     }
   };
+  $("ckpt").onchange = sampleFile;
+  $("digit").onchange = sampleFile;
 }
 
 main().catch((e) => fail(String(e)));
