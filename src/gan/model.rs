@@ -52,6 +52,7 @@ pub fn discriminator_specs(conditional: bool) -> Vec<ParamSpec> {
         1,
     ));
     if conditional {
+        // A Linear(512, 10)'s weight without its bias: its rows are the class embeddings.
         let mut embed = linear_after_flatten_specs("projection", D_TRUNK.features(), CLASSES);
         embed.truncate(1);
         s.extend(embed);
