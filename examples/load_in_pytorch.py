@@ -7,7 +7,9 @@
 Needs torch, numpy and safetensors (`pip install torch numpy safetensors`). The checkpoint's
 tensor names are nn.Sequential's, in PyTorch's layouts (Linear [out, in], Conv [out, in, kh, kw]),
 so `load_state_dict(strict=True)` takes them as they are. Batch norm follows Keras, as wgsl-gan
-does: eps 1e-3, and in inference mode the running statistics.
+does: eps 1e-3, and in inference mode the running statistics. A class-conditional checkpoint
+(`train --conditional`) takes [z | one_hot(y)]: here y = 0, 1, ..., 9, 0, ... as `sample` draws
+them without --digit.
 """
 import sys
 
@@ -37,16 +39,16 @@ class KerasBatchNorm(nn.Module):
         return y * self.weight.view(shape) + self.bias.view(shape)
 
 
-def generator(model):
+def generator(model, inputs):
     if model == "mlp-gan":  # the article's generator
         return nn.Sequential(
-            nn.Linear(LATENT, 128), nn.LeakyReLU(LEAKY), KerasBatchNorm(128),
+            nn.Linear(inputs, 128), nn.LeakyReLU(LEAKY), KerasBatchNorm(128),
             nn.Linear(128, 128), nn.LeakyReLU(LEAKY), KerasBatchNorm(128),
             nn.Linear(128, 784), nn.Tanh(), nn.Unflatten(1, (1, 28, 28)),
         )
     if model == "dcgan":
         return nn.Sequential(
-            nn.Linear(LATENT, 7 * 7 * 128), nn.Unflatten(1, (128, 7, 7)), KerasBatchNorm(128), nn.ReLU(),
+            nn.Linear(inputs, 7 * 7 * 128), nn.Unflatten(1, (128, 7, 7)), KerasBatchNorm(128), nn.ReLU(),
             nn.ConvTranspose2d(128, 64, 4, 2, 1), KerasBatchNorm(64), nn.ReLU(),
             nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),
         )
@@ -58,12 +60,16 @@ def main():
     from safetensors import safe_open
     with safe_open(checkpoint, "pt") as f:
         model = f.metadata()["model"]
+        conditional = f.metadata().get("conditional") == "true"
     tensors = load_file(checkpoint)
-    g = generator(model)
+    g = generator(model, LATENT + (10 if conditional else 0))
     state = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")}
     g.load_state_dict(state, strict=True)
     g.eval()
     z = torch.from_numpy(np.load(z_path))
+    if conditional:
+        y = torch.arange(len(z)) % 10
+        z = torch.cat([z, nn.functional.one_hot(y, 10).float()], 1)
     with torch.no_grad():
         images = g(z).reshape(-1, 28, 28).numpy()
     print(f"{model}: {len(images)} images from {z_path}")
