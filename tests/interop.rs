@@ -196,3 +196,52 @@ fn the_generator_matches_a_numpy_forward_from_the_checkpoint_and_noise_files_rou
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A class-conditional checkpoint: the generator with [z | one_hot(y)] in NumPy, for a chosen
+/// digit and for the default 0..9 in turn.
+#[test]
+fn the_conditional_generator_matches_a_numpy_forward() {
+    let dir = temp_dir("interop-conditional");
+    let data = training_set(&dir, 64);
+    let out = dir.join("run");
+    let o = run(&[
+        "train",
+        "--conditional",
+        "--data-dir",
+        s(&data),
+        "--out",
+        s(&out),
+        "--batch-size",
+        "16",
+        "--max-steps",
+        "3",
+        "--fid-samples",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ckpt = out.join("checkpoint.safetensors");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/numpy_forward.py");
+    for digit in [Some("4"), None] {
+        let (z, a) = (dir.join("z.npy"), dir.join("a.npy"));
+        let mut args = vec!["sample", "--checkpoint", s(&ckpt), "--count", "23"];
+        args.extend(["--noise-out", s(&z), "--npy", s(&a)]);
+        if let Some(d) = digit {
+            args.extend(["--digit", d]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut py = Command::new("python3");
+        py.args([script, s(&ckpt), s(&z), s(&a)]);
+        if let Some(d) = digit {
+            py.arg(d);
+        }
+        let py = py.output().expect("python3 with numpy");
+        assert!(
+            py.status.success(),
+            "digit {digit:?}: {}{}",
+            String::from_utf8_lossy(&py.stdout),
+            String::from_utf8_lossy(&py.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
