@@ -18,6 +18,28 @@ fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("the binary runs")
 }
 
+/// Both checkpoints hold the same tensors, bit for bit.
+fn assert_same_tensors(a: &checkpoint::Checkpoint, b: &checkpoint::Checkpoint, what: &str) {
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for ((n, s, x), (m, t, y)) in a.tensors.iter().zip(&b.tensors) {
+        assert_eq!((n, s), (m, t));
+        assert!(
+            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{n} differs {what}"
+        );
+    }
+}
+
+/// `args` fail with an error that mentions `needle`.
+fn assert_refused(args: &[&str], needle: &str) {
+    let o = run(args);
+    assert!(
+        !o.status.success() && stderr(&o).contains(needle),
+        "{args:?}: {}",
+        stderr(&o)
+    );
+}
+
 fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "train",
@@ -53,14 +75,7 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
     let ca = checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
     let cb = checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
     assert_eq!(ca.meta["step"], "12");
-    assert_eq!(ca.tensors.len(), cb.tensors.len());
-    for ((n, s, x), (m, t, y)) in ca.tensors.iter().zip(&cb.tensors) {
-        assert_eq!((n, s), (m, t));
-        assert!(
-            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
-            "{n} differs after resume"
-        );
-    }
+    assert_same_tensors(&ca, &cb, "after resume");
     let metrics = |d: &Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
     assert_eq!(metrics(&a), metrics(&b), "metrics differ after resume");
     assert_eq!(
@@ -520,12 +535,7 @@ fn tune_writes_a_plan_file_that_runs_use() {
     let (log, a) = train("a");
     assert!(log.contains("matmul plans: tuned"), "{log}");
     let (_, b) = train("b");
-    for ((n, _, x), (_, _, y)) in a.tensors.iter().zip(&b.tensors) {
-        assert!(
-            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
-            "{n} differs between two tuned runs"
-        );
-    }
+    assert_same_tensors(&a, &b, "between two tuned runs");
 
     std::fs::write(&file, text.replace(" 0 1 ", " 0 7 ")).unwrap();
     let (log, _) = train("c");
@@ -550,13 +560,7 @@ fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
     let ca = checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
     let cb = checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
     assert_eq!(ca.meta["conditional"], "true");
-    for ((n, s, x), (m, t, y)) in ca.tensors.iter().zip(&cb.tensors) {
-        assert_eq!((n, s), (m, t));
-        assert!(
-            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
-            "{n} differs after resume"
-        );
-    }
+    assert_same_tensors(&ca, &cb, "after resume");
     let shape = |name: &str| {
         ca.tensors
             .iter()
@@ -599,29 +603,27 @@ fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
     // Refusals: a digit from an unconditional model, a resume across the kinds, a bad digit.
     train(&data, &plain, &["--fid-samples", "0", "--max-steps", "1"]);
     let plain_ckpt = plain.join("checkpoint.safetensors");
-    let o = run(&[
-        "sample",
-        "--checkpoint",
-        plain_ckpt.to_str().unwrap(),
-        "--digit",
-        "3",
-        "--png",
-        "/dev/null",
-    ]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("not a class-conditional"),
-        "{}",
-        stderr(&o)
+    let (plain_ckpt, ckpt) = (plain_ckpt.to_str().unwrap(), ckpt.to_str().unwrap());
+    assert_refused(
+        &[
+            "sample",
+            "--checkpoint",
+            plain_ckpt,
+            "--digit",
+            "3",
+            "--png",
+            "/dev/null",
+        ],
+        "not a class-conditional",
     );
-    let o = bin()
-        .args([
+    let (data, a) = (data.to_str().unwrap(), a.to_str().unwrap());
+    assert_refused(
+        &[
             "train",
             "--data-dir",
-            data.to_str().unwrap(),
+            data,
             "--out",
-            a.to_str().unwrap(),
-        ])
-        .args([
+            a,
             "--batch-size",
             "16",
             "--seed",
@@ -629,25 +631,9 @@ fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
             "--epochs",
             "3",
             "--resume",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        !o.status.success() && stderr(&o).contains("add --conditional"),
-        "{}",
-        stderr(&o)
+        ],
+        "add --conditional",
     );
-    let o = run(&[
-        "sample",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--digit",
-        "12",
-    ]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("0..9"),
-        "{}",
-        stderr(&o)
-    );
+    assert_refused(&["sample", "--checkpoint", ckpt, "--digit", "12"], "0..9");
     let _ = std::fs::remove_dir_all(&dir);
 }

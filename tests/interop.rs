@@ -21,17 +21,11 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[test]
-fn the_generator_matches_a_numpy_forward_from_the_checkpoint_and_noise_files_round_trip() {
-    let dir = temp_dir("interop");
-    let data = training_set(&dir, 64);
-    let out = dir.join("run");
-    let o = run(&[
-        "train",
-        "--data-dir",
-        s(&data),
-        "--out",
-        s(&out),
+/// Trains 3 steps at batch 16 on `data` into `out` (with `extra` flags) and returns the
+/// checkpoint's path.
+fn train_briefly(data: &Path, out: &Path, extra: &[&str]) -> std::path::PathBuf {
+    let mut args = vec!["train", "--data-dir", s(data), "--out", s(out)];
+    args.extend([
         "--batch-size",
         "16",
         "--max-steps",
@@ -39,8 +33,18 @@ fn the_generator_matches_a_numpy_forward_from_the_checkpoint_and_noise_files_rou
         "--fid-samples",
         "0",
     ]);
+    args.extend(extra);
+    let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let ckpt = out.join("checkpoint.safetensors");
+    out.join("checkpoint.safetensors")
+}
+
+#[test]
+fn the_generator_matches_a_numpy_forward_from_the_checkpoint_and_noise_files_round_trip() {
+    let dir = temp_dir("interop");
+    let data = training_set(&dir, 64);
+    let out = dir.join("run");
+    let ckpt = train_briefly(&data, &out, &[]);
     // Stopped mid-epoch: a final grid ends the (one-frame) animation.
     assert!(out.join("samples/final.png").is_file() && out.join("samples/progress.png").is_file());
     let (z, a, b) = (dir.join("z.npy"), dir.join("a.npy"), dir.join("b.npy"));
@@ -203,23 +207,7 @@ fn the_generator_matches_a_numpy_forward_from_the_checkpoint_and_noise_files_rou
 fn the_conditional_generator_matches_a_numpy_forward() {
     let dir = temp_dir("interop-conditional");
     let data = training_set(&dir, 64);
-    let out = dir.join("run");
-    let o = run(&[
-        "train",
-        "--conditional",
-        "--data-dir",
-        s(&data),
-        "--out",
-        s(&out),
-        "--batch-size",
-        "16",
-        "--max-steps",
-        "3",
-        "--fid-samples",
-        "0",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let ckpt = out.join("checkpoint.safetensors");
+    let ckpt = train_briefly(&data, &dir.join("run"), &["--conditional"]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/numpy_forward.py");
     for digit in [Some("4"), None] {
         let (z, a) = (dir.join("z.npy"), dir.join("a.npy"));
