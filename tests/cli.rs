@@ -546,17 +546,44 @@ fn tune_writes_a_plan_file_that_runs_use() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `train --conditional`: an exact resume, the checkpoint's PyTorch shapes, `sample --digit`,
-/// `eval`'s class accuracy, and clear refusals where the kinds of model do not match.
+/// `train --conditional`: an exact resume, the class accuracy per epoch in metrics.csv, the
+/// checkpoint's PyTorch shapes, `sample --digit`, `eval`'s class accuracy, and clear refusals
+/// where the kinds of model do not match.
 #[test]
 fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
     let dir = temp_dir("conditional");
     let data = training_set(&dir, 48); // 3 steps per epoch at batch 16
     let (a, b, plain) = (dir.join("a"), dir.join("b"), dir.join("plain"));
-    let c = ["--conditional", "--fid-samples", "0", "--epochs", "2"];
-    train(&data, &a, &c);
-    train(&data, &b, &[&c[..], &["--max-steps", "4"]].concat());
-    train(&data, &b, &[&c[..], &["--resume"]].concat());
+    let c = ["--conditional", "--epochs", "2"];
+    // Run a is scored at each epoch's end, run b not: scoring must not touch the training.
+    train(&data, &a, &[&c[..], &["--fid-samples", "20"]].concat());
+    let b_args = [&c[..], &["--fid-samples", "0"]].concat();
+    train(&data, &b, &[&b_args[..], &["--max-steps", "4"]].concat());
+    train(&data, &b, &[&b_args[..], &["--resume"]].concat());
+    let metrics = std::fs::read_to_string(a.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.starts_with("step,epoch,")
+            && metrics
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with(",fid,coverage,class_accuracy"),
+        "{metrics}"
+    );
+    let accuracies: Vec<f64> = metrics
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.rsplit(',').next().unwrap().parse().ok())
+        .collect();
+    assert_eq!(
+        accuracies.len(),
+        2,
+        "one class accuracy per epoch:\n{metrics}"
+    );
+    assert!(
+        accuracies.iter().all(|a| (0.0..=1.0).contains(a)),
+        "{metrics}"
+    );
     let ca = checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
     let cb = checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
     assert_eq!(ca.meta["conditional"], "true");
@@ -601,7 +628,16 @@ fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
     );
 
     // Refusals: a digit from an unconditional model, a resume across the kinds, a bad digit.
-    train(&data, &plain, &["--fid-samples", "0", "--max-steps", "1"]);
+    train(&data, &plain, &["--fid-samples", "20", "--max-steps", "3"]);
+    let plain_metrics = std::fs::read_to_string(plain.join("metrics.csv")).unwrap();
+    assert!(
+        plain_metrics
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",fid,coverage"),
+        "{plain_metrics}"
+    );
     let plain_ckpt = plain.join("checkpoint.safetensors");
     let (plain_ckpt, ckpt) = (plain_ckpt.to_str().unwrap(), ckpt.to_str().unwrap());
     assert_refused(

@@ -200,7 +200,17 @@ impl EpochLog {
         let [d, g, real, fake] = self.sums.map(|v| v / n);
         let images = (step - self.start_step) as f64 * batch as f64;
         let fid = score
-            .map(|r| format!("  FID {:.2}  coverage {}/10", r.fid, r.coverage))
+            .map(|r| {
+                let accuracy = r
+                    .class_accuracy
+                    .map(|a| format!("  class accuracy {:.1}%", 100.0 * a));
+                format!(
+                    "  FID {:.2}  coverage {}/10{}",
+                    r.fid,
+                    r.coverage,
+                    accuracy.unwrap_or_default()
+                )
+            })
             .unwrap_or_default();
         format!(
             "epoch {epoch:>3}: D loss {d:.4}  G loss {g:.4}  D(x) {real:.3}  D(G(z)) {fake:.3}  {:.0} images/s{fid}",
@@ -209,30 +219,62 @@ impl EpochLog {
     }
 }
 
-/// The sampler and classifier behind the FID at each epoch's end, when asked for and available.
-fn fid_scorer<'g>(
-    gpu: &'g Gpu,
-    opts: &TrainOptions,
-    trainer: &GpuTrainer<'g>,
-) -> Result<Option<(Sampler<'g>, Evaluator<'g>)>> {
-    if opts.fid_samples == 0 {
-        return Ok(None);
-    }
-    match Evaluator::load(gpu, &opts.classifier) {
-        Ok(e) => {
-            let g = &trainer.gan.g_store;
-            let seed = grid_seed(opts.seed) ^ 1;
-            let labels = opts.sample_labels(opts.fid_samples);
-            let sampler = Sampler::new(gpu, opts.model, g, opts.fid_samples, seed, labels)?;
-            Ok(Some((sampler, e)))
+/// What scores the generator at each epoch's end: a sampler, the digits it asks for (class-
+/// conditional models) and the evaluation classifier.
+struct EpochScorer<'g> {
+    sampler: Sampler<'g>,
+    labels: Option<Vec<f32>>,
+    evaluator: Evaluator<'g>,
+}
+
+impl<'g> EpochScorer<'g> {
+    /// The scorer, when asked for (`--fid-samples` > 0) and the classifier is at hand.
+    fn new(gpu: &'g Gpu, opts: &TrainOptions, trainer: &GpuTrainer<'g>) -> Result<Option<Self>> {
+        if opts.fid_samples == 0 {
+            return Ok(None);
         }
-        Err(e) => {
-            eprintln!(
-                "note: no FID per epoch ({e}); `wgsl-gan train-classifier` makes the classifier"
-            );
-            Ok(None)
+        match Evaluator::load(gpu, &opts.classifier) {
+            Ok(evaluator) => {
+                let g = &trainer.gan.g_store;
+                let seed = grid_seed(opts.seed) ^ 1;
+                let labels = opts.sample_labels(opts.fid_samples);
+                let sampler =
+                    Sampler::new(gpu, opts.model, g, opts.fid_samples, seed, labels.clone())?;
+                Ok(Some(EpochScorer {
+                    sampler,
+                    labels,
+                    evaluator,
+                }))
+            }
+            Err(e) => {
+                eprintln!(
+                    "note: no FID per epoch ({e}); `wgsl-gan train-classifier` makes the classifier"
+                );
+                Ok(None)
+            }
         }
     }
+
+    fn score(&mut self) -> Result<Report> {
+        let images = self.sampler.generate()?;
+        self.evaluator
+            .evaluate_requested(&images, self.labels.as_deref())
+    }
+}
+
+/// The columns of metrics.csv filled at an epoch's end, and their values in a report.
+fn score_columns(conditional: bool) -> Vec<&'static str> {
+    let mut columns = vec!["fid", "coverage"];
+    if conditional {
+        columns.push("class_accuracy");
+    }
+    columns
+}
+
+fn score_values(report: &Report) -> Vec<f64> {
+    let mut values = vec![report.fid, report.coverage as f64];
+    values.extend(report.class_accuracy);
+    values
 }
 
 /// Whether `out` holds a run that a fresh start would destroy: a checkpoint, or logged metrics.
@@ -288,7 +330,7 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
     let g = &trainer.gan.g_store;
     let labels = opts.sample_labels(64);
     let mut grid = Sampler::new(gpu, opts.model, g, 64, grid_seed(opts.seed), labels)?;
-    let mut fid = fid_scorer(gpu, &opts, &trainer)?;
+    let mut scorer = EpochScorer::new(gpu, &opts, &trainer)?;
     let steps_per_epoch = (data.count / opts.batch) as u64;
     let total = opts
         .epochs
@@ -300,7 +342,8 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         )));
     }
     let columns = config.objective.columns();
-    let mut metrics = Metrics::open(&opts.out.join("metrics.csv"), &columns, start)?;
+    let scores = score_columns(opts.conditional);
+    let mut metrics = Metrics::open(&opts.out.join("metrics.csv"), &columns, &scores, start)?;
     trainer.finish()?;
     log::info!(
         "start-up {:.2} s; {} dispatches per step; {} + {} parameters",
@@ -334,8 +377,8 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
 
         let stats = trainer.run_step(step, in_epoch as usize * opts.batch, logged)?;
 
-        let score = match (&mut fid, epoch_end) {
-            (Some((sampler, evaluator)), true) => Some(evaluator.evaluate(&sampler.generate()?)?),
+        let score = match (&mut scorer, epoch_end) {
+            (Some(scorer), true) => Some(scorer.score()?),
             _ => None,
         };
         if let Some(s) = stats {
@@ -345,8 +388,8 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
                     opts.out.display()
                 )));
             }
-            let fid_columns = score.as_ref().map(|r| (r.fid, r.coverage));
-            metrics.row(done, epoch + 1, &s.values(), fid_columns)?;
+            let score_values = score.as_ref().map(score_values);
+            metrics.row(done, epoch + 1, &s.values(), score_values.as_deref())?;
             epoch_log.add(&s);
             bar.set_message(format!(
                 "epoch {} | D {:.3} G {:.3}",

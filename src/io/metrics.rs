@@ -1,4 +1,5 @@
-//! metrics.csv: one row per logged step, and the epoch's FID and coverage on its last row.
+//! metrics.csv: one row per logged step, and the epoch's scores (FID, coverage, and for a
+//! class-conditional model class accuracy) on its last row.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,13 +10,14 @@ use crate::io::write_atomic;
 pub struct Metrics {
     path: PathBuf,
     file: std::fs::File,
+    score_columns: usize,
 }
 
 impl Metrics {
-    /// Opens `path` for appending rows of `columns` after "step,epoch". A resumed run (`step` > 0)
-    /// keeps the rows up to its checkpoint's step and rewrites what followed; a new run starts
-    /// the file afresh.
-    pub fn open(path: &Path, columns: &[&str], step: u64) -> Result<Metrics> {
+    /// Opens `path` for appending rows of `columns` after "step,epoch", then `scores` (filled
+    /// only at an epoch's end). A resumed run (`step` > 0) keeps the rows up to its checkpoint's
+    /// step and rewrites what followed; a new run starts the file afresh.
+    pub fn open(path: &Path, columns: &[&str], scores: &[&str], step: u64) -> Result<Metrics> {
         let kept: String = match std::fs::read_to_string(path) {
             Ok(text) if step > 0 => text
                 .lines()
@@ -33,7 +35,7 @@ impl Metrics {
         let header = ["step", "epoch"]
             .iter()
             .chain(columns)
-            .chain(&["fid", "coverage"])
+            .chain(scores)
             .copied()
             .collect::<Vec<_>>()
             .join(",");
@@ -45,20 +47,23 @@ impl Metrics {
         Ok(Metrics {
             path: path.to_path_buf(),
             file,
+            score_columns: scores.len(),
         })
     }
 
-    /// One row: the step's figures, and the epoch's (FID, coverage) when it ends one.
+    /// One row: the step's figures, and the epoch's scores (one per score column) when it ends
+    /// one.
     pub fn row(
         &mut self,
         step: u64,
         epoch: u64,
         values: &[f32],
-        fid: Option<(f64, usize)>,
+        scores: Option<&[f64]>,
     ) -> Result<()> {
-        let values: Vec<String> = values.iter().map(f32::to_string).collect();
-        let fid = fid.map_or(",".into(), |(f, c)| format!("{f},{c}"));
-        writeln!(self.file, "{step},{epoch},{},{fid}", values.join(","))
+        let empty = vec![String::new(); self.score_columns];
+        let scores = scores.map_or(empty, |s| s.iter().map(f64::to_string).collect());
+        let fields: Vec<String> = values.iter().map(f32::to_string).chain(scores).collect();
+        writeln!(self.file, "{step},{epoch},{}", fields.join(","))
             .map_err(|e| Error::file(&self.path, format!("cannot write: {e}")))
     }
 
