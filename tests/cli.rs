@@ -556,7 +556,10 @@ fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
     let (a, b, plain) = (dir.join("a"), dir.join("b"), dir.join("plain"));
     let c = ["--conditional", "--epochs", "2"];
     // Run a is scored at each epoch's end, run b not: scoring must not touch the training.
-    train(&data, &a, &[&c[..], &["--fid-samples", "20"]].concat());
+    let o = train(&data, &a, &[&c[..], &["--fid-samples", "20"]].concat());
+    let log = String::from_utf8_lossy(&o.stdout);
+    assert!(log.contains("class accuracy"), "{log}");
+    assert!(!stderr(&o).contains("not written") && a.join("metrics.png").is_file());
     let b_args = [&c[..], &["--fid-samples", "0"]].concat();
     train(&data, &b, &[&b_args[..], &["--max-steps", "4"]].concat());
     train(&data, &b, &[&b_args[..], &["--resume"]].concat());

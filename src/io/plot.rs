@@ -1,5 +1,5 @@
 //! `OUT/metrics.png`: a run's curves from its metrics.csv (losses, the discriminator's beliefs,
-//! FID and coverage per epoch), drawn by plotters into a pixel buffer and saved with the png
+//! FID, coverage and a class-conditional model's class accuracy per epoch), drawn by plotters into a pixel buffer and saved with the png
 //! crate. The font is compiled into the binary (assets/fonts, DejaVu Sans), so a server without
 //! any installed font draws the same picture.
 
@@ -23,8 +23,8 @@ struct Run {
     g_loss: Vec<f64>,
     d_real: Vec<f64>,
     d_fake: Vec<f64>,
-    /// (epoch, FID, coverage) at each epoch's end that was scored.
-    scores: Vec<(f64, f64, f64)>,
+    /// (epoch, FID, coverage, class accuracy if logged) at each epoch's end that was scored.
+    scores: Vec<(f64, f64, f64, Option<f64>)>,
 }
 
 fn read_run(csv: &Path) -> Result<Run> {
@@ -43,6 +43,7 @@ fn read_run(csv: &Path) -> Result<Run> {
     .map(col);
     let (step, epoch, d_loss, g_loss) = (step?, epoch?, d_loss?, g_loss?);
     let (d_real, d_fake, fid, coverage) = (d_real?, d_fake?, fid?, coverage?);
+    let accuracy = col("class_accuracy").ok();
     let mut run = Run {
         steps: Vec::new(),
         d_loss: Vec::new(),
@@ -71,7 +72,8 @@ fn read_run(csv: &Path) -> Result<Run> {
         run.d_real.push(need(d_real)?);
         run.d_fake.push(need(d_fake)?);
         if let (Some(f), Some(c)) = (num(fid)?, num(coverage)?) {
-            run.scores.push((need(epoch)?, f, c));
+            let a = accuracy.map(num).transpose()?.flatten();
+            run.scores.push((need(epoch)?, f, c, a));
         }
     }
     Ok(run)
@@ -171,6 +173,8 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
         let fids: Vec<f64> = run.scores.iter().map(|s| s.1).collect();
         let title = if run.scores.is_empty() {
             "FID per epoch: none logged (--fid-samples 0)"
+        } else if run.scores.iter().any(|s| s.3.is_some()) {
+            "FID per epoch, lower is better (labels: digits covered of 10, class accuracy)"
         } else {
             "FID per epoch, lower is better (labels: digits covered of 10)"
         };
@@ -193,10 +197,12 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
             .draw_series(LineSeries::new(points.clone(), blue.stroke_width(2)))
             .map_err(drawing)?;
         chart
-            .draw_series(run.scores.iter().map(|&(e, f, c)| {
+            .draw_series(run.scores.iter().map(|&(e, f, c, a)| {
+                let accuracy = a.map(|a| format!(", {:.0}%", 100.0 * a));
+                let label = format!("{c:.0}{}", accuracy.unwrap_or_default());
                 EmptyElement::at((e, f))
                     + Circle::new((0, 0), 4, blue.filled())
-                    + Text::new(format!("{c:.0}"), (6, -16), ("sans-serif", 14))
+                    + Text::new(label, (6, -16), ("sans-serif", 14))
             }))
             .map_err(drawing)?;
         root.present().map_err(drawing)?;
