@@ -462,7 +462,8 @@ const LEGEND: &str = "each epoch: D and G losses (binary cross-entropy); D(x) an
 discriminator's mean belief that real and generated images are real (both near 0.5 when neither \
 side wins; this model's D wins early); FID of generated images against the MNIST test set (lower \
 is better: real digits score under 10, noise about 2,000) and how many of the 10 digits get at \
-least 5% of them";
+least 5% of them; for a class-conditional model, the class accuracy: the share of them the \
+evaluation classifier assigns to the digit asked for";
 
 /// samples/progress.png; a run never fails for it (its grids are all on disk anyway).
 fn write_progress(samples: &Path) {
