@@ -1,6 +1,6 @@
 //! `OUT/metrics.png`: a run's curves from its metrics.csv (losses, the discriminator's beliefs,
-//! FID, coverage and a class-conditional model's class accuracy per epoch), drawn by plotters into a pixel buffer and saved with the png
-//! crate. The font is compiled into the binary (assets/fonts, DejaVu Sans), so a server without
+//! FID, coverage and a class-conditional model's class accuracy per epoch), drawn by plotters
+//! into a pixel buffer and saved with the png crate. The font is compiled into the binary (assets/fonts, DejaVu Sans), so a server without
 //! any installed font draws the same picture.
 
 use std::path::Path;
@@ -23,8 +23,16 @@ struct Run {
     g_loss: Vec<f64>,
     d_real: Vec<f64>,
     d_fake: Vec<f64>,
-    /// (epoch, FID, coverage, class accuracy if logged) at each epoch's end that was scored.
-    scores: Vec<(f64, f64, f64, Option<f64>)>,
+    /// Each epoch's end that was scored.
+    scores: Vec<EpochScore>,
+}
+
+struct EpochScore {
+    epoch: f64,
+    fid: f64,
+    coverage: f64,
+    /// Logged for class-conditional models only.
+    class_accuracy: Option<f64>,
 }
 
 fn read_run(csv: &Path) -> Result<Run> {
@@ -71,9 +79,13 @@ fn read_run(csv: &Path) -> Result<Run> {
         run.g_loss.push(need(g_loss)?);
         run.d_real.push(need(d_real)?);
         run.d_fake.push(need(d_fake)?);
-        if let (Some(f), Some(c)) = (num(fid)?, num(coverage)?) {
-            let a = accuracy.map(num).transpose()?.flatten();
-            run.scores.push((need(epoch)?, f, c, a));
+        if let (Some(fid), Some(coverage)) = (num(fid)?, num(coverage)?) {
+            run.scores.push(EpochScore {
+                epoch: need(epoch)?,
+                fid,
+                coverage,
+                class_accuracy: accuracy.map(num).transpose()?.flatten(),
+            });
         }
     }
     Ok(run)
@@ -169,11 +181,11 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
                 ("D(G(z)), generated", &run.d_fake, orange),
             ],
         )?;
-        let last_epoch = run.scores.last().map_or(1.0, |s| s.0).max(1.0);
-        let fids: Vec<f64> = run.scores.iter().map(|s| s.1).collect();
+        let last_epoch = run.scores.last().map_or(1.0, |s| s.epoch).max(1.0);
+        let fids: Vec<f64> = run.scores.iter().map(|s| s.fid).collect();
         let title = if run.scores.is_empty() {
             "FID per epoch: none logged (--fid-samples 0)"
-        } else if run.scores.iter().any(|s| s.3.is_some()) {
+        } else if run.scores.iter().any(|s| s.class_accuracy.is_some()) {
             "FID per epoch, lower is better (labels: digits covered of 10, class accuracy)"
         } else {
             "FID per epoch, lower is better (labels: digits covered of 10)"
@@ -192,15 +204,15 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()
             .map_err(drawing)?;
-        let points: Vec<(f64, f64)> = run.scores.iter().map(|s| (s.0, s.1)).collect();
+        let points: Vec<(f64, f64)> = run.scores.iter().map(|s| (s.epoch, s.fid)).collect();
         chart
             .draw_series(LineSeries::new(points.clone(), blue.stroke_width(2)))
             .map_err(drawing)?;
         chart
-            .draw_series(run.scores.iter().map(|&(e, f, c, a)| {
-                let accuracy = a.map(|a| format!(", {:.0}%", 100.0 * a));
-                let label = format!("{c:.0}{}", accuracy.unwrap_or_default());
-                EmptyElement::at((e, f))
+            .draw_series(run.scores.iter().map(|s| {
+                let accuracy = s.class_accuracy.map(|a| format!(", {:.0}%", 100.0 * a));
+                let label = format!("{:.0}{}", s.coverage, accuracy.unwrap_or_default());
+                EmptyElement::at((s.epoch, s.fid))
                     + Circle::new((0, 0), 4, blue.filled())
                     + Text::new(label, (6, -16), ("sans-serif", 14))
             }))
