@@ -219,11 +219,10 @@ impl EpochLog {
     }
 }
 
-/// What scores the generator at each epoch's end: a sampler, the digits it asks for (class-
-/// conditional models) and the evaluation classifier.
+/// What scores the generator at each epoch's end: a sampler (asking a class-conditional
+/// generator for the digits 0..9 in turn) and the evaluation classifier.
 struct EpochScorer<'g> {
     sampler: Sampler<'g>,
-    labels: Option<Vec<f32>>,
     evaluator: Evaluator<'g>,
 }
 
@@ -238,13 +237,8 @@ impl<'g> EpochScorer<'g> {
                 let g = &trainer.gan.g_store;
                 let seed = grid_seed(opts.seed) ^ 1;
                 let labels = opts.sample_labels(opts.fid_samples);
-                let sampler =
-                    Sampler::new(gpu, opts.model, g, opts.fid_samples, seed, labels.clone())?;
-                Ok(Some(EpochScorer {
-                    sampler,
-                    labels,
-                    evaluator,
-                }))
+                let sampler = Sampler::new(gpu, opts.model, g, opts.fid_samples, seed, labels)?;
+                Ok(Some(EpochScorer { sampler, evaluator }))
             }
             Err(e) => {
                 eprintln!(
@@ -258,7 +252,7 @@ impl<'g> EpochScorer<'g> {
     fn score(&mut self) -> Result<Report> {
         let images = self.sampler.generate()?;
         self.evaluator
-            .evaluate_requested(&images, self.labels.as_deref())
+            .evaluate_requested(&images, self.sampler.labels())
     }
 }
 

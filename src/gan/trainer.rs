@@ -166,6 +166,11 @@ pub enum SampleNoise {
 }
 
 impl<'g> Sampler<'g> {
+    /// The digit each image is generated for (class-conditional generators).
+    pub fn labels(&self) -> Option<&[f32]> {
+        self.labels.as_deref()
+    }
+
     /// `labels` (one per image) for a conditional generator, `None` for the others.
     pub fn new(
         gpu: &'g Gpu,

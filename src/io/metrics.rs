@@ -60,6 +60,13 @@ impl Metrics {
         values: &[f32],
         scores: Option<&[f64]>,
     ) -> Result<()> {
+        if let Some(s) = scores.filter(|s| s.len() != self.score_columns) {
+            return Err(Error::Invalid(format!(
+                "metrics.csv: {} scores for {} score columns",
+                s.len(),
+                self.score_columns
+            )));
+        }
         let empty = vec![String::new(); self.score_columns];
         let scores = scores.map_or(empty, |s| s.iter().map(f64::to_string).collect());
         let fields: Vec<String> = values.iter().map(f32::to_string).chain(scores).collect();

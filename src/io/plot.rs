@@ -1,7 +1,7 @@
 //! `OUT/metrics.png`: a run's curves from its metrics.csv (losses, the discriminator's beliefs,
 //! FID, coverage and a class-conditional model's class accuracy per epoch), drawn by plotters
-//! into a pixel buffer and saved with the png crate. The font is compiled into the binary (assets/fonts, DejaVu Sans), so a server without
-//! any installed font draws the same picture.
+//! into a pixel buffer and saved with the png crate. The font is compiled into the binary
+//! (assets/fonts, DejaVu Sans), so a server without any installed font draws the same picture.
 
 use std::path::Path;
 use std::sync::Once;
