@@ -361,8 +361,22 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
     let all: Vec<&Dispatch> = dispatches.iter().collect();
     let (whole, _) = time_dispatches(gpu, &all, 3, 3)?;
     let mut by_kernel: Vec<(&str, f64, usize)> = Vec::new();
-    for d in dispatches {
+    let verbose = std::env::var_os("WGSL_GAN_PROFILE_EACH").is_some();
+    for (i, d) in dispatches.iter().enumerate() {
         let (s, _) = time_dispatches(gpu, &[d], 3, 3)?;
+        if verbose {
+            let parts: Vec<String> = d
+                .split()
+                .iter()
+                .map(|p| Ok(format!("{:.3}", time_dispatches(gpu, &[p], 3, 3)?.0 * 1e3)))
+                .collect::<Result<_>>()?;
+            println!(
+                "{i:3} {:24} {:8.3} ms  parts {parts:?} grids {:?}",
+                d.name,
+                s * 1e3,
+                d.grids()
+            );
+        }
         match by_kernel.iter_mut().find(|(n, _, _)| *n == d.name) {
             Some(e) => {
                 e.1 += s;
@@ -372,6 +386,20 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
         }
     }
     by_kernel.sort_by(|a, b| b.1.total_cmp(&a.1));
+    if verbose {
+        let t = Tensor::zeros(gpu, &[1])?;
+        let fills: Vec<Dispatch> = (0..100)
+            .map(|_| ops::fill(gpu, &t, 1.0))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Dispatch> = fills.iter().collect();
+        let (s100, _) = time_dispatches(gpu, &refs, 3, 3)?;
+        let (s1, _) = time_dispatches(gpu, &refs[..1], 3, 3)?;
+        println!(
+            "overhead: 1 tiny dispatch {:.3} ms, 100 in one pass {:.3} ms",
+            s1 * 1e3,
+            s100 * 1e3
+        );
+    }
     println!(
         "\nTraining step at batch 64: {} dispatches, {:.2} ms in one pass",
         dispatches.len(),

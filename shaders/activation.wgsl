@@ -1,9 +1,12 @@
 // Elementwise activations, forward and backward; the modes are in common.wgsl (shared with the
 // matmul and batch-norm epilogues). The backward takes the forward's OUTPUT y.
 
+// The mode is a pipeline constant: llvmpipe would run every case of a runtime switch.
+override ACT: u32 = 0u;
+
 struct Params {
     n: u32,
-    mode: u32,
+    _pad0: u32,
     alpha: f32,
     _pad: u32,
 }
@@ -16,7 +19,7 @@ struct Params {
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i < fw_p.n) {
-        fw_y[i] = activate(fw_x[i], fw_p.mode, fw_p.alpha);
+        fw_y[i] = activate(fw_x[i], ACT, fw_p.alpha);
     }
 }
 
@@ -29,6 +32,6 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i < bw_p.n) {
-        bw_dx[i] = bw_dy[i] * derivative_from_output(bw_y[i], bw_p.mode, bw_p.alpha);
+        bw_dx[i] = bw_dy[i] * derivative_from_output(bw_y[i], ACT, bw_p.alpha);
     }
 }

@@ -4,13 +4,18 @@
 // for CPU drivers, one invocation per channel in row order (the `_serial` entries): both
 // deterministic, no atomics.
 
+// Activations as pipeline constants (llvmpipe runs every case of a runtime switch, loads
+// included): ACT_AFTER is applied after the normalisation (apply; in backward, dy is multiplied by
+// its derivative at y first); ACT_BEFORE produced x (backward: dx is multiplied by its derivative
+// at x).
+override ACT_AFTER: u32 = 0u;
+override ACT_BEFORE: u32 = 0u;
+
 struct Params {
     rows: u32,
     c: u32,
     // bit 0: update running statistics (stats) / write dgamma, dbeta (backward);
-    // bit 1: accumulate into dgamma, dbeta; bits 4..7: activation applied after (apply; in
-    // backward, dy is multiplied by its derivative at y first); bits 8..11 (backward): activation
-    // that produced x (dx is multiplied by its derivative at x)
+    // bit 1: accumulate into dgamma, dbeta
     flags: u32,
     momentum: f32,
     eps: f32,
@@ -126,14 +131,13 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let idx = flat_index(gid, nwg);
     // Uniforms copied before the branch: read after it, each is a per-lane load on llvmpipe.
     let c = ap_p.c;
-    let act = (ap_p.flags >> 4u) & 15u;
     let alpha = ap_p.alpha;
     if (idx >= ap_p.rows * c) {
         return;
     }
     let ch = idx % c;
     let v = (ap_x[idx] - ap_mean[ch]) * ap_invstd[ch] * ap_gamma[ch] + ap_beta[ch];
-    ap_y[idx] = activate(v, act, alpha);
+    ap_y[idx] = activate(v, ACT_AFTER, alpha);
 }
 
 // ---- backward, one workgroup per channel:
@@ -151,8 +155,8 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 @group(0) @binding(8) var<storage, read> bw_y: array<f32>;
 @group(0) @binding(9) var<uniform> bw_p: Params;
 
-fn bw_dy_at(i: u32, act_after: u32, alpha: f32) -> f32 {
-    return bw_dy[i] * derivative_from_output(bw_y[i], act_after, alpha);
+fn bw_dy_at(i: u32, alpha: f32) -> f32 {
+    return bw_dy[i] * derivative_from_output(bw_y[i], ACT_AFTER, alpha);
 }
 
 @compute @workgroup_size(256)
@@ -166,14 +170,12 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
         return;
     }
     let alpha = bw_p.alpha;
-    let act_after = (bw_p.flags >> 4u) & 15u;
-    let act_before = (bw_p.flags >> 8u) & 15u;
     let mean = bw_mean[ch];
     let invstd = bw_invstd[ch];
     var s = vec2<f32>(0.0, 0.0);
     for (var r = li; r < n; r += 256u) {
         let i = r * c + ch;
-        let dy = bw_dy_at(i, act_after, alpha);
+        let dy = bw_dy_at(i, alpha);
         s += vec2<f32>(dy, dy * (bw_x[i] - mean) * invstd);
     }
     let sums = tree_sum(li, s);
@@ -183,8 +185,8 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
         let i = r * c + ch;
         let x = bw_x[i];
         let xhat = (x - mean) * invstd;
-        let dx = k * (bw_dy_at(i, act_after, alpha) - sums.x * inv_n - xhat * sums.y * inv_n);
-        bw_dx[i] = dx * derivative_from_output(x, act_before, alpha);
+        let dx = k * (bw_dy_at(i, alpha) - sums.x * inv_n - xhat * sums.y * inv_n);
+        bw_dx[i] = dx * derivative_from_output(x, ACT_BEFORE, alpha);
     }
     if (li == 0u && (bw_p.flags & 1u) != 0u) {
         if ((bw_p.flags & 2u) != 0u) {
@@ -205,8 +207,6 @@ fn backward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
     let c = bw_p.c;
     let alpha = bw_p.alpha;
     let flags = bw_p.flags;
-    let act_after = (flags >> 4u) & 15u;
-    let act_before = (flags >> 8u) & 15u;
     let ch = (wg.x + wg.y * nwg.x) * 8u + li;
     let live = ch < c;
     let read_ch = min(ch, c - 1u);
@@ -215,7 +215,7 @@ fn backward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
     var s = vec2<f32>(0.0, 0.0);
     for (var r = 0u; r < n; r++) {
         let i = r * c + read_ch;
-        let dy = bw_dy_at(i, act_after, alpha);
+        let dy = bw_dy_at(i, alpha);
         s += vec2<f32>(dy, dy * (bw_x[i] - mean) * invstd);
     }
     let k = bw_gamma[read_ch] * invstd;
@@ -224,9 +224,9 @@ fn backward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
         let i = r * c + read_ch;
         let x = bw_x[i];
         let xhat = (x - mean) * invstd;
-        let dx = k * (bw_dy_at(i, act_after, alpha) - s.x * inv_n - xhat * s.y * inv_n);
+        let dx = k * (bw_dy_at(i, alpha) - s.x * inv_n - xhat * s.y * inv_n);
         if (live) {
-            bw_dx[i] = dx * derivative_from_output(x, act_before, alpha);
+            bw_dx[i] = dx * derivative_from_output(x, ACT_BEFORE, alpha);
         }
     }
     if (live && (flags & 1u) != 0u) {

@@ -14,8 +14,7 @@ struct Params {
     ow: u32,
     // invocations: B*OH*OW*C for im2col, B*H*W*C for col2im
     total: u32,
-    // col2im: dx *= act'(y), the derivative of the activation whose output y this input was
-    act: u32,
+    _pad3: u32,
     alpha: f32,
     _pad0: u32,
     _pad1: u32,
@@ -25,6 +24,9 @@ struct Params {
 override KERNEL: u32 = 3u;
 override STRIDE: u32 = 1u;
 override PAD: u32 = 0u;
+// col2im: dx *= ACT'(y), the derivative of the activation whose output y this input was (a
+// constant, so that without one y is never read).
+override ACT: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
@@ -81,7 +83,6 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let c = c2_p.c;
     let oh = c2_p.oh;
     let ow = c2_p.ow;
-    let act = c2_p.act;
     let alpha = c2_p.alpha;
     if (idx >= c2_p.total) {
         return;
@@ -111,5 +112,5 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
             sum += c2_dcols[r * row_len + ci * area + ky * KERNEL + kx];
         }
     }
-    c2_dx[idx] = sum * derivative_from_output(c2_y[idx], act, alpha);
+    c2_dx[idx] = sum * derivative_from_output(c2_y[idx], ACT, alpha);
 }

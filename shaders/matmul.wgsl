@@ -15,8 +15,7 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    // bit 0: add bias[col]; bit 1: accumulate into C; bits 4..7: activation (common.wgsl)
-    flags: u32,
+    _pad0: u32,
     alpha: f32,
     // K per split (a multiple of TILE_K); k when not split
     k_chunk: u32,
@@ -27,6 +26,12 @@ struct Params {
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override SPLIT: bool = false;
+// The epilogue: pipeline constants, not uniform flags, so that llvmpipe compiles only the code a
+// product needs (it runs both sides of every branch under a mask, loads included).
+override BIAS: bool = false;
+override ACCUMULATE: bool = false;
+// Activation mode (common.wgsl).
+override ACT: u32 = 0u;
 override TM: u32 = 64u;
 override TN: u32 = 64u;
 // Must equal (TM / 8) * (TN / 8).
@@ -67,13 +72,13 @@ fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
 // Bias, accumulate and activation, applied where C is finally written.
 fn epilogue(idx: u32, col: u32, v: f32) -> f32 {
     var x = v;
-    if ((p.flags & 2u) != 0u) {
+    if (ACCUMULATE) {
         x += c[idx];
     }
-    if ((p.flags & 1u) != 0u) {
+    if (BIAS) {
         x += bias[col];
     }
-    return activate(x, (p.flags >> 4u) & 15u, p.alpha);
+    return activate(x, ACT, p.alpha);
 }
 
 // Writes one row of an invocation's block (two vec4, at columns lo_col.. and hi_col..): through
@@ -184,11 +189,11 @@ fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var s = 0u; s < rs_p.splits; s++) {
         v += rs_partial[s * size + idx];
     }
-    if ((rs_p.flags & 2u) != 0u) {
+    if (ACCUMULATE) {
         v += rs_c[idx];
     }
-    if ((rs_p.flags & 1u) != 0u) {
+    if (BIAS) {
         v += rs_bias[idx % rs_p.n];
     }
-    rs_c[idx] = activate(v, (rs_p.flags >> 4u) & 15u, rs_p.alpha);
+    rs_c[idx] = activate(v, ACT, rs_p.alpha);
 }

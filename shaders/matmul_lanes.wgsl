@@ -25,8 +25,7 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    // bit 0: add bias[col]; bit 1: accumulate into C; bits 4..7: activation (common.wgsl)
-    flags: u32,
+    _pad0: u32,
     alpha: f32,
     // K per split (a multiple of 8); k when not split
     k_chunk: u32,
@@ -37,6 +36,12 @@ struct Params {
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override SPLIT: bool = false;
+// The epilogue: pipeline constants, not uniform flags, so that llvmpipe compiles only the code a
+// product needs (it runs both sides of every branch under a mask, loads included).
+override BIAS: bool = false;
+override ACCUMULATE: bool = false;
+// Activation mode (common.wgsl).
+override ACT: u32 = 0u;
 
 const ROWS: u32 = 32u;
 const COLS: u32 = 32u;
@@ -113,13 +118,13 @@ fn rows4_step(acc: Rows4, a4: vec4<f32>, bs: B8) -> Rows4 {
 // Bias, accumulate and activation, applied where C is finally written.
 fn epilogue(idx: u32, col: u32, v: f32) -> f32 {
     var x = v;
-    if ((p.flags & 2u) != 0u) {
+    if (ACCUMULATE) {
         x += c[idx];
     }
-    if ((p.flags & 1u) != 0u) {
+    if (BIAS) {
         x += bias[col];
     }
-    return activate(x, (p.flags >> 4u) & 15u, p.alpha);
+    return activate(x, ACT, p.alpha);
 }
 
 // Writes the 32 x 4 block of a lane (rows from row0, columns from col); the staging array keeps

@@ -215,6 +215,27 @@ impl Dispatch {
         self
     }
 
+    /// The workgroup grid of each part, in recording order (profiles show it).
+    pub fn grids(&self) -> Vec<[u32; 3]> {
+        self.parts.iter().map(|p| p.workgroups).collect()
+    }
+
+    /// Each part as a dispatch of its own (profiles time them one by one).
+    pub fn split(&self) -> Vec<Dispatch> {
+        self.parts
+            .iter()
+            .map(|p| Dispatch {
+                parts: vec![Part {
+                    pipeline: p.pipeline.clone(),
+                    bind_group: p.bind_group.clone(),
+                    params: p.params.clone(),
+                    workgroups: p.workgroups,
+                }],
+                name: self.name,
+            })
+            .collect()
+    }
+
     /// Number of GPU dispatches this records.
     pub fn len(&self) -> usize {
         self.parts.len()

@@ -172,15 +172,18 @@ pub fn matmul_planned(
     ensure(plan_fits(gpu, plan, m, n, k), || {
         format!("invalid matmul plan {plan:?} for K = {k} on this adapter")
     })?;
-    let flags = u32::from(bias.is_some())
-        | (u32::from(spec.accumulate) << 1)
-        | (spec.activation.code() << 4);
     let split = plan.splits > 1;
+    let epilogue = [
+        ("BIAS", u32::from(bias.is_some())),
+        ("ACCUMULATE", u32::from(spec.accumulate)),
+        ("ACT", spec.activation.code()),
+    ];
     let mut constants = vec![
         ("TRANS_A", u32::from(spec.trans_a)),
         ("TRANS_B", u32::from(spec.trans_b)),
         ("SPLIT", u32::from(split)),
     ];
+    constants.extend(epilogue);
     let (shader, entry) = match plan.kernel {
         MatmulKernel::Tiled { tile_m, tile_n } => {
             constants.extend([
@@ -193,7 +196,7 @@ pub fn matmul_planned(
         MatmulKernel::Lanes => (Shader::MatmulLanes, "main"),
         // The packing dispatches apply the transposes.
         MatmulKernel::LanesPacked => {
-            constants.retain(|&(name, _)| name == "SPLIT");
+            constants.retain(|&(name, _)| !name.starts_with("TRANS"));
             (Shader::MatmulLanes, "main_packed")
         }
     };
@@ -215,7 +218,7 @@ pub fn matmul_planned(
         u(m),
         u(n),
         u(k),
-        flags,
+        0,
         f(spec.activation.alpha()),
         u(plan.k_chunk),
         u(plan.splits),
@@ -259,7 +262,7 @@ pub fn matmul_planned(
             PipelineKey {
                 shader: Shader::Matmul,
                 entry: "reduce_splits",
-                constants: Vec::new(),
+                constants: epilogue.to_vec(),
             },
             &[partial.binding(), bias, c.binding()],
             &params,
@@ -323,7 +326,7 @@ fn pack(
     Ok((view, fill))
 }
 
-fn conv_key(entry: &'static str, g: &ConvGeom) -> PipelineKey {
+fn conv_key(entry: &'static str, g: &ConvGeom, act: Activation) -> PipelineKey {
     PipelineKey {
         shader: Shader::Conv,
         entry,
@@ -331,6 +334,7 @@ fn conv_key(entry: &'static str, g: &ConvGeom) -> PipelineKey {
             ("KERNEL", u(g.kernel)),
             ("STRIDE", u(g.stride)),
             ("PAD", u(g.padding)),
+            ("ACT", act.code()),
         ],
     }
 }
@@ -347,7 +351,7 @@ fn conv_params(g: &ConvGeom, total: usize, act: Activation) -> Vec<u32> {
     ]
     .map(u)
     .to_vec();
-    p.extend([act.code(), f(act.alpha())]);
+    p.extend([0, f(act.alpha())]);
     p
 }
 
@@ -356,7 +360,7 @@ pub fn im2col(gpu: &Gpu, x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<Di
     geom.check(x.shape(), cols.shape())?;
     let total = geom.cols_shape()[0] * geom.channels;
     gpu.dispatch(
-        conv_key("im2col", &geom),
+        conv_key("im2col", &geom, Activation::Identity),
         &[x.binding(), cols.binding()],
         &conv_params(&geom, total, Activation::Identity),
         gpu.grid(total),
@@ -382,7 +386,7 @@ pub fn col2im(
         dcols.binding()
     };
     gpu.dispatch(
-        conv_key("col2im", &geom),
+        conv_key("col2im", &geom, act),
         &[dcols.binding(), dx.binding(), y],
         &conv_params(&geom, total, act),
         gpu.grid(total),
@@ -397,14 +401,7 @@ fn bn_params(
     eps: f32,
     act: Activation,
 ) -> Vec<u32> {
-    vec![
-        u(rows),
-        u(c),
-        flags | (act.code() << 4),
-        f(momentum),
-        f(eps),
-        f(act.alpha()),
-    ]
+    vec![u(rows), u(c), flags, f(momentum), f(eps), f(act.alpha())]
 }
 
 /// Per-channel mean and 1/sqrt(var + eps) of x [rows.., C]; with `update_running`,
@@ -497,8 +494,13 @@ pub fn batch_norm_apply(
         [mean.shape(), invstd.shape(), gamma.shape(), beta.shape()],
         y.shape(),
     )?;
+    let key = PipelineKey {
+        shader: Shader::BatchNorm,
+        entry: "apply",
+        constants: vec![("ACT_AFTER", act.code())],
+    };
     gpu.dispatch(
-        key(Shader::BatchNorm, "apply"),
+        key,
         &[
             x.binding(),
             mean.binding(),
@@ -550,11 +552,18 @@ pub fn batch_norm_backward(
         ParamGrads::Skip => 0,
         ParamGrads::Write => 1,
         ParamGrads::Accumulate => 3,
-    } | (act_after.code() << 4)
-        | (before.code() << 8);
+    };
     let (entry, grid) = per_column(gpu, "backward", "backward_serial", c);
+    let key = PipelineKey {
+        shader: Shader::BatchNorm,
+        entry,
+        constants: vec![
+            ("ACT_AFTER", act_after.code()),
+            ("ACT_BEFORE", before.code()),
+        ],
+    };
     gpu.dispatch(
-        key(Shader::BatchNorm, entry),
+        key,
         &[
             x.binding(),
             mean.binding(),
@@ -571,13 +580,21 @@ pub fn batch_norm_backward(
     )
 }
 
+fn activation_key(entry: &'static str, act: Activation) -> PipelineKey {
+    PipelineKey {
+        shader: Shader::Activation,
+        entry,
+        constants: vec![("ACT", act.code())],
+    }
+}
+
 /// y = act(x), any shape.
 pub fn activation_forward(gpu: &Gpu, x: &Tensor, y: &Tensor, act: Activation) -> Result<Dispatch> {
     let n = spec::elementwise_dims("activation", x.shape(), &[y.shape()])?;
     gpu.dispatch(
-        key(Shader::Activation, "forward"),
+        activation_key("forward", act),
         &[x.binding(), y.binding()],
-        &[u(n), act.code(), f(act.alpha())],
+        &[u(n), 0, f(act.alpha())],
         gpu.grid(n),
     )
 }
@@ -592,9 +609,9 @@ pub fn activation_backward(
 ) -> Result<Dispatch> {
     let n = spec::elementwise_dims("activation backward", y.shape(), &[dy.shape(), dx.shape()])?;
     gpu.dispatch(
-        key(Shader::Activation, "backward"),
+        activation_key("backward", act),
         &[y.binding(), dy.binding(), dx.binding()],
-        &[u(n), act.code(), f(act.alpha())],
+        &[u(n), 0, f(act.alpha())],
         gpu.grid(n),
     )
 }
