@@ -28,6 +28,26 @@ override PAD: u32 = 0u;
 // constant, so that without one y is never read).
 override ACT: u32 = 0u;
 
+// Set by the launcher when every element index of the dispatch is below 2^21: index arithmetic
+// then divides through f32 (exact there after a correction by one), since llvmpipe has no vector
+// integer division and runs a u32 division lane by lane.
+override SMALL_INDEX: bool = false;
+
+fn div_index(a: u32, b: u32) -> u32 {
+    if (!SMALL_INDEX) {
+        return a / b;
+    }
+    let q = u32(f32(a) / f32(b));
+    let down = select(q, q - 1u, q * b > a);
+    return select(down, down + 1u, (down + 1u) * b <= a);
+}
+
+// (a / b, a % b).
+fn divmod_index(a: u32, b: u32) -> vec2<u32> {
+    let q = div_index(a, b);
+    return vec2<u32>(q, a - q * b);
+}
+
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
@@ -45,14 +65,15 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (idx >= p.total) {
         return;
     }
-    let ci = idx % c;
-    let r = idx / c;
-    let ox = r % ow;
-    let t = r / ow;
-    let oy = t % oh;
-    let bi = t / oh;
+    let r = divmod_index(idx, c);
+    let ci = r.y;
+    let t = divmod_index(r.x, ow);
+    let ox = t.y;
+    let u = divmod_index(t.x, oh);
+    let oy = u.y;
+    let bi = u.x;
     let area = KERNEL * KERNEL;
-    let out_base = r * c * area + ci * area;
+    let out_base = r.x * c * area + ci * area;
     for (var ky = 0u; ky < KERNEL; ky++) {
         let iy = i32(oy * STRIDE + ky) - i32(PAD);
         for (var kx = 0u; kx < KERNEL; kx++) {
@@ -68,11 +89,18 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 
 // The adjoint of im2col: dx = col2im(dcols), times act'(y) when an activation produced x (fused
 // here to save a dispatch). Each input element gathers the window entries that read it, in a
-// fixed order: deterministic, no atomics.
+// fixed order: deterministic, no atomics. dcols is a buffer, or with DCOLS_TEXTURE an rgba32float
+// texture (texel (x, r) = dcols[r, 4x .. 4x + 3], as matmul_lanes.wgsl writes it with
+// TEXTURE_OUT): a texel fetch is a vectorised gather on llvmpipe, a storage load a loop over the
+// lanes.
+override DCOLS_TEXTURE: bool = false;
+
 @group(0) @binding(0) var<storage, read> c2_dcols: array<f32>;
 @group(0) @binding(1) var<storage, read_write> c2_dx: array<f32>;
 @group(0) @binding(2) var<storage, read> c2_y: array<f32>;
-@group(0) @binding(3) var<uniform> c2_p: Params;
+@group(0) @binding(3) var c2_dcols_texture: texture_2d<f32>;
+@group(0) @binding(4) var<uniform> c2_p: Params;
+
 
 @compute @workgroup_size(256)
 fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -87,30 +115,98 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (idx >= c2_p.total) {
         return;
     }
-    let ci = idx % c;
-    let pix = idx / c;
-    let ix = pix % w;
-    let t = pix / w;
-    let iy = t % h;
-    let bi = t / h;
+    let p = divmod_index(idx, c);
+    let ci = p.y;
+    let q = divmod_index(p.x, w);
+    let ix = q.y;
+    let s = divmod_index(q.x, h);
+    let iy = s.y;
+    let bi = s.x;
     let area = KERNEL * KERNEL;
     let row_len = c * area;
     var sum = 0.0;
     for (var ky = 0u; ky < KERNEL; ky++) {
+        // Past the edges ty - ky wraps around; `valid` drops those taps, min keeps them in range.
         let ty = iy + PAD;
-        if (ty < ky || (ty - ky) % STRIDE != 0u || (ty - ky) / STRIDE >= oh) {
-            continue;
-        }
-        let oy = (ty - ky) / STRIDE;
+        let y_ok = ty >= ky && (ty - ky) % STRIDE == 0u && (ty - ky) / STRIDE < oh;
+        let oy = min((ty - ky) / STRIDE, oh - 1u);
         for (var kx = 0u; kx < KERNEL; kx++) {
             let tx = ix + PAD;
-            if (tx < kx || (tx - kx) % STRIDE != 0u || (tx - kx) / STRIDE >= ow) {
-                continue;
+            let valid = y_ok && tx >= kx && (tx - kx) % STRIDE == 0u && (tx - kx) / STRIDE < ow;
+            let r = (bi * oh + oy) * ow + min((tx - kx) / STRIDE, ow - 1u);
+            let j = ci * area + ky * KERNEL + kx;
+            if (DCOLS_TEXTURE) {
+                // Every tap fetched and the invalid ones dropped: a texel fetch is cheap, and
+                // llvmpipe would run a branch's body under a mask anyway.
+                let texel = textureLoad(c2_dcols_texture, vec2<u32>(j / 4u, r), 0);
+                sum += select(0.0, texel[j % 4u], valid);
+            } else if (valid) {
+                sum += c2_dcols[r * row_len + j];
             }
-            let ox = (tx - kx) / STRIDE;
-            let r = (bi * oh + oy) * ow + ox;
-            sum += c2_dcols[r * row_len + ci * area + ky * KERNEL + kx];
         }
     }
     c2_dx[idx] = sum * derivative_from_output(c2_y[idx], ACT, alpha);
+}
+
+// ---- im2col straight into a packed operand of matmul_lanes.wgsl's `main_packed`, so that a
+// convolution's product reads texels and no cols matrix is written and then packed. Texel
+// (x, kk) holds X[kk, 4x .. 4x + 3] of a logical X [KX, JX], zero past JX:
+// COLS_MAJOR false: X = cols^T [C*K*K, B*OH*OW] (the forward's op(A): four windows per texel);
+// COLS_MAJOR true: X = cols [B*OH*OW, C*K*K] (the weight gradient's op(B): four columns).
+override COLS_MAJOR: bool = false;
+
+@group(0) @binding(0) var<storage, read> ip_x: array<f32>;
+@group(0) @binding(1) var ip_packed: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(2) var<uniform> ip_p: Params;
+
+// Row r of cols: the window's image, top-left corner (may lie in the padding), and whether r is
+// a row at all.
+struct Window {
+    bi: u32,
+    y0: i32,
+    x0: i32,
+    live: bool,
+}
+
+fn window(r: u32, g: Params) -> Window {
+    let rows = g.b * g.oh * g.ow;
+    let t = divmod_index(min(r, rows - 1u), g.ow);
+    let u = divmod_index(t.x, g.oh);
+    return Window(u.x, i32(u.y * STRIDE) - i32(PAD), i32(t.y * STRIDE) - i32(PAD), r < rows);
+}
+
+// cols[r, j] for r's window, or 0 where it reads padding or (r, j) is past the matrix; the load
+// itself is clamped into x, so no branch holds it.
+fn cols_at(win: Window, j: u32, g: Params) -> f32 {
+    let area = KERNEL * KERNEL;
+    let jj = min(j, g.c * area - 1u);
+    let ci = jj / area;
+    let tap = jj % area;
+    let iy = win.y0 + i32(tap / KERNEL);
+    let ix = win.x0 + i32(tap % KERNEL);
+    let inside = iy >= 0 && iy < i32(g.h) && ix >= 0 && ix < i32(g.w) && win.live && j < g.c * area;
+    let sy = u32(clamp(iy, 0, i32(g.h) - 1));
+    let sx = u32(clamp(ix, 0, i32(g.w) - 1));
+    return select(0.0, ip_x[((win.bi * g.h + sy) * g.w + sx) * g.c + ci], inside);
+}
+
+@compute @workgroup_size(256)
+fn im2col_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = flat_index(gid, nwg);
+    let g = ip_p;
+    let at = divmod_index(idx, textureDimensions(ip_packed).x);
+    let x = at.y;
+    let kk = at.x;
+    var v: vec4<f32>;
+    if (COLS_MAJOR) {
+        let win = window(kk, g);
+        v = vec4<f32>(cols_at(win, 4u * x, g), cols_at(win, 4u * x + 1u, g),
+                      cols_at(win, 4u * x + 2u, g), cols_at(win, 4u * x + 3u, g));
+    } else {
+        v = vec4<f32>(cols_at(window(4u * x, g), kk, g), cols_at(window(4u * x + 1u, g), kk, g),
+                      cols_at(window(4u * x + 2u, g), kk, g), cols_at(window(4u * x + 3u, g), kk, g));
+    }
+    if (idx < g.total) {
+        textureStore(ip_packed, vec2<u32>(x, kk), v);
+    }
 }

@@ -17,6 +17,10 @@
 // columns. Packing costs one storage load per element, so it pays when each element is reused
 // by several tiles (ops.rs chooses).
 //
+// With TEXTURE_OUT, C goes to an rgba32float texture instead (texel (x, row) = C[row, 4x .. 4x + 3]),
+// one texel store per row of a lane's block where the buffer takes four scalar stores (each a loop
+// over the lanes on llvmpipe), for a consumer that reads texels (conv.wgsl `col2im`).
+//
 // Needs subgroups of at least 8 invocations with the workgroup's 8 invocations in one subgroup
 // (src/gpu/ops.rs `MatmulPlan::choose` picks it only there). Each accumulator sums k in order,
 // so a run is deterministic, as with the tiled kernel.
@@ -42,6 +46,8 @@ override BIAS: bool = false;
 override ACCUMULATE: bool = false;
 // Activation mode (common.wgsl).
 override ACT: u32 = 0u;
+// C into `c_texture` (no split, no accumulate); `c` is then unused.
+override TEXTURE_OUT: bool = false;
 
 const ROWS: u32 = 32u;
 const COLS: u32 = 32u;
@@ -50,7 +56,8 @@ const COLS: u32 = 32u;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(4) var c_texture: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 // main_packed's operands: texel (x, kk) holds op(A)[4x .. 4x + 3, kk] and op(B)[kk, 4x .. 4x + 3].
 @group(0) @binding(0) var a_packed: texture_2d<f32>;
@@ -144,6 +151,17 @@ fn store_block(row0: u32, col: u32, split: u32, block: array<Rows4, 8>) {
 fn store_row(row: u32, col: u32, split: u32, v: vec4<f32>) {
     let m = p.m;
     let n = p.n;
+    if (TEXTURE_OUT) {
+        // Columns past N hold what zero-padded B gave them; the texture's width ends there.
+        if (row < m && col < n) {
+            let last = vec4<u32>(n - 1u);
+            let cols = min(vec4<u32>(col) + vec4<u32>(0u, 1u, 2u, 3u), last);
+            let out = vec4<f32>(epilogue(0u, cols.x, v.x), epilogue(0u, cols.y, v.y),
+                                epilogue(0u, cols.z, v.z), epilogue(0u, cols.w, v.w));
+            textureStore(c_texture, vec2<u32>(col / 4u, row), out);
+        }
+        return;
+    }
     for (var j = 0u; j < 4u; j++) {
         if (row < m && col + j < n) {
             let idx = row * n + col + j;

@@ -311,6 +311,43 @@ pub fn col2im_dims(
     Ok(dx.iter().product())
 }
 
+/// A convolution y = act(im2col(x) W^T + b): x [B, H, W, C], weight [C_out, C*K*K], bias
+/// [C_out], y [B*OH*OW, C_out] (or any shape of as many elements): C_out.
+pub fn conv2d_dims(
+    geom: &ConvGeom,
+    x: &[usize],
+    weight: &[usize],
+    bias: &[usize],
+    y: &[usize],
+) -> Result<usize> {
+    let out = conv2d_grad_dims(geom, y, weight, x)?;
+    ensure(bias == [out], || {
+        format!("convolution bias {bias:?} must be [{out}]")
+    })?;
+    Ok(out)
+}
+
+/// A convolution's gradients: dy [B*OH*OW, C_out] (any shape of as many elements), a weight or
+/// its gradient [C_out, C*K*K], and x or dx [B, H, W, C]: C_out.
+pub fn conv2d_grad_dims(
+    geom: &ConvGeom,
+    dy: &[usize],
+    weight: &[usize],
+    x: &[usize],
+) -> Result<usize> {
+    let [rows, depth] = geom.cols_shape();
+    geom.check(x, &[rows, depth])?;
+    ensure(
+        weight.len() == 2 && weight[1] == depth && weight[0] > 0,
+        || format!("convolution weight {weight:?} must be [C_out, {depth}]"),
+    )?;
+    let out = weight[0];
+    ensure(dy.iter().product::<usize>() == rows * out, || {
+        format!("convolution output {dy:?} must hold [{rows}, {out}]")
+    })?;
+    Ok(out)
+}
+
 /// Batch statistics of x [rows.., C] into four per-channel tensors: (rows, C).
 pub fn batch_norm_stats_dims(x: &[usize], per_channel: [&[usize]; 4]) -> Result<(usize, usize)> {
     batch_norm_dims(x, &per_channel)

@@ -358,6 +358,7 @@ fn conv_layer_gradients_match_finite_differences() {
     layer
         .backward(
             &mut Cpu::default(),
+            &x,
             &t(w.clone(), &[rows, out]),
             Backprop::Both(&dx),
             None,

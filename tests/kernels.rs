@@ -316,6 +316,90 @@ fn im2col_and_col2im_match_cpu() {
     }
 }
 
+/// The convolution ops against im2col + matmul (+ col2im) on the CPU, under every plan family
+/// their products can take: each layout path (packed im2col, texture dcols, buffers, split-K).
+#[test]
+fn convolutions_match_cpu_under_every_plan() {
+    for gpu in each_style() {
+        let mut plans = vec![
+            None,
+            Some(MatmulKernel::Tiled {
+                tile_m: 32,
+                tile_n: 64,
+            }),
+        ];
+        if gpu.subgroups_of_8() {
+            plans.extend([Some(MatmulKernel::Lanes), Some(MatmulKernel::LanesPacked)]);
+        }
+        for (i, geom) in geoms().into_iter().enumerate() {
+            let [rows, depth] = geom.cols_shape();
+            let out = [5, 1, 8][i % 3];
+            let seed = 300 + 10 * i as u64;
+            let (gx, cx) = random_pair(&gpu, seed, &geom.input_shape());
+            let (gw, cw) = random_pair(&gpu, seed + 1, &[out, depth]);
+            let (gb, cb) = random_pair(&gpu, seed + 2, &[out]);
+            let (gdy, cdy) = random_pair(&gpu, seed + 3, &[rows, out]);
+            let (gyx, cyx) = random_pair(&gpu, seed + 4, &geom.input_shape());
+            for &kernel in &plans {
+                // Split-K where K is long enough to split, so the workspace path runs too.
+                let force = |m: usize, n: usize, k: usize, spec: MatmulSpec| {
+                    kernel.map(|kernel| {
+                        let plan = ops::MatmulPlan::new(kernel, k, if k >= 64 { 3 } else { 1 });
+                        (MatmulShape::new(m, n, k, spec), plan)
+                    })
+                };
+                let fwd = MatmulSpec {
+                    trans_b: true,
+                    ..MatmulSpec::PLAIN
+                };
+                let wgrad = MatmulSpec {
+                    trans_a: true,
+                    ..MatmulSpec::PLAIN
+                };
+                let mut table = tune::PlanTable::default();
+                table.plans.extend(
+                    [
+                        force(rows, out, depth, fwd),
+                        force(out, depth, rows, wgrad),
+                        force(rows, depth, out, MatmulSpec::PLAIN),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .filter(|(s, p)| ops::plan_fits(&gpu, *p, s.m, s.n, s.k)),
+                );
+                gpu.set_tuned_plans(Some(table));
+                let what = format!("{geom:?}, {out} out, {kernel:?}");
+
+                let act = Activation::LeakyRelu(0.2);
+                let (gy, cy) = nan_pair(&gpu, &[rows, out]);
+                let d = ops::conv2d(&gpu, &gx, &gw, &gb, &gy, geom, act).unwrap();
+                gpu.run(&[&d]).unwrap();
+                cpu::ops::conv2d(&cx, &cw, &cb, &cy, geom, act).unwrap();
+                assert_close(&gpu, &gy, &cy, 1e-5, &format!("conv2d {what}"));
+
+                // The weight gradient accumulates.
+                let (gdw, cdw) = random_pair(&gpu, seed + 5, &[out, depth]);
+                let d = ops::conv2d_weight_grad(&gpu, &gdy, &gx, &gdw, geom).unwrap();
+                gpu.run(&[&d]).unwrap();
+                cpu::ops::conv2d_weight_grad(&cdy, &cx, &cdw, geom).unwrap();
+                assert_close(&gpu, &gdw, &cdw, 1e-5, &format!("weight grad {what}"));
+
+                for through in [None, Some(act)] {
+                    let (gdx, cdx) = nan_pair(&gpu, &geom.input_shape());
+                    let g_through = through.map(|a| (&gyx, a));
+                    let d = ops::conv2d_input_grad(&gpu, &gdy, &gw, &gdx, geom, g_through);
+                    gpu.run(&[&d.unwrap()]).unwrap();
+                    let c_through = through.map(|a| (&cyx, a));
+                    cpu::ops::conv2d_input_grad(&cdy, &cw, &cdx, geom, c_through).unwrap();
+                    let what = format!("input grad {what} through {through:?}");
+                    assert_close(&gpu, &gdx, &cdx, 1e-5, &what);
+                }
+            }
+            gpu.set_tuned_plans(None);
+        }
+    }
+}
+
 #[test]
 fn batch_norm_matches_cpu_for_dense_and_spatial_inputs() {
     for gpu in each_style() {

@@ -107,6 +107,66 @@ pub fn col2im(
     dx.write(&out)
 }
 
+/// y = act(im2col(x) W^T + b): the GPU's conv2d as the two operations it stands for.
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    y: &Tensor,
+    geom: ConvGeom,
+    act: Activation,
+) -> Result<()> {
+    spec::conv2d_dims(&geom, x.shape(), weight.shape(), bias.shape(), y.shape())?;
+    let cols = Tensor::zeros(&geom.cols_shape());
+    im2col(x, &cols, geom)?;
+    let spec = MatmulSpec {
+        trans_b: true,
+        activation: act,
+        ..MatmulSpec::PLAIN
+    };
+    matmul(
+        &cols,
+        weight,
+        Some(bias),
+        &y.reshape(&[cols.shape()[0], bias.len()])?,
+        spec,
+    )
+}
+
+/// dweight += dy^T im2col(x).
+pub fn conv2d_weight_grad(dy: &Tensor, x: &Tensor, dweight: &Tensor, geom: ConvGeom) -> Result<()> {
+    let out = spec::conv2d_grad_dims(&geom, dy.shape(), dweight.shape(), x.shape())?;
+    let cols = Tensor::zeros(&geom.cols_shape());
+    im2col(x, &cols, geom)?;
+    let spec = MatmulSpec {
+        trans_a: true,
+        accumulate: true,
+        ..MatmulSpec::PLAIN
+    };
+    matmul(
+        &dy.reshape(&[cols.shape()[0], out])?,
+        &cols,
+        None,
+        dweight,
+        spec,
+    )
+}
+
+/// dx = col2im(dy W) (through act at x's output, as col2im).
+pub fn conv2d_input_grad(
+    dy: &Tensor,
+    weight: &Tensor,
+    dx: &Tensor,
+    geom: ConvGeom,
+    through: Option<(&Tensor, Activation)>,
+) -> Result<()> {
+    let out = spec::conv2d_grad_dims(&geom, dy.shape(), weight.shape(), dx.shape())?;
+    let dcols = Tensor::zeros(&geom.cols_shape());
+    let dy = dy.reshape(&[dcols.shape()[0], out])?;
+    matmul(&dy, weight, None, &dcols, MatmulSpec::PLAIN)?;
+    col2im(&dcols, dx, geom, through)
+}
+
 /// Per-channel (mean, biased variance) of x [rows, C], in f64.
 fn channel_moments(x: &[f32], rows: usize, c: usize) -> Vec<(f64, f64)> {
     (0..c)

@@ -56,6 +56,8 @@ pub struct Gpu {
     pub style: KernelStyle,
     /// Bound where a kernel's optional input is absent (a binding cannot alias the output).
     pub(crate) placeholder: wgpu::Buffer,
+    /// The same for an absent texture operand (sampled or written).
+    pub(crate) placeholder_texture: wgpu::TextureView,
     pub(crate) pipelines: super::kernel::PipelineCache,
     /// Matmul plans from `wgsl-gan tune` for this adapter, and the file they came from.
     tuned: RefCell<Option<PlanTable>>,
@@ -270,12 +272,29 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let placeholder_texture = device
+            .create_texture(&wgpu::TextureDescriptor {
+                label: Some("placeholder texture"),
+                size: wgpu::Extent3d {
+                    width: 1,
+                    height: 1,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            })
+            .create_view(&Default::default());
         let (plan_file, tuned) = tune::load(&info, style).unzip();
         Ok(Gpu {
             tuned: RefCell::new(tuned),
             plan_file,
             shapes: Default::default(),
             placeholder,
+            placeholder_texture,
             device,
             queue,
             info,

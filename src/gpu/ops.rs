@@ -172,114 +172,168 @@ pub fn matmul_planned(
     ensure(plan_fits(gpu, plan, m, n, k), || {
         format!("invalid matmul plan {plan:?} for K = {k} on this adapter")
     })?;
-    let split = plan.splits > 1;
-    let epilogue = [
-        ("BIAS", u32::from(bias.is_some())),
-        ("ACCUMULATE", u32::from(spec.accumulate)),
-        ("ACT", spec.activation.code()),
-    ];
-    let mut constants = vec![
-        ("TRANS_A", u32::from(spec.trans_a)),
-        ("TRANS_B", u32::from(spec.trans_b)),
-        ("SPLIT", u32::from(split)),
-    ];
-    constants.extend(epilogue);
-    let (shader, entry) = match plan.kernel {
-        MatmulKernel::Tiled { tile_m, tile_n } => {
-            constants.extend([
-                ("TM", u(tile_m)),
-                ("TN", u(tile_n)),
-                ("THREADS", u(tile_m * tile_n / 64)),
-            ]);
-            (Shader::Matmul, "main")
-        }
-        MatmulKernel::Lanes => (Shader::MatmulLanes, "main"),
-        // The packing dispatches apply the transposes.
-        MatmulKernel::LanesPacked => {
-            constants.retain(|&(name, _)| !name.starts_with("TRANS"));
-            (Shader::MatmulLanes, "main_packed")
-        }
+    let product = Product {
+        m,
+        n,
+        k,
+        spec,
+        plan,
     };
-    let key = PipelineKey {
-        shader,
-        entry,
-        constants,
-    };
-    let (tile_m, tile_n) = plan.kernel.tile();
-    let groups = [n.div_ceil(tile_n), m.div_ceil(tile_m), plan.splits];
-    let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
-    ensure(groups.iter().all(|&g| g <= max), || {
-        format!(
-            "matmul {m}x{n}x{k} needs a grid of {groups:?} workgroups; this adapter allows {max} \
-             per dimension (max_compute_workgroups_per_dimension)"
-        )
-    })?;
-    let params = [
-        u(m),
-        u(n),
-        u(k),
-        0,
-        f(spec.activation.alpha()),
-        u(plan.k_chunk),
-        u(plan.splits),
-    ];
-    let bias = bias.map_or(gpu.placeholder.as_entire_binding(), |t| t.binding());
-    let grid = groups.map(|g| g as u32);
-    // Packed operands: op(A) as [K, M] and op(B) as [K, N], four values per texel.
-    let (a_view, b_view, packs) = match plan.kernel {
+    match plan.kernel {
+        // Packed operands: op(A) as [K, M] and op(B) as [K, N], four values per texel; the
+        // packing dispatches apply the transposes.
         MatmulKernel::LanesPacked => {
             let (a_view, pack_a) = pack(gpu, a, k, m, !spec.trans_a)?;
             let (b_view, pack_b) = pack(gpu, b, k, n, spec.trans_b)?;
-            (Some(a_view), Some(b_view), Some(pack_a.then(pack_b)))
+            let a = wgpu::BindingResource::TextureView(&a_view);
+            let b = wgpu::BindingResource::TextureView(&b_view);
+            let run = product.dispatch(gpu, a, b, bias, ProductOut::Buffer(c))?;
+            Ok(after(pack_a.then(pack_b), run))
         }
-        _ => (None, None, None),
-    };
-    let a_operand = match &a_view {
-        Some(view) => wgpu::BindingResource::TextureView(view),
-        None => a.binding(),
-    };
-    let b_operand = match &b_view {
-        Some(view) => wgpu::BindingResource::TextureView(view),
-        None => b.binding(),
-    };
-    let product = if !split {
-        gpu.dispatch(
-            key,
-            &[a_operand, b_operand, bias, c.binding()],
-            &params,
-            grid,
-        )?
-    } else {
-        let partial = Tensor::zeros(gpu, &[plan.splits, m, n])?;
-        let placeholder = gpu.placeholder.as_entire_binding();
-        let products = gpu.dispatch(
-            key,
-            &[a_operand, b_operand, placeholder, partial.binding()],
-            &params,
-            grid,
+        _ => product.dispatch(gpu, a.binding(), b.binding(), bias, ProductOut::Buffer(c)),
+    }
+}
+
+/// `first` then `then`, named after `then` (profiles list dispatches by name).
+fn after(first: Dispatch, then: Dispatch) -> Dispatch {
+    let name = then.name;
+    let mut all = first.then(then);
+    all.name = name;
+    all
+}
+
+/// Where a product's C goes: a buffer, or (packed lanes kernel, no split, no accumulate) an
+/// rgba32float texture of ceil(N / 4) x M texels, texel (x, row) = C[row, 4x .. 4x + 3].
+enum ProductOut<'a> {
+    Buffer(&'a Tensor),
+    Texture(&'a wgpu::TextureView),
+}
+
+/// One planned product, its operands bound by the caller (buffers, or packed textures for
+/// [`MatmulKernel::LanesPacked`]).
+struct Product {
+    m: usize,
+    n: usize,
+    k: usize,
+    spec: MatmulSpec,
+    plan: MatmulPlan,
+}
+
+impl Product {
+    fn dispatch(
+        &self,
+        gpu: &Gpu,
+        a: wgpu::BindingResource<'_>,
+        b: wgpu::BindingResource<'_>,
+        bias: Option<&Tensor>,
+        out: ProductOut<'_>,
+    ) -> Result<Dispatch> {
+        let Product {
+            m,
+            n,
+            k,
+            spec,
+            plan,
+        } = *self;
+        let split = plan.splits > 1;
+        let texture_out = matches!(out, ProductOut::Texture(_));
+        ensure(
+            !texture_out
+                || (plan.kernel == MatmulKernel::LanesPacked && !split && !spec.accumulate),
+            || format!("a {plan:?} product cannot write a texture"),
         )?;
+        let epilogue = [
+            ("BIAS", u32::from(bias.is_some())),
+            ("ACCUMULATE", u32::from(spec.accumulate)),
+            ("ACT", spec.activation.code()),
+        ];
+        let mut constants = vec![
+            ("TRANS_A", u32::from(spec.trans_a)),
+            ("TRANS_B", u32::from(spec.trans_b)),
+            ("SPLIT", u32::from(split)),
+        ];
+        constants.extend(epilogue);
+        let (shader, entry) = match plan.kernel {
+            MatmulKernel::Tiled { tile_m, tile_n } => {
+                constants.extend([
+                    ("TM", u(tile_m)),
+                    ("TN", u(tile_n)),
+                    ("THREADS", u(tile_m * tile_n / 64)),
+                ]);
+                (Shader::Matmul, "main")
+            }
+            MatmulKernel::Lanes => (Shader::MatmulLanes, "main"),
+            // The operands are packed with their transposes applied.
+            MatmulKernel::LanesPacked => {
+                constants.retain(|&(name, _)| !name.starts_with("TRANS"));
+                constants.push(("TEXTURE_OUT", u32::from(texture_out)));
+                (Shader::MatmulLanes, "main_packed")
+            }
+        };
+        let key = PipelineKey {
+            shader,
+            entry,
+            constants,
+        };
+        let (tile_m, tile_n) = plan.kernel.tile();
+        let groups = [n.div_ceil(tile_n), m.div_ceil(tile_m), plan.splits];
+        let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        ensure(groups.iter().all(|&g| g <= max), || {
+            format!(
+                "matmul {m}x{n}x{k} needs a grid of {groups:?} workgroups; this adapter allows \
+                 {max} per dimension (max_compute_workgroups_per_dimension)"
+            )
+        })?;
+        let params = [
+            u(m),
+            u(n),
+            u(k),
+            0,
+            f(spec.activation.alpha()),
+            u(plan.k_chunk),
+            u(plan.splits),
+        ];
+        let bias = bias.map_or(gpu.placeholder.as_entire_binding(), |t| t.binding());
+        let grid = groups.map(|g| g as u32);
+        let texture = wgpu::BindingResource::TextureView;
+        // The lanes kernels bind C's texture too: the placeholder when C is a buffer, and then
+        // the buffer is a stand-in (it may not alias the placeholder bound as the bias).
+        let (c_buffer, c_texture) = match out {
+            ProductOut::Texture(view) => (Tensor::zeros(gpu, &[1])?, texture(view)),
+            // Split: every split writes its raw slice of a workspace, then `reduce_splits`.
+            ProductOut::Buffer(_) if split => (
+                Tensor::zeros(gpu, &[plan.splits, m, n])?,
+                texture(&gpu.placeholder_texture),
+            ),
+            ProductOut::Buffer(c) => (c.clone(), texture(&gpu.placeholder_texture)),
+        };
+        let epilogue_bias = match split {
+            true => gpu.placeholder.as_entire_binding(),
+            false => bias.clone(),
+        };
+        let mut bindings = vec![a, b, epilogue_bias, c_buffer.binding()];
+        if shader == Shader::MatmulLanes {
+            bindings.push(c_texture);
+        }
+        let products = gpu.dispatch(key, &bindings, &params, grid)?;
+        let ProductOut::Buffer(c) = out else {
+            return Ok(products);
+        };
+        if !split {
+            return Ok(products);
+        }
         let reduce = gpu.dispatch(
             PipelineKey {
                 shader: Shader::Matmul,
                 entry: "reduce_splits",
                 constants: epilogue.to_vec(),
             },
-            &[partial.binding(), bias, c.binding()],
+            &[c_buffer.binding(), bias, c.binding()],
             &params,
             gpu.grid(m * n),
         )?;
-        products.then(reduce)
-    };
-    Ok(match packs {
-        // Named after the product, as profiles list dispatches by name.
-        Some(packs) => {
-            let name = product.name;
-            let mut all = packs.then(product);
-            all.name = name;
-            all
-        }
-        None => product,
-    })
+        Ok(products.then(reduce))
+    }
 }
 
 /// Whether op(A) [K, M] and op(B) [K, N] fit textures of four floats per texel.
@@ -298,21 +352,7 @@ fn pack(
     j: usize,
     transpose: bool,
 ) -> Result<(wgpu::TextureView, Dispatch)> {
-    let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("packed matmul operand"),
-        size: wgpu::Extent3d {
-            width: u(j.div_ceil(4)),
-            height: u(k),
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
-        view_formats: &[],
-    });
-    let view = texture.create_view(&Default::default());
+    let view = texture_of_rows(gpu, k, j, "packed matmul operand")?;
     let fill = gpu.dispatch(
         key(Shader::MatmulLanes, "pack"),
         &[src.binding(), wgpu::BindingResource::TextureView(&view)],
@@ -326,7 +366,42 @@ fn pack(
     Ok((view, fill))
 }
 
-fn conv_key(entry: &'static str, g: &ConvGeom, act: Activation) -> PipelineKey {
+fn fits_texture(gpu: &Gpu, rows: usize, cols: usize) -> bool {
+    let max = gpu.limits.max_texture_dimension_2d as usize;
+    rows <= max && cols.div_ceil(4) <= max
+}
+
+/// An rgba32float texture of `rows` rows of `cols` values (four per texel, the last texel
+/// zero-padded): the layout of packed operands and texture outputs.
+fn texture_of_rows(gpu: &Gpu, rows: usize, cols: usize, label: &str) -> Result<wgpu::TextureView> {
+    ensure(fits_texture(gpu, rows, cols), || {
+        format!(
+            "a {rows} x {cols} texture passes this adapter's max_texture_dimension_2d ({})",
+            gpu.limits.max_texture_dimension_2d
+        )
+    })?;
+    let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: u(cols.div_ceil(4)),
+            height: u(rows),
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    });
+    Ok(texture.create_view(&Default::default()))
+}
+
+/// A conv.wgsl pipeline for a dispatch whose element indices stay below `indices`.
+fn conv_key(entry: &'static str, g: &ConvGeom, act: Activation, indices: usize) -> PipelineKey {
+    // WGSL's f32 division is good to 2.5 ulp: below 2^21 a quotient through it is off by at most
+    // the one the shader corrects.
+    let small = indices.max(g.cols_shape().iter().product()) < 1 << 21;
     PipelineKey {
         shader: Shader::Conv,
         entry,
@@ -335,6 +410,7 @@ fn conv_key(entry: &'static str, g: &ConvGeom, act: Activation) -> PipelineKey {
             ("STRIDE", u(g.stride)),
             ("PAD", u(g.padding)),
             ("ACT", act.code()),
+            ("SMALL_INDEX", u32::from(small)),
         ],
     }
 }
@@ -360,7 +436,7 @@ pub fn im2col(gpu: &Gpu, x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<Di
     geom.check(x.shape(), cols.shape())?;
     let total = geom.cols_shape()[0] * geom.channels;
     gpu.dispatch(
-        conv_key("im2col", &geom, Activation::Identity),
+        conv_key("im2col", &geom, Activation::Identity, total),
         &[x.binding(), cols.binding()],
         &conv_params(&geom, total, Activation::Identity),
         gpu.grid(total),
@@ -377,20 +453,230 @@ pub fn col2im(
     through: Option<(&Tensor, Activation)>,
 ) -> Result<Dispatch> {
     let through_y = through.map(|(y, _)| y.shape());
-    let total = spec::col2im_dims(&geom, dcols.shape(), dx.shape(), through_y)?;
-    let (y, act) = through.unwrap_or((dx, Activation::Identity));
-    // Without an activation the derivative is 1 and y is never read; dcols stands in for it.
-    let y = if through.is_some() {
-        y.binding()
-    } else {
-        dcols.binding()
+    spec::col2im_dims(&geom, dcols.shape(), dx.shape(), through_y)?;
+    col2im_from(gpu, Dcols::Buffer(dcols), dx, geom, through)
+}
+
+/// Where col2im reads dcols [B*OH*OW, C*K*K]: a buffer, or a texture as [`texture_of_rows`]
+/// lays it out.
+enum Dcols<'a> {
+    Buffer(&'a Tensor),
+    Texture(&'a wgpu::TextureView),
+}
+
+/// [`col2im`] after the shapes are checked.
+fn col2im_from(
+    gpu: &Gpu,
+    dcols: Dcols<'_>,
+    dx: &Tensor,
+    geom: ConvGeom,
+    through: Option<(&Tensor, Activation)>,
+) -> Result<Dispatch> {
+    let total = dx.len();
+    let texture = wgpu::BindingResource::TextureView;
+    let (buffer, view, from_texture) = match dcols {
+        Dcols::Buffer(t) => (t.binding(), texture(&gpu.placeholder_texture), false),
+        Dcols::Texture(v) => (gpu.placeholder.as_entire_binding(), texture(v), true),
     };
+    let (y, act) = through.unwrap_or((dx, Activation::Identity));
+    // Without an activation the derivative is 1 and y is never read; dcols' buffer stands in.
+    let y = match through {
+        Some(_) => y.binding(),
+        None => buffer.clone(),
+    };
+    let mut key = conv_key("col2im", &geom, act, total);
+    key.constants
+        .push(("DCOLS_TEXTURE", u32::from(from_texture)));
     gpu.dispatch(
-        conv_key("col2im", &geom, act),
-        &[dcols.binding(), dx.binding(), y],
+        key,
+        &[buffer, dx.binding(), y, view],
         &conv_params(&geom, total, act),
         gpu.grid(total),
     )
+}
+
+/// im2col of x [B, H, W, C] straight into a packed operand of the lanes kernel: cols^T
+/// ([C*K*K, B*OH*OW], a convolution's op(A)) or with `cols_major` cols itself ([B*OH*OW,
+/// C*K*K], a weight gradient's op(B)), four values per texel.
+fn im2col_packed(
+    gpu: &Gpu,
+    x: &Tensor,
+    geom: ConvGeom,
+    cols_major: bool,
+) -> Result<(wgpu::TextureView, Dispatch)> {
+    let [rows, depth] = geom.cols_shape();
+    let (k, j) = if cols_major {
+        (rows, depth)
+    } else {
+        (depth, rows)
+    };
+    let view = texture_of_rows(gpu, k, j, "im2col, packed")?;
+    let texels = k * j.div_ceil(4);
+    let mut key = conv_key("im2col_packed", &geom, Activation::Identity, 4 * texels);
+    key.constants.push(("COLS_MAJOR", u32::from(cols_major)));
+    let fill = gpu.dispatch(
+        key,
+        &[x.binding(), wgpu::BindingResource::TextureView(&view)],
+        &conv_params(&geom, texels, Activation::Identity),
+        gpu.grid(texels),
+    )?;
+    Ok((view, fill))
+}
+
+/// y [B*OH*OW, C_out] = act(im2col(x) W^T + b): a convolution of x [B, H, W, C] with weight
+/// [C_out, C*K*K] and bias [C_out], NHWC out. The layout is chosen here, once, from the
+/// product's plan: with the packed lanes kernel im2col writes the packed operand itself (no
+/// cols matrix to write and pack again); otherwise im2col into a cols buffer, then the product.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(
+    gpu: &Gpu,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    y: &Tensor,
+    geom: ConvGeom,
+    act: Activation,
+) -> Result<Dispatch> {
+    let [rows, depth] = geom.cols_shape();
+    let out = spec::conv2d_dims(&geom, x.shape(), weight.shape(), bias.shape(), y.shape())?;
+    let spec = MatmulSpec {
+        trans_b: true,
+        activation: act,
+        ..MatmulSpec::PLAIN
+    };
+    let plan = gpu.matmul_plan(MatmulShape::new(rows, out, depth, spec));
+    let mut d = if plan.kernel == MatmulKernel::LanesPacked {
+        let (a_view, fill) = im2col_packed(gpu, x, geom, false)?;
+        let (b_view, pack_b) = pack(gpu, weight, depth, out, true)?;
+        let product = Product {
+            m: rows,
+            n: out,
+            k: depth,
+            spec,
+            plan,
+        };
+        let run = product.dispatch(
+            gpu,
+            wgpu::BindingResource::TextureView(&a_view),
+            wgpu::BindingResource::TextureView(&b_view),
+            Some(bias),
+            ProductOut::Buffer(y),
+        )?;
+        fill.then(pack_b).then(run)
+    } else {
+        let cols = Tensor::zeros(gpu, &[rows, depth])?;
+        im2col(gpu, x, &cols, geom)?.then(matmul_planned(
+            gpu,
+            &cols,
+            weight,
+            Some(bias),
+            y,
+            spec,
+            plan,
+        )?)
+    };
+    d.name = "conv2d";
+    Ok(d)
+}
+
+/// dweight [C_out, C*K*K] += dy^T im2col(x), dy [B*OH*OW, C_out]: a convolution's weight
+/// gradient, its layout chosen as in [`conv2d`] (the packed path packs cols, not cols^T).
+pub fn conv2d_weight_grad(
+    gpu: &Gpu,
+    dy: &Tensor,
+    x: &Tensor,
+    dweight: &Tensor,
+    geom: ConvGeom,
+) -> Result<Dispatch> {
+    let [rows, depth] = geom.cols_shape();
+    let out = spec::conv2d_grad_dims(&geom, dy.shape(), dweight.shape(), x.shape())?;
+    let spec = MatmulSpec {
+        trans_a: true,
+        accumulate: true,
+        ..MatmulSpec::PLAIN
+    };
+    let plan = gpu.matmul_plan(MatmulShape::new(out, depth, rows, spec));
+    let mut d = if plan.kernel == MatmulKernel::LanesPacked {
+        let (a_view, pack_a) = pack(gpu, dy, rows, out, false)?;
+        let (b_view, fill) = im2col_packed(gpu, x, geom, true)?;
+        let product = Product {
+            m: out,
+            n: depth,
+            k: rows,
+            spec,
+            plan,
+        };
+        let run = product.dispatch(
+            gpu,
+            wgpu::BindingResource::TextureView(&a_view),
+            wgpu::BindingResource::TextureView(&b_view),
+            None,
+            ProductOut::Buffer(dweight),
+        )?;
+        pack_a.then(fill).then(run)
+    } else {
+        let cols = Tensor::zeros(gpu, &[rows, depth])?;
+        im2col(gpu, x, &cols, geom)?
+            .then(matmul_planned(gpu, dy, &cols, None, dweight, spec, plan)?)
+    };
+    d.name = "conv2d_weight_grad";
+    Ok(d)
+}
+
+/// dx [B, H, W, C] = col2im(dy W), dy [B*OH*OW, C_out], weight [C_out, C*K*K]: a convolution's
+/// input gradient; with `through` = (x, act), x was act's output and dx is taken through act.
+/// With the packed lanes kernel (and no split) the product writes dcols as a texture that
+/// col2im reads texel by texel; otherwise through a dcols buffer.
+pub fn conv2d_input_grad(
+    gpu: &Gpu,
+    dy: &Tensor,
+    weight: &Tensor,
+    dx: &Tensor,
+    geom: ConvGeom,
+    through: Option<(&Tensor, Activation)>,
+) -> Result<Dispatch> {
+    let [rows, depth] = geom.cols_shape();
+    let out = spec::conv2d_grad_dims(&geom, dy.shape(), weight.shape(), dx.shape())?;
+    if let Some((y, _)) = through {
+        spec::col2im_dims(&geom, &[rows, depth], dx.shape(), Some(y.shape()))?;
+    }
+    let spec = MatmulSpec::PLAIN;
+    let plan = gpu.matmul_plan(MatmulShape::new(rows, depth, out, spec));
+    let texture_out = plan.kernel == MatmulKernel::LanesPacked
+        && plan.splits == 1
+        && fits_texture(gpu, rows, depth);
+    let mut d = if texture_out {
+        let (a_view, pack_a) = pack(gpu, dy, out, rows, true)?;
+        let (b_view, pack_b) = pack(gpu, weight, out, depth, false)?;
+        let dcols = texture_of_rows(gpu, rows, depth, "dcols")?;
+        let product = Product {
+            m: rows,
+            n: depth,
+            k: out,
+            spec,
+            plan,
+        };
+        let run = product.dispatch(
+            gpu,
+            wgpu::BindingResource::TextureView(&a_view),
+            wgpu::BindingResource::TextureView(&b_view),
+            None,
+            ProductOut::Texture(&dcols),
+        )?;
+        let gather = col2im_from(gpu, Dcols::Texture(&dcols), dx, geom, through)?;
+        pack_a.then(pack_b).then(run).then(gather)
+    } else {
+        let dcols = Tensor::zeros(gpu, &[rows, depth])?;
+        matmul_planned(gpu, dy, weight, None, &dcols, spec, plan)?.then(col2im_from(
+            gpu,
+            Dcols::Buffer(&dcols),
+            dx,
+            geom,
+            through,
+        )?)
+    };
+    d.name = "conv2d_input_grad";
+    Ok(d)
 }
 
 fn bn_params(

@@ -312,6 +312,30 @@ backend! {
             c: &Self::Tensor,
             spec: MatmulSpec,
         );
+        /// y = act(im2col(x) W^T + b): a convolution, x [B, H, W, C] NHWC, y [B*OH*OW, C_out].
+        fn conv2d(
+            x: &Self::Tensor,
+            weight: &Self::Tensor,
+            bias: &Self::Tensor,
+            y: &Self::Tensor,
+            geom: ConvGeom,
+            act: Activation,
+        );
+        /// dweight += dy^T im2col(x).
+        fn conv2d_weight_grad(
+            dy: &Self::Tensor,
+            x: &Self::Tensor,
+            dweight: &Self::Tensor,
+            geom: ConvGeom,
+        );
+        /// dx = col2im(dy W), times act'(y) with `through` = (y, act).
+        fn conv2d_input_grad(
+            dy: &Self::Tensor,
+            weight: &Self::Tensor,
+            dx: &Self::Tensor,
+            geom: ConvGeom,
+            through: Option<(&Self::Tensor, Activation)>,
+        );
         fn im2col(x: &Self::Tensor, cols: &Self::Tensor, geom: ConvGeom);
         fn col2im(
             dcols: &Self::Tensor,

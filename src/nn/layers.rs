@@ -228,15 +228,14 @@ impl<B: Backend> Linear<B> {
     }
 }
 
-/// y [B*OH*OW, out] (NHWC) = act(im2col(x) W^T + b), x [B, H, W, C].
+/// y [B*OH*OW, out] (NHWC) = act(im2col(x) W^T + b), x [B, H, W, C]. The backend keeps the
+/// im2col matrices (or packs them straight into its kernels' layout).
 pub struct Conv2d<B: Backend> {
     pub geom: ConvGeom,
     weight: B::Tensor,
     bias: B::Tensor,
     dweight: B::Tensor,
     dbias: B::Tensor,
-    cols: B::Tensor,
-    dcols: B::Tensor,
 }
 
 impl<B: Backend> Conv2d<B> {
@@ -255,42 +254,30 @@ impl<B: Backend> Conv2d<B> {
             bias: store.get(be, &b, &[output])?,
             dweight: store.grad(be, &w, &[output, k])?,
             dbias: store.grad(be, &b, &[output])?,
-            cols: be.zeros(&geom.cols_shape())?,
-            dcols: be.zeros(&geom.cols_shape())?,
         })
     }
 
     pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
-        be.im2col(x, &self.cols, self.geom)?;
-        let spec = MatmulSpec {
-            trans_b: true,
-            activation: act,
-            ..MatmulSpec::PLAIN
-        };
-        be.matmul(&self.cols, &self.weight, Some(&self.bias), y, spec)
+        be.conv2d(x, &self.weight, &self.bias, y, self.geom, act)
     }
 
-    /// dy: [B*OH*OW, out] w.r.t. the pre-activation output; the input gradient [B, H, W, C]. With
-    /// `dx_through` = (y, act), the input was act's output y and dx is taken through act.
+    /// x: the forward's input; dy: [B*OH*OW, out] w.r.t. the pre-activation output; the input
+    /// gradient [B, H, W, C]. With `dx_through` = (y, act), the input was act's output y and dx
+    /// is taken through act.
     pub fn backward(
         &self,
         be: &mut B,
+        x: &B::Tensor,
         dy: &B::Tensor,
         mode: Backprop<B::Tensor>,
         dx_through: Option<(&B::Tensor, Activation)>,
     ) -> Result<()> {
         if mode.params() {
-            let spec = MatmulSpec {
-                trans_a: true,
-                accumulate: true,
-                ..MatmulSpec::PLAIN
-            };
-            be.matmul(dy, &self.cols, None, &self.dweight, spec)?;
+            be.conv2d_weight_grad(dy, x, &self.dweight, self.geom)?;
             be.sum_over_rows(dy, &self.dbias, true)?;
         }
         if let Some(dx) = mode.input() {
-            be.matmul(dy, &self.weight, None, &self.dcols, MatmulSpec::PLAIN)?;
-            be.col2im(&self.dcols, dx, self.geom, dx_through)?;
+            be.conv2d_input_grad(dy, &self.weight, dx, self.geom, dx_through)?;
         }
         Ok(())
     }

@@ -156,7 +156,7 @@ impl<B: Backend> ConvTrunk<B> {
             none,
         )?;
         self.c3
-            .backward(be, &self.dc3, mode.with_input(&self.da2), None)?;
+            .backward(be, &self.a2, &self.dc3, mode.with_input(&self.da2), None)?;
         self.bn2.backward(
             be,
             &self.c2out,
@@ -169,6 +169,7 @@ impl<B: Backend> ConvTrunk<B> {
         // col2im takes the gradient through conv1's LeakyReLU: dc1 is w.r.t. conv1's output.
         self.c2.backward(
             be,
+            &self.a1,
             &self.dc2,
             mode.with_input(&self.dc1),
             Some((&self.a1, LEAKY)),
@@ -177,6 +178,6 @@ impl<B: Backend> ConvTrunk<B> {
             Some(d) => mode.with_input(d),
             None => Backprop::Params,
         };
-        self.c1.backward(be, &self.dc1, first, None)
+        self.c1.backward(be, &self.input, &self.dc1, first, None)
     }
 }
