@@ -126,18 +126,31 @@ fn use_running(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(5) var<storage, read_write> ap_y: array<f32>;
 @group(0) @binding(6) var<uniform> ap_p: Params;
 
+// Rows per invocation: the four per-channel loads are made once for them (on llvmpipe every
+// load is a loop over the lanes, so they cost as much as x's).
+const APPLY_ROWS: u32 = 8u;
+
 @compute @workgroup_size(256)
 fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
     // Uniforms copied before the branch: read after it, each is a per-lane load on llvmpipe.
     let c = ap_p.c;
+    let rows = ap_p.rows;
     let alpha = ap_p.alpha;
-    if (idx >= ap_p.rows * c) {
+    // Invocation idx: channel idx % c of the APPLY_ROWS rows from APPLY_ROWS * (idx / c).
+    let ch = idx % c;
+    let row0 = (idx / c) * APPLY_ROWS;
+    if (row0 >= rows) {
         return;
     }
-    let ch = idx % c;
-    let v = (ap_x[idx] - ap_mean[ch]) * ap_invstd[ch] * ap_gamma[ch] + ap_beta[ch];
-    ap_y[idx] = activate(v, ACT_AFTER, alpha);
+    let mean = ap_mean[ch];
+    let invstd = ap_invstd[ch];
+    let gamma = ap_gamma[ch];
+    let beta = ap_beta[ch];
+    for (var r = row0; r < min(row0 + APPLY_ROWS, rows); r++) {
+        let i = r * c + ch;
+        ap_y[i] = activate((ap_x[i] - mean) * invstd * gamma + beta, ACT_AFTER, alpha);
+    }
 }
 
 // ---- backward, one workgroup per channel:
