@@ -347,7 +347,9 @@ fn other_rows(gpu: &Gpu, filter: &str, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
-/// Times every dispatch of the GAN's training step alone and sums by kernel.
+/// Times every dispatch of the GAN's training step alone, and each of its parts (the GPU
+/// dispatches an operation records: a convolution's im2col, packs and product, say), and sums
+/// them by operation and by kernel entry point. WGSL_GAN_PROFILE_EACH=1 lists every dispatch.
 fn step_profile(gpu: &Gpu) -> Result<()> {
     let count = 1024;
     let images: Vec<u32> = (0..count * 196) // 784 bytes per image, 4 per word
@@ -360,55 +362,44 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
     let dispatches = trainer.dispatches();
     let all: Vec<&Dispatch> = dispatches.iter().collect();
     let (whole, _) = time_dispatches(gpu, &all, 3, 3)?;
-    let mut by_kernel: Vec<(&str, f64, usize)> = Vec::new();
     let verbose = std::env::var_os("WGSL_GAN_PROFILE_EACH").is_some();
+    let add = |table: &mut Vec<(&'static str, f64, usize)>, name, s| match table
+        .iter_mut()
+        .find(|(n, _, _)| *n == name)
+    {
+        Some(e) => {
+            e.1 += s;
+            e.2 += 1;
+        }
+        None => table.push((name, s, 1)),
+    };
+    let (mut by_op, mut by_entry) = (Vec::new(), Vec::new());
     for (i, d) in dispatches.iter().enumerate() {
         let (s, _) = time_dispatches(gpu, &[d], 3, 3)?;
+        add(&mut by_op, d.name, s);
+        let mut parts = Vec::new();
+        for (part, (entry, grid)) in d.split().iter().zip(d.parts()) {
+            let (s, _) = time_dispatches(gpu, &[part], 3, 3)?;
+            add(&mut by_entry, entry, s);
+            parts.push(format!("{entry} {grid:?} {:.3}", s * 1e3));
+        }
         if verbose {
-            let parts: Vec<String> = d
-                .split()
-                .iter()
-                .map(|p| Ok(format!("{:.3}", time_dispatches(gpu, &[p], 3, 3)?.0 * 1e3)))
-                .collect::<Result<_>>()?;
-            println!(
-                "{i:3} {:24} {:8.3} ms  parts {parts:?} grids {:?}",
-                d.name,
-                s * 1e3,
-                d.grids()
-            );
-        }
-        match by_kernel.iter_mut().find(|(n, _, _)| *n == d.name) {
-            Some(e) => {
-                e.1 += s;
-                e.2 += 1;
-            }
-            None => by_kernel.push((d.name, s, 1)),
+            println!("{i:3} {:20} {:8.3} ms: {}", d.name, s * 1e3, parts.join(", "));
         }
     }
-    by_kernel.sort_by(|a, b| b.1.total_cmp(&a.1));
-    if verbose {
-        let t = Tensor::zeros(gpu, &[1])?;
-        let fills: Vec<Dispatch> = (0..100)
-            .map(|_| ops::fill(gpu, &t, 1.0))
-            .collect::<Result<_>>()?;
-        let refs: Vec<&Dispatch> = fills.iter().collect();
-        let (s100, _) = time_dispatches(gpu, &refs, 3, 3)?;
-        let (s1, _) = time_dispatches(gpu, &refs[..1], 3, 3)?;
-        println!(
-            "overhead: 1 tiny dispatch {:.3} ms, 100 in one pass {:.3} ms",
-            s1 * 1e3,
-            s100 * 1e3
-        );
-    }
+    let parts: usize = by_entry.iter().map(|e| e.2).sum();
     println!(
-        "\nTraining step at batch 64: {} dispatches, {:.2} ms in one pass",
+        "\nTraining step at batch 64: {} operations, {parts} GPU dispatches, {:.2} ms in one pass",
         dispatches.len(),
         whole * 1e3
     );
-    println!("| kernel | dispatches | ms (each timed alone) |");
-    println!("|---|---:|---:|");
-    for (n, s, c) in by_kernel {
-        println!("| {n} | {c} | {:.3} |", s * 1e3);
+    for (what, mut table) in [("operation", by_op), ("kernel entry point", by_entry)] {
+        table.sort_by(|a, b| b.1.total_cmp(&a.1));
+        println!("\n| {what} | dispatches | ms (each timed alone) |");
+        println!("|---|---:|---:|");
+        for (n, s, c) in table {
+            println!("| {n} | {c} | {:.3} |", s * 1e3);
+        }
     }
     Ok(())
 }

@@ -149,6 +149,7 @@ impl Gpu {
                 bind_group,
                 params,
                 workgroups,
+                entry: key.entry,
             }],
             name: key.entry,
         })
@@ -197,6 +198,8 @@ struct Part {
     bind_group: wgpu::BindGroup,
     params: wgpu::Buffer,
     workgroups: [u32; 3],
+    /// The shader entry point, for profiles.
+    entry: &'static str,
 }
 
 impl Dispatch {
@@ -215,12 +218,13 @@ impl Dispatch {
         self
     }
 
-    /// The workgroup grid of each part, in recording order (profiles show it).
-    pub fn grids(&self) -> Vec<[u32; 3]> {
-        self.parts.iter().map(|p| p.workgroups).collect()
+    /// The entry point and workgroup grid of each part, in recording order (profiles show them).
+    pub fn parts(&self) -> Vec<(&'static str, [u32; 3])> {
+        self.parts.iter().map(|p| (p.entry, p.workgroups)).collect()
     }
 
-    /// Each part as a dispatch of its own (profiles time them one by one).
+    /// Each part as a dispatch of its own, named after its entry point (profiles time them one
+    /// by one).
     pub fn split(&self) -> Vec<Dispatch> {
         self.parts
             .iter()
@@ -230,8 +234,9 @@ impl Dispatch {
                     bind_group: p.bind_group.clone(),
                     params: p.params.clone(),
                     workgroups: p.workgroups,
+                    entry: p.entry,
                 }],
-                name: self.name,
+                name: p.entry,
             })
             .collect()
     }
