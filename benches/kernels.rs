@@ -384,7 +384,12 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
             parts.push(format!("{entry} {grid:?} {:.3}", s * 1e3));
         }
         if verbose {
-            println!("{i:3} {:20} {:8.3} ms: {}", d.name, s * 1e3, parts.join(", "));
+            println!(
+                "{i:3} {:20} {:8.3} ms: {}",
+                d.name,
+                s * 1e3,
+                parts.join(", ")
+            );
         }
     }
     let parts: usize = by_entry.iter().map(|e| e.2).sum();

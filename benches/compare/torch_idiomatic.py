@@ -16,13 +16,13 @@ for golden values and quality parity); it is not what a user runs, so it is not 
 Prints steady-state ms/step and images/s.
 """
 import argparse
-import gzip
 import os
 import time
 
-import numpy as np
 import torch
 from torch import nn
+
+from torch_gan import load_images
 
 LATENT = 100
 
@@ -49,13 +49,6 @@ def discriminator():
         nn.Conv2d(64, 128, 3, 2), nn.BatchNorm2d(128, eps=1e-3, momentum=0.2), nn.LeakyReLU(0.2),
         nn.Flatten(), nn.Linear(512, 1),
     )
-
-
-def load_images(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    count = int.from_bytes(data[4:8], "big")
-    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, 1, 28, 28)
 
 
 def main():

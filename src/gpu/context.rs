@@ -69,6 +69,30 @@ pub struct Gpu {
     bind_groups_created: AtomicUsize,
 }
 
+/// A `width` x `height` rgba32float texture that kernels write (storage) and read (sampled).
+pub(crate) fn rgba32_texture(
+    device: &wgpu::Device,
+    width: u32,
+    height: u32,
+    label: &str,
+) -> wgpu::TextureView {
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    });
+    texture.create_view(&Default::default())
+}
+
 /// One line describing an adapter, as `info` prints it.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
     format!(
@@ -272,22 +296,7 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let placeholder_texture = device
-            .create_texture(&wgpu::TextureDescriptor {
-                label: Some("placeholder texture"),
-                size: wgpu::Extent3d {
-                    width: 1,
-                    height: 1,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba32Float,
-                usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
-                view_formats: &[],
-            })
-            .create_view(&Default::default());
+        let placeholder_texture = rgba32_texture(&device, 1, 1, "placeholder texture");
         let (plan_file, tuned) = tune::load(&info, style).unzip();
         Ok(Gpu {
             tuned: RefCell::new(tuned),

@@ -185,9 +185,7 @@ pub fn matmul_planned(
         MatmulKernel::LanesPacked => {
             let (a_view, pack_a) = pack(gpu, a, k, m, !spec.trans_a)?;
             let (b_view, pack_b) = pack(gpu, b, k, n, spec.trans_b)?;
-            let a = wgpu::BindingResource::TextureView(&a_view);
-            let b = wgpu::BindingResource::TextureView(&b_view);
-            let run = product.dispatch(gpu, a, b, bias, ProductOut::Buffer(c))?;
+            let run = product.packed(gpu, &a_view, &b_view, bias, ProductOut::Buffer(c))?;
             Ok(after(pack_a.then(pack_b), run))
         }
         _ => product.dispatch(gpu, a.binding(), b.binding(), bias, ProductOut::Buffer(c)),
@@ -220,6 +218,31 @@ struct Product {
 }
 
 impl Product {
+    /// The product op(A) [M, K] x op(B) [K, N] with this adapter's plan for it.
+    fn planned(gpu: &Gpu, m: usize, n: usize, k: usize, spec: MatmulSpec) -> Product {
+        let plan = gpu.matmul_plan(MatmulShape::new(m, n, k, spec));
+        Product {
+            m,
+            n,
+            k,
+            spec,
+            plan,
+        }
+    }
+
+    /// [`Product::dispatch`] with both operands packed.
+    fn packed(
+        &self,
+        gpu: &Gpu,
+        a: &wgpu::TextureView,
+        b: &wgpu::TextureView,
+        bias: Option<&Tensor>,
+        out: ProductOut<'_>,
+    ) -> Result<Dispatch> {
+        let texture = wgpu::BindingResource::TextureView;
+        self.dispatch(gpu, texture(a), texture(b), bias, out)
+    }
+
     fn dispatch(
         &self,
         gpu: &Gpu,
@@ -380,21 +403,8 @@ fn texture_of_rows(gpu: &Gpu, rows: usize, cols: usize, label: &str) -> Result<w
             gpu.limits.max_texture_dimension_2d
         )
     })?;
-    let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d {
-            width: u(cols.div_ceil(4)),
-            height: u(rows),
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
-        view_formats: &[],
-    });
-    Ok(texture.create_view(&Default::default()))
+    let view = super::context::rgba32_texture(&gpu.device, u(cols.div_ceil(4)), u(rows), label);
+    Ok(view)
 }
 
 /// A conv.wgsl pipeline for a dispatch whose element indices stay below `indices`.
@@ -544,36 +554,16 @@ pub fn conv2d(
         activation: act,
         ..MatmulSpec::PLAIN
     };
-    let plan = gpu.matmul_plan(MatmulShape::new(rows, out, depth, spec));
-    let mut d = if plan.kernel == MatmulKernel::LanesPacked {
+    let product = Product::planned(gpu, rows, out, depth, spec);
+    let mut d = if product.plan.kernel == MatmulKernel::LanesPacked {
         let (a_view, fill) = im2col_packed(gpu, x, geom, false)?;
         let (b_view, pack_b) = pack(gpu, weight, depth, out, true)?;
-        let product = Product {
-            m: rows,
-            n: out,
-            k: depth,
-            spec,
-            plan,
-        };
-        let run = product.dispatch(
-            gpu,
-            wgpu::BindingResource::TextureView(&a_view),
-            wgpu::BindingResource::TextureView(&b_view),
-            Some(bias),
-            ProductOut::Buffer(y),
-        )?;
+        let run = product.packed(gpu, &a_view, &b_view, Some(bias), ProductOut::Buffer(y))?;
         fill.then(pack_b).then(run)
     } else {
         let cols = Tensor::zeros(gpu, &[rows, depth])?;
-        im2col(gpu, x, &cols, geom)?.then(matmul_planned(
-            gpu,
-            &cols,
-            weight,
-            Some(bias),
-            y,
-            spec,
-            plan,
-        )?)
+        let run = matmul_planned(gpu, &cols, weight, Some(bias), y, spec, product.plan)?;
+        im2col(gpu, x, &cols, geom)?.then(run)
     };
     d.name = "conv2d";
     Ok(d)
@@ -595,29 +585,16 @@ pub fn conv2d_weight_grad(
         accumulate: true,
         ..MatmulSpec::PLAIN
     };
-    let plan = gpu.matmul_plan(MatmulShape::new(out, depth, rows, spec));
-    let mut d = if plan.kernel == MatmulKernel::LanesPacked {
+    let product = Product::planned(gpu, out, depth, rows, spec);
+    let mut d = if product.plan.kernel == MatmulKernel::LanesPacked {
         let (a_view, pack_a) = pack(gpu, dy, rows, out, false)?;
         let (b_view, fill) = im2col_packed(gpu, x, geom, true)?;
-        let product = Product {
-            m: out,
-            n: depth,
-            k: rows,
-            spec,
-            plan,
-        };
-        let run = product.dispatch(
-            gpu,
-            wgpu::BindingResource::TextureView(&a_view),
-            wgpu::BindingResource::TextureView(&b_view),
-            None,
-            ProductOut::Buffer(dweight),
-        )?;
+        let run = product.packed(gpu, &a_view, &b_view, None, ProductOut::Buffer(dweight))?;
         pack_a.then(fill).then(run)
     } else {
         let cols = Tensor::zeros(gpu, &[rows, depth])?;
-        im2col(gpu, x, &cols, geom)?
-            .then(matmul_planned(gpu, dy, &cols, None, dweight, spec, plan)?)
+        let run = matmul_planned(gpu, dy, &cols, None, dweight, spec, product.plan)?;
+        im2col(gpu, x, &cols, geom)?.then(run)
     };
     d.name = "conv2d_weight_grad";
     Ok(d)
@@ -641,7 +618,8 @@ pub fn conv2d_input_grad(
         spec::col2im_dims(&geom, &[rows, depth], dx.shape(), Some(y.shape()))?;
     }
     let spec = MatmulSpec::PLAIN;
-    let plan = gpu.matmul_plan(MatmulShape::new(rows, depth, out, spec));
+    let product = Product::planned(gpu, rows, depth, out, spec);
+    let plan = product.plan;
     let texture_out = plan.kernel == MatmulKernel::LanesPacked
         && plan.splits == 1
         && fits_texture(gpu, rows, depth);
@@ -649,31 +627,13 @@ pub fn conv2d_input_grad(
         let (a_view, pack_a) = pack(gpu, dy, out, rows, true)?;
         let (b_view, pack_b) = pack(gpu, weight, out, depth, false)?;
         let dcols = texture_of_rows(gpu, rows, depth, "dcols")?;
-        let product = Product {
-            m: rows,
-            n: depth,
-            k: out,
-            spec,
-            plan,
-        };
-        let run = product.dispatch(
-            gpu,
-            wgpu::BindingResource::TextureView(&a_view),
-            wgpu::BindingResource::TextureView(&b_view),
-            None,
-            ProductOut::Texture(&dcols),
-        )?;
+        let run = product.packed(gpu, &a_view, &b_view, None, ProductOut::Texture(&dcols))?;
         let gather = col2im_from(gpu, Dcols::Texture(&dcols), dx, geom, through)?;
         pack_a.then(pack_b).then(run).then(gather)
     } else {
         let dcols = Tensor::zeros(gpu, &[rows, depth])?;
-        matmul_planned(gpu, dy, weight, None, &dcols, spec, plan)?.then(col2im_from(
-            gpu,
-            Dcols::Buffer(&dcols),
-            dx,
-            geom,
-            through,
-        )?)
+        let run = matmul_planned(gpu, dy, weight, None, &dcols, spec, plan)?;
+        run.then(col2im_from(gpu, Dcols::Buffer(&dcols), dx, geom, through)?)
     };
     d.name = "conv2d_input_grad";
     Ok(d)
