@@ -90,9 +90,10 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 // The adjoint of im2col: dx = col2im(dcols), times act'(y) when an activation produced x (fused
 // here to save a dispatch). Each input element gathers the window entries that read it, in a
 // fixed order: deterministic, no atomics. dcols is a buffer, or with DCOLS_TEXTURE an rgba32float
-// texture (texel (x, r) = dcols[r, 4x .. 4x + 3], as matmul_lanes.wgsl writes it with
-// TEXTURE_OUT): a texel fetch is a vectorised gather on llvmpipe, a storage load a loop over the
-// lanes.
+// texture whose columns are in (tap, channel) order, four channels of one tap per texel (texel
+// (tap * C/4 + c/4, r)), as matmul_lanes.wgsl writes it with TEXTURE_OUT after a `pack` with
+// taps: an invocation then computes four channels of dx, and each fetch uses the whole texel
+// (llvmpipe loads all four channels of a fetch lane by lane, used or not). C % 4 == 0 there.
 override DCOLS_TEXTURE: bool = false;
 
 @group(0) @binding(0) var<storage, read> c2_dcols: array<f32>;
@@ -112,10 +113,12 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let oh = c2_p.oh;
     let ow = c2_p.ow;
     let alpha = c2_p.alpha;
-    if (idx >= c2_p.total) {
+    // Channels per pixel, or groups of four channels.
+    let groups = select(c, c / 4u, DCOLS_TEXTURE);
+    if (idx >= select(c2_p.total, c2_p.total / 4u, DCOLS_TEXTURE)) {
         return;
     }
-    let p = divmod_index(idx, c);
+    let p = divmod_index(idx, groups);
     let ci = p.y;
     let q = divmod_index(p.x, w);
     let ix = q.y;
@@ -124,7 +127,7 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let bi = s.x;
     let area = KERNEL * KERNEL;
     let row_len = c * area;
-    var sum = 0.0;
+    var sum = vec4<f32>(0.0);
     for (var ky = 0u; ky < KERNEL; ky++) {
         // Past the edges ty - ky wraps around; `valid` drops those taps, min keeps them in range.
         let ty = iy + PAD;
@@ -134,18 +137,25 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
             let tx = ix + PAD;
             let valid = y_ok && tx >= kx && (tx - kx) % STRIDE == 0u && (tx - kx) / STRIDE < ow;
             let r = (bi * oh + oy) * ow + min((tx - kx) / STRIDE, ow - 1u);
-            let j = ci * area + ky * KERNEL + kx;
+            let tap = ky * KERNEL + kx;
             if (DCOLS_TEXTURE) {
-                // Every tap fetched and the invalid ones dropped: a texel fetch is cheap, and
-                // llvmpipe would run a branch's body under a mask anyway.
-                let texel = textureLoad(c2_dcols_texture, vec2<u32>(j / 4u, r), 0);
-                sum += select(0.0, texel[j % 4u], valid);
+                // Every tap fetched and the invalid ones dropped: llvmpipe would run a branch's
+                // body under a mask anyway.
+                let texel = textureLoad(c2_dcols_texture, vec2<u32>(tap * groups + ci, r), 0);
+                sum += select(vec4<f32>(0.0), texel, valid);
             } else if (valid) {
-                sum += c2_dcols[r * row_len + j];
+                sum.x += c2_dcols[r * row_len + ci * area + tap];
             }
         }
     }
-    c2_dx[idx] = sum * derivative_from_output(c2_y[idx], ACT, alpha);
+    if (DCOLS_TEXTURE) {
+        let first = p.x * c + 4u * ci;
+        for (var i = 0u; i < 4u; i++) {
+            c2_dx[first + i] = sum[i] * derivative_from_output(c2_y[first + i], ACT, alpha);
+        }
+    } else {
+        c2_dx[idx] = sum.x * derivative_from_output(c2_y[idx], ACT, alpha);
+    }
 }
 
 // ---- im2col straight into a packed operand of matmul_lanes.wgsl's `main_packed`, so that a

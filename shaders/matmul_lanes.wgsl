@@ -272,11 +272,14 @@ fn a_texel(x: u32, x_last: u32, kk: u32, live: bool) -> vec4<f32> {
 
 // ---- pack: dst texel (x, kk) = X[kk, 4x .. 4x + 3] of a logical X [K, J], zero past J.
 // X is `src` as stored [K, J], or its transpose when src is stored [J, K] (`transpose` = 1).
+// With `taps` > 0, X's columns are a convolution weight's (channel, tap) columns reordered to
+// (tap, channel), so that a product's output holds four channels of one tap per texel (what
+// conv.wgsl `col2im` reads with DCOLS_TEXTURE).
 struct PackParams {
     k: u32,
     j: u32,
     transpose: u32,
-    _pad: u32,
+    taps: u32,
 }
 
 @group(0) @binding(0) var<storage, read> pk_src: array<f32>;
@@ -284,7 +287,12 @@ struct PackParams {
 @group(0) @binding(2) var<uniform> pk_p: PackParams;
 
 fn pack_element(kk: u32, jj: u32, k: u32, j: u32, transpose: bool) -> f32 {
-    let clamped = min(jj, j - 1u);
+    var clamped = min(jj, j - 1u);
+    let taps = pk_p.taps;
+    if (taps > 0u) {
+        let channels = j / taps;
+        clamped = (clamped % channels) * taps + clamped / channels;
+    }
     var v: f32;
     if (transpose) {
         v = pk_src[clamped * k + kk];

@@ -375,11 +375,34 @@ fn pack(
     j: usize,
     transpose: bool,
 ) -> Result<(wgpu::TextureView, Dispatch)> {
+    pack_with(gpu, src, k, j, transpose, 0)
+}
+
+/// [`pack`] of a convolution weight [C_out = K, C * taps = J] with its columns reordered from
+/// (channel, tap) to (tap, channel).
+fn pack_taps_major(
+    gpu: &Gpu,
+    weight: &Tensor,
+    k: usize,
+    j: usize,
+    taps: usize,
+) -> Result<(wgpu::TextureView, Dispatch)> {
+    pack_with(gpu, weight, k, j, false, taps)
+}
+
+fn pack_with(
+    gpu: &Gpu,
+    src: &Tensor,
+    k: usize,
+    j: usize,
+    transpose: bool,
+    taps: usize,
+) -> Result<(wgpu::TextureView, Dispatch)> {
     let view = texture_of_rows(gpu, k, j, "packed matmul operand")?;
     let fill = gpu.dispatch(
         key(Shader::MatmulLanes, "pack"),
         &[src.binding(), wgpu::BindingResource::TextureView(&view)],
-        &[u(k), u(j), u32::from(transpose)],
+        &[u(k), u(j), u32::from(transpose), u(taps)],
         if transpose {
             [u(k.div_ceil(8)), u(j.div_ceil(4).div_ceil(8)), 1]
         } else {
@@ -494,14 +517,22 @@ fn col2im_from(
         Some(_) => y.binding(),
         None => buffer.clone(),
     };
+    // From the texture, an invocation computes four channels.
+    ensure(!from_texture || geom.channels.is_multiple_of(4), || {
+        format!(
+            "col2im from a texture needs channels in fours, not {}",
+            geom.channels
+        )
+    })?;
     let mut key = conv_key("col2im", &geom, act, total);
     key.constants
         .push(("DCOLS_TEXTURE", u32::from(from_texture)));
+    let invocations = if from_texture { total / 4 } else { total };
     gpu.dispatch(
         key,
         &[buffer, dx.binding(), y, view],
         &conv_params(&geom, total, act),
-        gpu.grid(total),
+        gpu.grid(invocations),
     )
 }
 
@@ -602,8 +633,9 @@ pub fn conv2d_weight_grad(
 
 /// dx [B, H, W, C] = col2im(dy W), dy [B*OH*OW, C_out], weight [C_out, C*K*K]: a convolution's
 /// input gradient; with `through` = (x, act), x was act's output and dx is taken through act.
-/// With the packed lanes kernel (and no split) the product writes dcols as a texture that
-/// col2im reads texel by texel; otherwise through a dcols buffer.
+/// With the packed lanes kernel (no split, channels in fours) the product writes dcols as a
+/// texture, its columns in (tap, channel) order, that col2im reads four channels at a time;
+/// otherwise through a dcols buffer.
 pub fn conv2d_input_grad(
     gpu: &Gpu,
     dy: &Tensor,
@@ -622,10 +654,11 @@ pub fn conv2d_input_grad(
     let plan = product.plan;
     let texture_out = plan.kernel == MatmulKernel::LanesPacked
         && plan.splits == 1
+        && geom.channels.is_multiple_of(4)
         && fits_texture(gpu, rows, depth);
     let mut d = if texture_out {
         let (a_view, pack_a) = pack(gpu, dy, out, rows, true)?;
-        let (b_view, pack_b) = pack(gpu, weight, out, depth, false)?;
+        let (b_view, pack_b) = pack_taps_major(gpu, weight, out, depth, geom.kernel * geom.kernel)?;
         let dcols = texture_of_rows(gpu, rows, depth, "dcols")?;
         let run = product.packed(gpu, &a_view, &b_view, None, ProductOut::Texture(&dcols))?;
         let gather = col2im_from(gpu, Dcols::Texture(&dcols), dx, geom, through)?;
