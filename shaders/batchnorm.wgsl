@@ -1,8 +1,8 @@
 // Batch normalisation over the rows of x: [rows, C], one statistic per channel (column). A dense
 // layer's output is [N, C]; an NHWC feature map is [N * H * W, C]: the same kernel serves both.
 // Reductions run one workgroup per channel through a fixed-order tree in workgroup memory, or,
-// for CPU drivers, one invocation per channel in row order (the `_serial` entries): both
-// deterministic, no atomics.
+// for the statistics on CPU drivers, one invocation per channel in row order (`stats_serial`):
+// both deterministic, no atomics.
 
 // Activations as pipeline constants (llvmpipe runs every case of a runtime switch, loads
 // included): ACT_AFTER is applied after the normalisation (apply; in backward, dy is multiplied by
@@ -208,47 +208,6 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
         } else {
             bw_dgamma[ch] = sums.y;
             bw_dbeta[ch] = sums.x;
-        }
-    }
-}
-
-// The same backward for CPU drivers: one invocation per channel, rows in order, no barriers.
-@compute @workgroup_size(8)
-fn backward_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                   @builtin(local_invocation_index) li: u32) {
-    let n = bw_p.rows;
-    let c = bw_p.c;
-    let alpha = bw_p.alpha;
-    let flags = bw_p.flags;
-    let ch = (wg.x + wg.y * nwg.x) * 8u + li;
-    let live = ch < c;
-    let read_ch = min(ch, c - 1u);
-    let mean = bw_mean[read_ch];
-    let invstd = bw_invstd[read_ch];
-    var s = vec2<f32>(0.0, 0.0);
-    for (var r = 0u; r < n; r++) {
-        let i = r * c + read_ch;
-        let dy = bw_dy_at(i, alpha);
-        s += vec2<f32>(dy, dy * (bw_x[i] - mean) * invstd);
-    }
-    let k = bw_gamma[read_ch] * invstd;
-    let inv_n = 1.0 / f32(n);
-    for (var r = 0u; r < n; r++) {
-        let i = r * c + read_ch;
-        let x = bw_x[i];
-        let xhat = (x - mean) * invstd;
-        let dx = k * (bw_dy_at(i, alpha) - s.x * inv_n - xhat * s.y * inv_n);
-        if (live) {
-            bw_dx[i] = dx * derivative_from_output(x, ACT_BEFORE, alpha);
-        }
-    }
-    if (live && (flags & 1u) != 0u) {
-        if ((flags & 2u) != 0u) {
-            bw_dgamma[ch] += s.y;
-            bw_dbeta[ch] += s.x;
-        } else {
-            bw_dgamma[ch] = s.y;
-            bw_dbeta[ch] = s.x;
         }
     }
 }
