@@ -28,23 +28,9 @@ override PAD: u32 = 0u;
 // constant, so that without one y is never read).
 override ACT: u32 = 0u;
 
-// Set by the launcher when every element index of the dispatch is below 2^21: index arithmetic
-// then divides through f32 (exact there after a correction by one), since llvmpipe has no vector
-// integer division and runs a u32 division lane by lane.
-override SMALL_INDEX: bool = false;
-
-fn div_index(a: u32, b: u32) -> u32 {
-    if (!SMALL_INDEX) {
-        return a / b;
-    }
-    let q = u32(f32(a) / f32(b));
-    let down = select(q, q - 1u, q * b > a);
-    return select(down, down + 1u, (down + 1u) * b <= a);
-}
-
 // (a / b, a % b).
 fn divmod_index(a: u32, b: u32) -> vec2<u32> {
-    let q = div_index(a, b);
+    let q = a / b;
     return vec2<u32>(q, a - q * b);
 }
 

@@ -430,11 +430,7 @@ fn texture_of_rows(gpu: &Gpu, rows: usize, cols: usize, label: &str) -> Result<w
     Ok(view)
 }
 
-/// A conv.wgsl pipeline for a dispatch whose element indices stay below `indices`.
-fn conv_key(entry: &'static str, g: &ConvGeom, act: Activation, indices: usize) -> PipelineKey {
-    // WGSL's f32 division is good to 2.5 ulp: below 2^21 a quotient through it is off by at most
-    // the one the shader corrects.
-    let small = indices.max(g.cols_shape().iter().product()) < 1 << 21;
+fn conv_key(entry: &'static str, g: &ConvGeom, act: Activation) -> PipelineKey {
     PipelineKey {
         shader: Shader::Conv,
         entry,
@@ -443,7 +439,6 @@ fn conv_key(entry: &'static str, g: &ConvGeom, act: Activation, indices: usize) 
             ("STRIDE", u(g.stride)),
             ("PAD", u(g.padding)),
             ("ACT", act.code()),
-            ("SMALL_INDEX", u32::from(small)),
         ],
     }
 }
@@ -469,7 +464,7 @@ pub fn im2col(gpu: &Gpu, x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<Di
     geom.check(x.shape(), cols.shape())?;
     let total = geom.cols_shape()[0] * geom.channels;
     gpu.dispatch(
-        conv_key("im2col", &geom, Activation::Identity, total),
+        conv_key("im2col", &geom, Activation::Identity),
         &[x.binding(), cols.binding()],
         &conv_params(&geom, total, Activation::Identity),
         gpu.grid(total),
@@ -524,7 +519,7 @@ fn col2im_from(
             geom.channels
         )
     })?;
-    let mut key = conv_key("col2im", &geom, act, total);
+    let mut key = conv_key("col2im", &geom, act);
     key.constants
         .push(("DCOLS_TEXTURE", u32::from(from_texture)));
     let invocations = if from_texture { total / 4 } else { total };
@@ -553,7 +548,7 @@ fn im2col_packed(
     };
     let view = texture_of_rows(gpu, k, j, "im2col, packed")?;
     let texels = k * j.div_ceil(4);
-    let mut key = conv_key("im2col_packed", &geom, Activation::Identity, 4 * texels);
+    let mut key = conv_key("im2col_packed", &geom, Activation::Identity);
     key.constants.push(("COLS_MAJOR", u32::from(cols_major)));
     let fill = gpu.dispatch(
         key,
