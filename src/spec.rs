@@ -91,6 +91,23 @@ impl MatmulSpec {
         activation: Activation::Identity,
     };
 
+    /// x W^T, then `act`: a Linear layer's or a convolution's forward product, with PyTorch's
+    /// [out, in] weight.
+    pub fn by_weight(act: Activation) -> MatmulSpec {
+        MatmulSpec {
+            trans_b: true,
+            activation: act,
+            ..MatmulSpec::PLAIN
+        }
+    }
+
+    /// dW += dy^T x: a weight gradient, accumulated over the backward passes of a step.
+    pub const WEIGHT_GRAD: MatmulSpec = MatmulSpec {
+        trans_a: true,
+        accumulate: true,
+        ..MatmulSpec::PLAIN
+    };
+
     /// (M, N, K) from the operand shapes, or a shape error.
     pub fn dims(
         &self,

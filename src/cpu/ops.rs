@@ -119,11 +119,7 @@ pub fn conv2d(
     spec::conv2d_dims(&geom, x.shape(), weight.shape(), bias.shape(), y.shape())?;
     let cols = Tensor::zeros(&geom.cols_shape());
     im2col(x, &cols, geom)?;
-    let spec = MatmulSpec {
-        trans_b: true,
-        activation: act,
-        ..MatmulSpec::PLAIN
-    };
+    let spec = MatmulSpec::by_weight(act);
     matmul(
         &cols,
         weight,
@@ -138,11 +134,7 @@ pub fn conv2d_weight_grad(dy: &Tensor, x: &Tensor, dweight: &Tensor, geom: ConvG
     let out = spec::conv2d_grad_dims(&geom, dy.shape(), dweight.shape(), x.shape())?;
     let cols = Tensor::zeros(&geom.cols_shape());
     im2col(x, &cols, geom)?;
-    let spec = MatmulSpec {
-        trans_a: true,
-        accumulate: true,
-        ..MatmulSpec::PLAIN
-    };
+    let spec = MatmulSpec::WEIGHT_GRAD;
     matmul(
         &dy.reshape(&[cols.shape()[0], out])?,
         &cols,

@@ -575,11 +575,7 @@ pub fn conv2d(
 ) -> Result<Dispatch> {
     let [rows, depth] = geom.cols_shape();
     let out = spec::conv2d_dims(&geom, x.shape(), weight.shape(), bias.shape(), y.shape())?;
-    let spec = MatmulSpec {
-        trans_b: true,
-        activation: act,
-        ..MatmulSpec::PLAIN
-    };
+    let spec = MatmulSpec::by_weight(act);
     let product = Product::planned(gpu, rows, out, depth, spec);
     let mut d = if product.plan.kernel == MatmulKernel::LanesPacked {
         let (a_view, fill) = im2col_packed(gpu, x, geom, false)?;
@@ -606,11 +602,7 @@ pub fn conv2d_weight_grad(
 ) -> Result<Dispatch> {
     let [rows, depth] = geom.cols_shape();
     let out = spec::conv2d_grad_dims(&geom, dy.shape(), dweight.shape(), x.shape())?;
-    let spec = MatmulSpec {
-        trans_a: true,
-        accumulate: true,
-        ..MatmulSpec::PLAIN
-    };
+    let spec = MatmulSpec::WEIGHT_GRAD;
     let product = Product::planned(gpu, out, depth, rows, spec);
     let mut d = if product.plan.kernel == MatmulKernel::LanesPacked {
         let (a_view, pack_a) = pack(gpu, dy, rows, out, false)?;

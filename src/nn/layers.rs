@@ -195,12 +195,13 @@ impl<B: Backend> Linear<B> {
     }
 
     pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
-        let spec = MatmulSpec {
-            trans_b: true,
-            activation: act,
-            ..MatmulSpec::PLAIN
-        };
-        be.matmul(x, &self.weight, Some(&self.bias), y, spec)
+        be.matmul(
+            x,
+            &self.weight,
+            Some(&self.bias),
+            y,
+            MatmulSpec::by_weight(act),
+        )
     }
 
     /// dW += dy^T x, db += sum(dy) (with parameter gradients); dx = dy W (with an input
@@ -213,12 +214,7 @@ impl<B: Backend> Linear<B> {
         mode: Backprop<B::Tensor>,
     ) -> Result<()> {
         if mode.params() {
-            let spec = MatmulSpec {
-                trans_a: true,
-                accumulate: true,
-                ..MatmulSpec::PLAIN
-            };
-            be.matmul(dy, x, None, &self.dweight, spec)?;
+            be.matmul(dy, x, None, &self.dweight, MatmulSpec::WEIGHT_GRAD)?;
             be.sum_over_rows(dy, &self.dbias, true)?;
         }
         if let Some(dx) = mode.input() {
@@ -335,12 +331,7 @@ impl<B: Backend> ConvTranspose2d<B> {
     ) -> Result<()> {
         be.im2col(dy, &self.dcols, self.geom)?;
         if mode.params() {
-            let spec = MatmulSpec {
-                trans_a: true,
-                accumulate: true,
-                ..MatmulSpec::PLAIN
-            };
-            be.matmul(x, &self.dcols, None, &self.dweight, spec)?;
+            be.matmul(x, &self.dcols, None, &self.dweight, MatmulSpec::WEIGHT_GRAD)?;
             be.sum_over_rows(dy, &self.dbias, true)?;
         }
         if let Some(dx) = mode.input() {
@@ -349,10 +340,7 @@ impl<B: Backend> ConvTranspose2d<B> {
                 &self.weight,
                 None,
                 dx,
-                MatmulSpec {
-                    trans_b: true,
-                    ..MatmulSpec::PLAIN
-                },
+                MatmulSpec::by_weight(Activation::Identity),
             )?;
         }
         Ok(())
