@@ -206,7 +206,7 @@ fn default_data_dir() -> PathBuf {
 }
 
 fn info(adapter: Option<&str>) -> Result<()> {
-    let adapters = gpu::enumerate();
+    let adapters = gpu::enumerate(wgpu::Backends::all());
     if adapters.is_empty() {
         println!("no adapters found");
     }

@@ -249,8 +249,9 @@ fn matmul_rejects_mismatched_shapes() {
 fn a_matmul_grid_past_the_adapter_limit_names_the_limit() {
     let gpu = gpu();
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
-    // One row, more 32-column tiles than one grid dimension holds.
-    let n = (max + 1) * 32;
+    // One row, more tiles than one grid dimension holds for every plan's tile width (up to 128
+    // columns: a GPU picks 64x64 tiles here, lavapipe 32-column lanes).
+    let n = (max + 1) * 128;
     let (a, _) = random_pair(&gpu, 1, &[1, 1]);
     let (b, _) = random_pair(&gpu, 2, &[1, n]);
     let (c, _) = random_pair(&gpu, 3, &[1, n]);

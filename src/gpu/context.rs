@@ -128,12 +128,12 @@ fn matches(info: &wgpu::AdapterInfo, wanted: &str) -> bool {
 const HOW_TO_GET_ONE: &str = "install a GPU driver with Vulkan, Metal or DX12 support, or Mesa's software \
 Vulkan driver (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)";
 
-/// Every adapter wgpu finds, over all backends.
+/// Every adapter wgpu finds on `backends`.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn enumerate() -> Vec<wgpu::Adapter> {
+pub fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+    pollster::block_on(instance.enumerate_adapters(backends))
 }
 
 /// Picks the adapter named by `wanted` (substring of its name or backend), else by
@@ -208,7 +208,13 @@ impl Gpu {
     /// Opens the chosen adapter (see [`choose`]) with all the limits it offers.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new(wanted: Option<&str>) -> Result<Gpu> {
-        let adapter = choose(enumerate(), wanted)?;
+        // GL only when no Vulkan, Metal or DX12 adapter serves: opening GL through EGL is slow,
+        // and where several threads open adapters at once it can hang (every kernel test of a
+        // parallel `cargo test` blocked on an NVIDIA H200 that also offers GL).
+        let adapter = match choose(enumerate(wgpu::Backends::PRIMARY), wanted) {
+            Ok(adapter) => adapter,
+            Err(_) => choose(enumerate(wgpu::Backends::all()), wanted)?,
+        };
         Gpu::from_adapter(adapter)
     }
 
