@@ -48,6 +48,17 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A flag's value in `lo..=hi`, else the error naming the flag and the value given.
+pub fn check_range<T: PartialOrd + fmt::Display>(flag: &str, value: T, lo: T, hi: T) -> Result<()> {
+    if lo <= value && value <= hi {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{flag} must be between {lo} and {hi}, got {value}"
+        )))
+    }
+}
+
 /// Shape checks shared by the GPU launchers and the CPU references.
 pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<()> {
     if cond {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wgsl_gan::gan::checkpoint::is_conditional;
 use wgsl_gan::gan::model::GeneratorKind;
-use wgsl_gan::gan::sample::Digits;
+use wgsl_gan::gan::sample::{Digits, MAX_COUNT};
 use wgsl_gan::gan::train::{self, TrainOptions};
 use wgsl_gan::gpu::{self, Gpu};
 use wgsl_gan::io::assets::default_path as asset;
@@ -49,20 +49,21 @@ enum Command {
     /// List every adapter wgpu finds and the one wgsl-gan would use
     Info,
     /// Train the GAN on MNIST (or any folder of MNIST-format IDX files)
+    #[command(allow_negative_numbers = true)]
     Train {
         #[arg(long, value_enum, default_value = "mlp")]
         model: Model,
         /// Class-conditional: G takes the digit (one-hot beside z), D scores it by projection
         #[arg(long)]
         conditional: bool,
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 5)]
         epochs: u64,
         /// Stop after this many steps in all (a checkpoint is written at the stop)
-        #[arg(long)]
+        #[arg(long, value_parser = whole::<u64>)]
         max_steps: Option<u64>,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, value_parser = whole::<usize>, default_value_t = 64)]
         batch_size: usize,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 0)]
         seed: u64,
         /// Output folder: metrics.csv, samples/epoch_NNN.png, checkpoint.safetensors
         #[arg(long, default_value = "runs/gan")]
@@ -81,55 +82,59 @@ enum Command {
         #[arg(long, default_value_t = 0.5)]
         beta1: f32,
         /// Also checkpoint every STEPS steps (always at each epoch's end)
-        #[arg(long, value_name = "STEPS")]
+        #[arg(long, value_parser = whole::<u64>, value_name = "STEPS")]
         checkpoint_every: Option<u64>,
         /// Read the losses back every N steps (the only GPU->CPU transfer of training)
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 50)]
         log_every: u64,
         /// Generated images scored for FID at each epoch's end (0: off)
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, value_parser = whole::<usize>, default_value_t = 2000)]
         fid_samples: usize,
         /// Evaluation classifier for the FID [default: ./assets/mnist-classifier.safetensors if present, else the built-in copy]
         #[arg(long)]
         classifier: Option<PathBuf>,
     },
     /// Measure training throughput (steady-state ms/step and images/s) and start-up time
+    #[command(allow_negative_numbers = true)]
     Bench {
         #[arg(long, value_enum, default_value = "mlp")]
         model: Model,
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 200)]
         steps: u64,
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 20)]
         warmup: u64,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, value_parser = whole::<usize>, default_value_t = 64)]
         batch_size: usize,
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
     /// Find the fastest matmul plan for each product of the model's training step on this
     /// adapter and store them in its plan file, which later runs use (WGSL_GAN_TUNED=off: don't)
+    #[command(allow_negative_numbers = true)]
     Tune {
         #[arg(long, value_enum, default_value = "mlp")]
         model: Model,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, value_parser = whole::<usize>, default_value_t = 64)]
         batch_size: usize,
         /// Then time this many training steps per round with the built-in and the tuned plans
         /// (0: skip)
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 10)]
         steps: u64,
     },
     /// Train the evaluation classifier on MNIST and save it with the test set's feature statistics
+    #[command(allow_negative_numbers = true)]
     TrainClassifier {
         #[arg(long)]
         data_dir: Option<PathBuf>,
         #[arg(long, default_value = "assets/mnist-classifier.safetensors")]
         out: PathBuf,
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 6)]
         epochs: u64,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 0)]
         seed: u64,
     },
     /// Score generated images: FID against the MNIST test set, inception score, digit coverage
+    #[command(allow_negative_numbers = true)]
     Eval {
         /// A GAN checkpoint: its generator makes --count images
         #[arg(long, conflicts_with = "idx", required_unless_present = "idx")]
@@ -137,9 +142,11 @@ enum Command {
         /// An IDX file of 28x28 images (e.g. from `sample --idx`)
         #[arg(long)]
         idx: Option<PathBuf>,
-        #[arg(long, default_value_t = 2000)]
-        count: usize,
-        #[arg(long, default_value_t = 0)]
+        /// How many images: generated from --checkpoint [default: 2000], or the first of --idx
+        /// [default: all, up to 65536]
+        #[arg(long, value_parser = whole::<usize>)]
+        count: Option<usize>,
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 0)]
         seed: u64,
         /// [default: ./assets/mnist-classifier.safetensors if present, else the built-in copy]
         #[arg(long)]
@@ -150,18 +157,20 @@ enum Command {
     },
     /// Redraw a run folder's pictures: OUT/samples/progress.png (the animated grids) and
     /// OUT/metrics.png (losses, D's beliefs, FID per epoch)
+    #[command(allow_negative_numbers = true)]
     Plot {
         /// The run folder (`train --out`)
         out: PathBuf,
     },
     /// Generate images with a checkpoint's generator
+    #[command(allow_negative_numbers = true)]
     Sample {
         #[arg(long)]
         checkpoint: PathBuf,
         /// How many images [default: 64, or as many as --noise holds]
-        #[arg(long)]
+        #[arg(long, value_parser = whole::<usize>)]
         count: Option<usize>,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, value_parser = whole::<u64>, default_value_t = 0)]
         seed: u64,
         /// Write a PNG grid
         #[arg(long)]
@@ -187,6 +196,19 @@ enum Command {
         #[arg(long, value_parser = parse_digits)]
         digit: Option<Digits>,
     },
+}
+
+/// A count, step or seed: a clear word for a negative or a fraction instead of Rust's parse
+/// error.
+fn whole<T: std::str::FromStr>(s: &str) -> std::result::Result<T, String> {
+    s.parse()
+        .map_err(|_| match s.trim_start().starts_with('-') {
+            true => format!("'{s}' is negative; expected a whole number from 0 up"),
+            false if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                format!("'{s}' is too large for any run")
+            }
+            false => format!("expected a whole number, got '{s}'"),
+        })
 }
 
 fn parse_digits(s: &str) -> std::result::Result<Digits, String> {
@@ -398,22 +420,30 @@ fn run(cli: Cli) -> Result<()> {
             classifier,
             json,
         } => {
-            if !(2..=65_536).contains(&count) {
-                return Err(Error::Invalid(format!(
-                    "--count must be between 2 and 65536, got {count}"
-                )));
+            if let Some(count) = count {
+                wgsl_gan::error::check_range("--count", count, 2, MAX_COUNT)?;
             }
             let gpu = Gpu::new(adapter)?;
             // A class-conditional generator draws 0..9 in turn: those are the digits asked for.
             let mut requested = None;
+            let mut read = None;
             let images = match (checkpoint, idx) {
                 (Some(c), _) => {
+                    let count = count.unwrap_or(2000);
                     if is_conditional(&wgsl_gan::io::checkpoint::load(&c)?) {
                         requested = Some(Digits::Cycled.labels(count));
                     }
                     wgsl_gan::gan::sample::generate(&gpu, &c, count, seed)?
                 }
-                (None, Some(i)) => wgsl_gan::data::idx::read_images(&i, count)?,
+                (None, Some(i)) => {
+                    let (in_file, images) =
+                        wgsl_gan::data::idx::read_images(&i, count.unwrap_or(MAX_COUNT))?;
+                    if in_file < 2 {
+                        return Err(Error::file(&i, "holds 1 image; scoring needs at least 2"));
+                    }
+                    read = Some(in_file);
+                    images
+                }
                 (None, None) => {
                     return Err(Error::Invalid(
                         "give --checkpoint FILE or --idx FILE".into(),
@@ -422,7 +452,8 @@ fn run(cli: Cli) -> Result<()> {
             };
             let classifier = classifier.unwrap_or_else(|| asset("mnist-classifier.safetensors"));
             let evaluator = wgsl_gan::eval::Evaluator::load(&gpu, &classifier)?;
-            let report = evaluator.evaluate_requested(&images, requested.as_deref())?;
+            let mut report = evaluator.evaluate_requested(&images, requested.as_deref())?;
+            report.read = read;
             if json {
                 println!("{}", report.to_json());
             } else {
@@ -438,8 +469,15 @@ fn run(cli: Cli) -> Result<()> {
                     "no samples folder: is this a `train --out` folder?",
                 ));
             }
-            wgsl_gan::io::image::write_progress(&samples)?;
-            println!("wrote {}", samples.join("progress.png").display());
+            let progress = samples.join("progress.png");
+            match wgsl_gan::io::image::write_progress(&samples)? {
+                0 => println!(
+                    "no sample grids in {} yet: {} not written",
+                    samples.display(),
+                    progress.display()
+                ),
+                n => println!("wrote {} ({n} grids)", progress.display()),
+            }
             wgsl_gan::io::plot::write_metrics_png(
                 &out.join("metrics.csv"),
                 &out.join("metrics.png"),

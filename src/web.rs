@@ -77,9 +77,10 @@ impl WebGan {
             labels_path,
             &idx::inflate_if_gzipped(labels_path, labels)?,
         )?;
-        if batch == 0 || batch > data.count {
+        // Batch norm needs two images per batch (see `train`).
+        if batch < 2 || batch > data.count {
             return Err(Error::Invalid(format!(
-                "the batch size must be 1..={}, got {batch}",
+                "the batch size must be between 2 and {}, got {batch}",
                 data.count
             )));
         }

@@ -136,7 +136,7 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
     args.extend(["--seed", "7", "--epochs", "2", "--resume", "--lr", "0.001"]);
     let err = stderr(&run(&args));
     assert!(
-        err.contains("trained with lr 0.0002, this run asks for 0.001"),
+        err.contains("trained with --lr 0.0002, this run asks for --lr 0.001"),
         "{err}"
     );
     // The same number of other images (as Fashion-MNIST has): refused too.
@@ -312,7 +312,7 @@ fn bad_arguments_and_files_give_one_clear_error() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["train", "--batch-size", "0", "--data-dir", d, "--out", o],
-            "--batch-size must be at least 1",
+            "--batch-size must be at least 2",
         ),
         (
             vec!["train", "--batch-size", "33", "--data-dir", d, "--out", o],
@@ -324,21 +324,67 @@ fn bad_arguments_and_files_give_one_clear_error() {
         ),
         (
             vec!["train", "--epochs", "0", "--data-dir", d, "--out", o],
-            "--epochs must be at least 1",
+            "--epochs must be between 1 and 100000, got 0",
         ),
         (vec!["train", "--batch-size", "lots"], "invalid value"),
+        // Batch norm over one image removes it: the generator's first layers would never learn.
+        (
+            vec!["train", "--batch-size", "1", "--data-dir", d, "--out", o],
+            "--batch-size must be at least 2 (batch norm",
+        ),
+        (
+            vec!["bench", "--batch-size", "1"],
+            "--batch-size must be between 2 and 65536, got 1",
+        ),
+        // Negative numbers are values, not flags, and each range error names its own flag.
+        (
+            vec!["train", "--seed", "-1", "--out", o],
+            "'-1' is negative",
+        ),
+        (
+            vec!["train", "--lr", "-1", "--out", o],
+            "--lr must be in (0, 1), got -1",
+        ),
+        (
+            vec!["train", "--beta1", "-0.5", "--out", o],
+            "--beta1 must be in [0, 1), got -0.5",
+        ),
+        (
+            vec![
+                "sample",
+                "--checkpoint",
+                "x",
+                "--png",
+                "y.png",
+                "--digit",
+                "-1",
+            ],
+            "expected a digit 0..9 or `all`, got '-1'",
+        ),
+        (
+            vec!["train", "--log-every", "0", "--out", o],
+            "--log-every must be between 1 and 2147483648, got 0",
+        ),
+        (
+            vec!["train", "--checkpoint-every", "0", "--out", o],
+            "--checkpoint-every must be between 1 and 2147483648, got 0",
+        ),
+        (
+            vec!["train", "--fid-samples", "1", "--out", o],
+            "--fid-samples must be 0 (off) or between 2 and 65536, got 1",
+        ),
         // Numbers past what a run can hold, not an overflow or an endless loop.
         (
             vec!["train", "--epochs", "18446744073709551615", "--out", o],
-            "--epochs must be at most 100000",
+            "--epochs must be between 1 and 100000, got 18446744073709551615",
         ),
         (
             vec!["train", "--max-steps", "99999999999", "--out", o],
-            "must be at most 2147483648",
+            "--max-steps must be between 1 and 2147483648, got 99999999999",
         ),
         (
             vec!["bench", "--steps", "99999999999"],
-            "--steps and --warmup must be at most 1000000",
+            "--steps must be between 1 and 1000000, got 99999999999",
         ),
         (
             vec!["train-classifier", "--epochs", "5000", "--out", o],
@@ -347,19 +393,6 @@ fn bad_arguments_and_files_give_one_clear_error() {
         (
             vec!["train", "--data-dir", "/nonexistent-dir", "--out", o],
             "train-images-idx3-ubyte",
-        ),
-        (
-            vec![
-                "train",
-                "--resume",
-                "--batch-size",
-                "8",
-                "--data-dir",
-                d,
-                "--out",
-                o,
-            ],
-            "checkpoint.safetensors",
         ),
         (
             vec![
@@ -379,11 +412,11 @@ fn bad_arguments_and_files_give_one_clear_error() {
         // Scoring nothing is an error, not a perfect FID of 0.
         (
             vec!["eval", "--idx", idx_file, "--count", "0"],
-            "--count must be between 2 and 65536",
+            "--count must be between 2 and 65536, got 0",
         ),
         (
             vec!["eval", "--idx", idx_file, "--count", "1"],
-            "--count must be between 2 and 65536",
+            "--count must be between 2 and 65536, got 1",
         ),
     ];
     for (args, want) in cases {
@@ -395,6 +428,21 @@ fn bad_arguments_and_files_give_one_clear_error() {
         // No driver noise (Mesa's "XDG_RUNTIME_DIR is invalid") around the message.
         assert!(!err.contains("XDG_RUNTIME_DIR"), "{args:?}: {err}");
     }
+
+    // An IDX file without images: said as such, not "28x28 (count 0), expected 28x28".
+    let empty = dir.join("empty-idx3-ubyte");
+    std::fs::write(
+        &empty,
+        common::idx_bytes(idx::IMAGES_MAGIC, &[0, 28, 28], &[]),
+    )
+    .unwrap();
+    let r = run(&["eval", "--idx", empty.to_str().unwrap()]);
+    let err = stderr(&r);
+    assert!(
+        !r.status.success() && err.contains("holds no images") && !err.contains("count 0"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a refused command created {}", out.display());
 
     // Corrupt data files: truncated gzip, wrong magic, wrong dimensions, bad labels.
     let images = data.join("train-images-idx3-ubyte.gz");
@@ -697,5 +745,212 @@ fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
         "add --conditional",
     );
     assert_refused(&["sample", "--checkpoint", ckpt, "--digit", "12"], "0..9");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every path under `dir` with its size, to compare a folder before and after a command.
+fn listing(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(e.path());
+            }
+            out.push((e.path(), meta.len()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn resume_before_the_first_checkpoint_starts_the_run_and_refusals_leave_the_folder_alone() {
+    let dir = temp_dir("resume-early");
+    let data = training_set(&dir, 32);
+    let d = data.to_str().unwrap();
+    // A run killed before its first checkpoint: metrics rows, no checkpoint.
+    let out = dir.join("killed");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("metrics.csv"),
+        "step,epoch,d_loss,g_loss,d_real,d_fake,fid,coverage\n1,1,0.7,0.7,0.5,0.5,,\n",
+    )
+    .unwrap();
+    let o = train(
+        &data,
+        &out,
+        &["--resume", "--max-steps", "2", "--fid-samples", "0"],
+    );
+    assert!(
+        stderr(&o).contains("starting the run from step 0"),
+        "{}",
+        stderr(&o)
+    );
+    let ckpt = checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ckpt.meta["step"], "2");
+    // The same command again continues it (to step 3).
+    train(
+        &data,
+        &out,
+        &["--resume", "--max-steps", "3", "--fid-samples", "0"],
+    );
+    let ckpt = checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ckpt.meta["step"], "3");
+
+    // Refusals after the folder exists (a checkpoint of other options, nothing left to do):
+    // nothing in it changes, not even a samples/ folder or a lock file.
+    std::fs::remove_dir_all(out.join("samples")).unwrap();
+    std::fs::remove_file(out.join(".lock")).unwrap();
+    let before = listing(&out);
+    let o = out.to_str().unwrap();
+    let base = ["train", "--data-dir", d, "--out", o, "--batch-size", "16"];
+    for (extra, want) in [
+        (
+            vec!["--resume", "--seed", "8", "--max-steps", "4"],
+            "trained with --seed 7, this run asks for --seed 8",
+        ),
+        (
+            vec!["--resume", "--seed", "7", "--max-steps", "3"],
+            "nothing to do",
+        ),
+        (vec!["--seed", "7"], "already holds a training run"),
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        assert_refused(&args, want);
+        assert_eq!(listing(&out), before, "{extra:?} changed {o}");
+    }
+    // A refusal for a folder that does not exist yet does not create it.
+    let fresh = dir.join("fresh");
+    let f = fresh.to_str().unwrap();
+    assert_refused(
+        &["train", "--data-dir", d, "--out", f, "--batch-size", "64"],
+        "larger than the dataset",
+    );
+    assert!(!fresh.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sample_refuses_non_finite_images_and_one_path_for_two_outputs() {
+    let dir = temp_dir("sample-refusals");
+    let data = training_set(&dir, 32);
+    let run_dir = dir.join("run");
+    train(&data, &run_dir, &["--max-steps", "1", "--fid-samples", "0"]);
+    let ckpt = run_dir.join("checkpoint.safetensors");
+    let c = ckpt.to_str().unwrap();
+    // Finite latent vectors so large that the generator overflows to NaN.
+    let noise = dir.join("huge.npy");
+    std::fs::write(
+        &noise,
+        wgsl_gan::io::npy::encode_f32(&[3e38; 400], &[4, 100]),
+    )
+    .unwrap();
+    let (png, npy) = (dir.join("out.png"), dir.join("out.npy"));
+    let (p, n) = (png.to_str().unwrap(), npy.to_str().unwrap());
+    let args = [
+        "sample",
+        "--checkpoint",
+        c,
+        "--noise",
+        noise.to_str().unwrap(),
+    ];
+    let o = run(&[&args[..], &["--png", p, "--npy", n]].concat());
+    assert!(!o.status.success(), "NaN images were written");
+    assert!(stderr(&o).contains("are not finite"), "{}", stderr(&o));
+    assert!(
+        !png.exists() && !npy.exists(),
+        "a refused sample wrote files"
+    );
+    // Two outputs on one file, spelled two ways.
+    let twice = dir.join("./out.png");
+    assert_refused(
+        &[
+            "sample",
+            "--checkpoint",
+            c,
+            "--png",
+            p,
+            "--idx",
+            twice.to_str().unwrap(),
+        ],
+        "--png and --idx name the same file",
+    );
+    assert!(!png.exists());
+    // The output is said: paths and counts.
+    let o = run(&["sample", "--checkpoint", c, "--png", p, "--count", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains(&format!("wrote {p} (4 images")), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn eval_scores_a_whole_idx_file_and_says_how_many_images_it_read() {
+    let dir = temp_dir("eval-idx");
+    let data = training_set(&dir, 2500);
+    let images = data.join("train-images-idx3-ubyte.gz");
+    let i = images.to_str().unwrap();
+    let o = run(&["eval", "--idx", i]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("images: 2500 scored (all 2500 in the file)"),
+        "{said}"
+    );
+    assert!(!said.contains("note:"), "{said}");
+    let o = run(&["eval", "--idx", i, "--count", "100"]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("images: 100 scored (the first 100 of the 2500"),
+        "{said}"
+    );
+    assert!(
+        said.contains("note: FID from fewer than 256 images"),
+        "{said}"
+    );
+    let o = run(&["eval", "--idx", i, "--count", "100", "--json"]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("\"images\": 100, \"images_read\": 2500")
+            && said.contains("\"fid_reliable\": false"),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plot_says_what_it_drew_and_draws_only_finite_values() {
+    let dir = temp_dir("plot");
+    std::fs::create_dir_all(dir.join("samples")).unwrap();
+    let csv = dir.join("metrics.csv");
+    let header = "step,epoch,d_loss,g_loss,d_real,d_fake,fid,coverage\n";
+    std::fs::write(&csv, header).unwrap();
+    let d = dir.to_str().unwrap();
+    // No grids and no rows: said, not "wrote".
+    let o = run(&["plot", d]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !o.status.success() && stderr(&o).contains("no logged steps yet"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        said.contains("no sample grids") && !said.contains("wrote"),
+        "{said}"
+    );
+    assert!(!dir.join("metrics.png").exists());
+    // NaN, infinite and negative values: drawn where finite, the rest counted in the caption.
+    let rows = "1,1,0.7,0.8,0.5,0.5,,\n2,1,NaN,-0.5,0.5,0.4,,\n3,1,0.6,inf,0.6,0.3,,\n4,1,0.5,0.9,0.6,0.3,12,7\n";
+    std::fs::write(&csv, format!("{header}{rows}")).unwrap();
+    let o = run(&["plot", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = std::fs::read(dir.join("metrics.png")).unwrap();
+    assert!(
+        png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .is_ok()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

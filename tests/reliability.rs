@@ -333,7 +333,7 @@ fn resource_and_argument_faults_give_clear_errors() {
     args[i + 1] = "16".into();
     let o = bin().args(&args).output().unwrap();
     assert!(
-        !o.status.success() && stderr(&o).contains("batch_size 8"),
+        !o.status.success() && stderr(&o).contains("trained with --batch-size 8"),
         "{}",
         stderr(&o)
     );
@@ -725,7 +725,7 @@ proptest! {
         } else if dtype.0 != "F32" {
             "expected F32"
         } else {
-            "checksum mismatch"
+            "no checksum in its metadata"
         };
         prop_assert!(msg.contains(reason), "expected '{}': {}", reason, msg);
     }

@@ -5,7 +5,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
 
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
@@ -160,14 +159,14 @@ pub fn parse_dataset(
     labels: &[u8],
 ) -> Result<Dataset> {
     let (shape, images) = parse(images_path, images, IMAGES_MAGIC)?;
-    if shape[1] != 28 || shape[2] != 28 || shape[0] == 0 {
+    if shape[1] != 28 || shape[2] != 28 {
         return Err(Error::file(
             images_path,
-            format!(
-                "images are {}x{} (count {}), expected 28x28",
-                shape[1], shape[2], shape[0]
-            ),
+            format!("images are {}x{}, expected 28x28", shape[1], shape[2]),
         ));
+    }
+    if shape[0] == 0 {
+        return Err(Error::file(images_path, "holds no images"));
     }
     let (lshape, labels) = parse(labels_path, labels, LABELS_MAGIC)?;
     if lshape[0] != shape[0] {
@@ -191,31 +190,33 @@ pub fn parse_dataset(
     })
 }
 
-/// Up to `count` 28x28 images of an IDX file (gzipped or not), scaled to [-1, 1].
-pub fn read_images(path: &Path, count: usize) -> Result<Vec<f32>> {
+/// The number of 28x28 images in an IDX file (gzipped or not), and the first `limit` of them
+/// scaled to [-1, 1].
+pub fn read_images(path: &Path, limit: usize) -> Result<(usize, Vec<f32>)> {
     let (shape, pixels) = parse(path, &read_maybe_gzipped(path)?, IMAGES_MAGIC)?;
-    if shape[1] != 28 || shape[2] != 28 || shape[0] == 0 {
+    if shape[1] != 28 || shape[2] != 28 {
         return Err(Error::file(
             path,
-            format!(
-                "images are {}x{} (count {}), expected 28x28",
-                shape[1], shape[2], shape[0]
-            ),
+            format!("images are {}x{}, expected 28x28", shape[1], shape[2]),
         ));
     }
-    let n = shape[0].min(count);
-    Ok(pixels[..n * 784]
+    if shape[0] == 0 {
+        return Err(Error::file(path, "holds no images"));
+    }
+    let n = shape[0].min(limit);
+    let images = pixels[..n * 784]
         .iter()
         .map(|&p| p as f32 / 127.5 - 1.0)
-        .collect())
+        .collect();
+    Ok((shape[0], images))
 }
 
-/// Writes `count` 28x28 images (bytes) as an IDX ubyte file in MNIST's own format, atomically.
-pub fn write_images(path: &Path, pixels: &[u8], count: usize) -> Result<()> {
+/// `count` 28x28 images (bytes) as an IDX ubyte file in MNIST's own format.
+pub fn encode_images(pixels: &[u8], count: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + pixels.len());
     for v in [IMAGES_MAGIC, count as u32, 28, 28] {
         out.extend_from_slice(&v.to_be_bytes());
     }
     out.extend_from_slice(pixels);
-    write_atomic(path, &out)
+    out
 }

@@ -6,7 +6,7 @@ pub mod idx;
 pub const SIDE: usize = 28;
 pub const PIXELS: usize = SIDE * SIDE;
 
-pub use idx::{Dataset, load_dataset, write_images};
+pub use idx::{Dataset, encode_images, load_dataset};
 
 /// The epoch's image order: a shuffle seeded by (seed, epoch), so resuming needs no RNG state.
 pub fn epoch_order(seed: u64, epoch: u64, count: usize) -> Vec<u32> {

@@ -13,7 +13,10 @@ use crate::gpu::Gpu;
 /// What `eval` reports for a set of images.
 #[derive(Clone, Debug)]
 pub struct Report {
+    /// Images scored.
     pub count: usize,
+    /// Images in the file they were read from (`eval --idx`), when known.
+    pub read: Option<usize>,
     /// Frechet distance to the MNIST test set in the classifier's feature space.
     pub fid: f64,
     pub inception_score: f64,
@@ -28,7 +31,20 @@ pub struct Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "images: {}", self.count)?;
+        write!(f, "images: {} scored", self.count)?;
+        match self.read {
+            Some(read) if read > self.count => writeln!(
+                f,
+                " (the first {} of the {read} in the file; --count sets how many, up to {})",
+                self.count,
+                crate::gan::sample::MAX_COUNT
+            )?,
+            Some(read) => writeln!(f, " (all {read} in the file)")?,
+            None => writeln!(f)?,
+        }
+        if !self.fid_reliable() {
+            writeln!(f, "note: {}", FEW_IMAGES)?;
+        }
         writeln!(
             f,
             "FID (classifier features, vs MNIST test set): {:.3}  (lower is better: real \
@@ -63,14 +79,29 @@ impl fmt::Display for Report {
     }
 }
 
+/// Why a FID from few images is not to be trusted.
+const FEW_IMAGES: &str = "FID from fewer than 256 images (twice the classifier's 128 features) \
+is dominated by the estimate's own noise and bias; score 2,000 or more to compare models";
+
 impl Report {
+    /// Whether enough images were scored for the FID to mean something (see [`FEW_IMAGES`]).
+    pub fn fid_reliable(&self) -> bool {
+        self.count >= 2 * classifier::FEATURES
+    }
+
     /// The report as one JSON object, for scripts and notebooks.
     pub fn to_json(&self) -> String {
         let shares: Vec<String> = self.shares.iter().map(|s| format!("{s}")).collect();
+        let note = match self.fid_reliable() {
+            true => "null".to_string(),
+            false => format!("\"{FEW_IMAGES}\""),
+        };
         format!(
-            "{{\"images\": {}, \"fid\": {}, \"inception_score\": {}, \"coverage\": {}, \"digit_shares\": [{}], \"class_accuracy\": {}}}",
+            "{{\"images\": {}, \"images_read\": {}, \"fid\": {}, \"fid_reliable\": {}, \"note\": {note}, \"inception_score\": {}, \"coverage\": {}, \"digit_shares\": [{}], \"class_accuracy\": {}}}",
             self.count,
+            self.read.map_or("null".to_string(), |r| r.to_string()),
             self.fid,
+            self.fid_reliable(),
             self.inception_score,
             self.coverage,
             shares.join(", "),
@@ -132,14 +163,15 @@ impl<'g> Evaluator<'g> {
     /// The report on images from their features and probabilities (see [`Evaluator::classify`]).
     pub fn report(&self, features: &[Vec<f64>], probs: &[Vec<f64>]) -> Result<Report> {
         if probs.iter().flatten().any(|p| !p.is_finite()) {
-            return Err(Error::NonFinite(
-                "the classifier's outputs hold NaN or infinity (are the images finite?)".into(),
+            return Err(Error::Invalid(
+                "the classifier's outputs hold NaN or infinity: the images are not finite".into(),
             ));
         }
         let fid = fid::frechet_distance(&fid::Stats::from_features(features), &self.test)?;
         let shares = fid::class_shares(probs);
         Ok(Report {
             count: features.len(),
+            read: None,
             fid,
             inception_score: fid::inception_score(probs),
             coverage: fid::coverage(&shares, 0.05),

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::data::{epoch_order, load_dataset};
-use crate::error::{Error, Result};
+use crate::error::{Result, check_range};
 use crate::gan::model::GeneratorKind;
 use crate::gan::step::StepConfig;
 use crate::gan::trainer::GpuTrainer;
@@ -34,16 +34,10 @@ pub fn bench(
     steps: u64,
     warmup: u64,
 ) -> Result<BenchReport> {
-    if steps == 0 || batch == 0 {
-        return Err(Error::Invalid(
-            "--steps and --batch-size must be at least 1".into(),
-        ));
-    }
-    if steps > 1_000_000 || warmup > 1_000_000 {
-        return Err(Error::Invalid(
-            "--steps and --warmup must be at most 1000000".into(),
-        ));
-    }
+    check_range("--steps", steps, 1, 1_000_000)?;
+    check_range("--warmup", warmup, 0, 1_000_000)?;
+    // The training step's batch norm needs two images (see `train`).
+    check_range("--batch-size", batch, 2, 65_536)?;
     let t = Instant::now();
     let data = load_dataset(data_dir, "train")?;
     let images = data.packed_images();

@@ -9,9 +9,23 @@ use crate::gan::model::{GeneratorKind, discriminator_specs};
 use crate::gan::trainer::GpuTrainer;
 use crate::gpu::ready_now;
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::nn::{MOMENT_PREFIXES, ParamSpec, convert_layouts};
+use crate::nn::{MOMENT_PREFIXES, NamedValues, ParamSpec, convert_layouts};
 
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// A checkpoint read by [`RunMeta::read_resume`]: the state to load and the step it was at.
+pub struct Resumed {
+    weights: NamedValues,
+    moments: NamedValues,
+    pub step: u64,
+}
+
+impl Resumed {
+    /// Loads the state into the trainer.
+    pub fn load(&self, trainer: &mut GpuTrainer<'_>) -> Result<()> {
+        trainer.load(&self.weights, &self.moments)
+    }
+}
 
 /// What defines a run: a checkpoint records it, and a resumed run must match it.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,19 +100,27 @@ impl RunMeta {
                 "--resume: the checkpoint is of {have} model; {flag} or use another --out"
             )));
         }
-        for (key, want) in [
-            ("batch_size", self.batch.to_string()),
-            ("seed", self.seed.to_string()),
-            ("dataset_size", self.dataset_size.to_string()),
-            ("lr", self.lr.to_string()),
-            ("beta1", self.beta1.to_string()),
+        for (key, flag, want) in [
+            ("batch_size", "--batch-size", self.batch.to_string()),
+            ("seed", "--seed", self.seed.to_string()),
+            ("lr", "--lr", self.lr.to_string()),
+            ("beta1", "--beta1", self.beta1.to_string()),
         ] {
             let have = ckpt.meta(path, key)?;
             if have != want {
                 return Err(Error::Invalid(format!(
-                    "--resume: the checkpoint was trained with {key} {have}, this run asks for {want}; use the same value or another --out"
+                    "--resume: the checkpoint in {} was trained with {flag} {have}, this run asks for {flag} {want}; give {flag} {have} or another --out",
+                    path.display()
                 )));
             }
+        }
+        let have = ckpt.meta(path, "dataset_size")?;
+        if have != self.dataset_size.to_string() {
+            return Err(Error::Invalid(format!(
+                "--resume: the checkpoint in {} was trained on {have} images, the training set in --data-dir has {}; use the same --data-dir or another --out",
+                path.display(),
+                self.dataset_size
+            )));
         }
         // Checkpoints from before the digest was recorded have none to compare.
         if let Some(have) = ckpt.meta.get("data_digest")
@@ -134,9 +156,9 @@ impl RunMeta {
         checkpoint::to_bytes(path, &Checkpoint { tensors, meta })
     }
 
-    /// Loads the checkpoint at `path` into the trainer after checking it belongs to this run;
-    /// returns its step.
-    pub fn resume(&self, path: &Path, trainer: &mut GpuTrainer<'_>) -> Result<u64> {
+    /// Reads the checkpoint at `path` and checks that it belongs to this run, touching nothing:
+    /// a refused resume leaves the run folder as it was.
+    pub fn read_resume(&self, path: &Path) -> Result<Resumed> {
         let ckpt = checkpoint::load(path)?;
         self.check(&ckpt, path)?;
         let specs = self.specs();
@@ -148,7 +170,10 @@ impl RunMeta {
         }
         convert_layouts(&specs, &mut weights, false);
         convert_layouts(&specs, &mut moments, false);
-        trainer.load(&weights, &moments)?;
-        ckpt.meta_parse(path, "step")
+        Ok(Resumed {
+            weights,
+            moments,
+            step: ckpt.meta_parse(path, "step")?,
+        })
     }
 }

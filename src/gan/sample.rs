@@ -73,13 +73,27 @@ pub fn generate_with(
     request: &Request<'_>,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let count = request.count;
-    if count == 0 || count > 65_536 {
-        return Err(Error::Invalid(format!(
-            "--count must be between 1 and 65536, got {count}"
-        )));
-    }
+    crate::error::check_range("--count", count, 1, MAX_COUNT)?;
     let ckpt = checkpoint::load(path)?;
-    ready_now(generate_from_checkpoint(gpu, path, &ckpt, request))
+    let (images, z) = ready_now(generate_from_checkpoint(gpu, path, &ckpt, request))?;
+    // Huge latent values (or weights) can overflow to infinity and NaN inside the generator:
+    // that is an error, not a black image.
+    let bad = images.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        let source = match request.z {
+            Some(_) => "the latent vectors given (--noise)",
+            None => "the generator's weights",
+        };
+        return Err(Error::file(
+            path,
+            format!(
+                "{bad} of the {} generated values are not finite (NaN or infinite): {source} \
+                 are out of range for this generator; nothing was written",
+                images.len()
+            ),
+        ));
+    }
+    Ok((images, z))
 }
 
 /// [`generate_with`] on a checkpoint already read (`path` names it in errors); awaitable, for the
@@ -192,10 +206,44 @@ pub fn sample(
             "give --png FILE, --idx FILE, --npy FILE and/or --noise-out FILE".into(),
         ));
     }
+    let outputs = [
+        ("--png", files.png),
+        ("--idx", files.idx),
+        ("--npy", files.npy),
+        ("--noise-out", files.noise_out),
+    ];
+    for (i, (flag, a)) in outputs.iter().enumerate() {
+        for (other, b) in &outputs[i + 1..] {
+            if let (Some(a), Some(b)) = (a, b)
+                && same_file(a, b)
+            {
+                return Err(Error::Invalid(format!(
+                    "{flag} and {other} name the same file ({}): give each output its own path",
+                    a.display()
+                )));
+            }
+        }
+        if let (Some(a), Some(noise)) = (a, files.noise)
+            && same_file(a, noise)
+        {
+            return Err(Error::Invalid(format!(
+                "{flag} would overwrite --noise ({}): give it another path",
+                a.display()
+            )));
+        }
+    }
     let mut given = files
         .noise
         .map(|p| npy::read_f32_2d(p, LATENT))
         .transpose()?;
+    if let (Some(path), Some((rows, _))) = (files.noise, &given)
+        && *rows > MAX_COUNT
+    {
+        return Err(Error::file(
+            path,
+            format!("holds {rows} latent vectors (--noise); sample takes at most {MAX_COUNT}"),
+        ));
+    }
     if files.interpolate {
         if given.is_some() || count.is_some() {
             return Err(Error::Invalid(
@@ -230,6 +278,8 @@ pub fn sample(
         digits: files.digits,
     };
     let (images, z) = generate_with(gpu, path, &request)?;
+    // Every file is encoded first and written all or none.
+    let mut files_out: Vec<(&Path, Vec<u8>, String)> = Vec::new();
     if let Some(png) = files.png {
         let columns = if files.interpolate {
             WALK_STEPS
@@ -238,16 +288,38 @@ pub fn sample(
         } else {
             (count as f64).sqrt().ceil() as usize
         };
-        image::write_grid(png, &images, count, columns)?;
+        let bytes = image::grid_png(&image::to_bytes(&images), count, columns)?;
+        files_out.push((png, bytes, format!("{count} images, {columns} per row")));
     }
     if let Some(idx) = files.idx {
-        crate::data::write_images(idx, &image::to_bytes(&images), count)?;
+        let bytes = crate::data::encode_images(&image::to_bytes(&images), count);
+        files_out.push((idx, bytes, format!("{count} images, IDX")));
     }
     if let Some(out) = files.npy {
-        npy::write_f32(out, &images, &[count, 28, 28])?;
+        let bytes = npy::encode_f32(&images, &[count, 28, 28]);
+        files_out.push((out, bytes, format!("float32 [{count}, 28, 28]")));
     }
     if let Some(out) = files.noise_out {
-        npy::write_f32(out, &z, &[count, LATENT])?;
+        let bytes = npy::encode_f32(&z, &[count, LATENT]);
+        files_out.push((out, bytes, format!("float32 [{count}, {LATENT}]")));
+    }
+    let writes: Vec<(&Path, &[u8])> = files_out.iter().map(|(p, b, _)| (*p, &b[..])).collect();
+    crate::io::write_all_atomic(&writes)?;
+    for (path, _, what) in &files_out {
+        println!("wrote {} ({what})", path.display());
     }
     Ok(())
+}
+
+/// The most images one `sample` or `eval` makes.
+pub const MAX_COUNT: usize = 65_536;
+
+/// Whether two paths name one file: the same name in the same folder, however spelled.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolved = |p: &Path| {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = std::fs::canonicalize(parent.unwrap_or(Path::new("."))).ok()?;
+        Some(dir.join(p.file_name()?))
+    };
+    a == b || resolved(a).is_some_and(|r| Some(r) == resolved(b))
 }

@@ -60,25 +60,29 @@ impl TrainOptions {
         self.conditional.then(|| cycled_labels(count))
     }
 
+    /// Each option in its range; an error names the flag and the value given.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Invalid(m));
-        if self.epochs == 0 {
-            return bad("--epochs must be at least 1".into());
+        let counts = [
+            ("--epochs", Some(self.epochs), 100_000),
+            ("--max-steps", self.max_steps, MAX_STEPS),
+            ("--checkpoint-every", self.checkpoint_every, MAX_STEPS),
+            ("--log-every", Some(self.log_every), MAX_STEPS),
+        ];
+        for (flag, value, max) in counts {
+            if let Some(v) = value
+                && !(1..=max).contains(&v)
+            {
+                return bad(format!("{flag} must be between 1 and {max}, got {v}"));
+            }
         }
-        if self.epochs > 100_000 {
+        // Batch norm over one image per batch subtracts each value from itself: the layers
+        // before it get no gradient at all (PyTorch refuses it too).
+        if self.batch < 2 {
             return bad(format!(
-                "--epochs must be at most 100000, got {}",
-                self.epochs
+                "--batch-size must be at least 2 (batch norm needs two images to normalise over), got {}",
+                self.batch
             ));
-        }
-        let huge = [self.max_steps, self.checkpoint_every, Some(self.log_every)];
-        if huge.iter().flatten().any(|&n| n > MAX_STEPS) {
-            return bad(format!(
-                "--max-steps, --checkpoint-every and --log-every must be at most {MAX_STEPS}"
-            ));
-        }
-        if self.batch == 0 {
-            return bad("--batch-size must be at least 1".into());
         }
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr < 1.0) {
             return bad(format!("--lr must be in (0, 1), got {}", self.lr));
@@ -86,16 +90,11 @@ impl TrainOptions {
         if !(self.beta1.is_finite() && (0.0..1.0).contains(&self.beta1)) {
             return bad(format!("--beta1 must be in [0, 1), got {}", self.beta1));
         }
-        if self.fid_samples > 65_536 {
+        if self.fid_samples == 1 || self.fid_samples > 65_536 {
             return bad(format!(
-                "--fid-samples must be at most 65536, got {}",
+                "--fid-samples must be 0 (off) or between 2 and 65536, got {}",
                 self.fid_samples
             ));
-        }
-        if self.max_steps == Some(0) || self.checkpoint_every == Some(0) || self.log_every == 0 {
-            return bad(
-                "--max-steps, --checkpoint-every and --log-every must be at least 1".into(),
-            );
         }
         Ok(())
     }
@@ -271,6 +270,52 @@ fn score_values(report: &Report) -> Vec<f64> {
     values
 }
 
+/// The output folder of a run, created (with samples/) and locked for it. Until the first step,
+/// a failure removes what this run created, so that a failed start leaves no trace.
+struct RunFolder {
+    _lock: FolderLock,
+    /// What this run created, innermost first.
+    created: Vec<PathBuf>,
+}
+
+impl RunFolder {
+    fn open(out: &Path) -> Result<RunFolder> {
+        let samples = out.join("samples");
+        let mut created = Vec::new();
+        for dir in [samples.as_path(), out] {
+            if !dir.exists() {
+                created.push(dir.to_path_buf());
+            }
+        }
+        let lock_file = out.join(".lock");
+        if !lock_file.exists() {
+            created.insert(0, lock_file);
+        }
+        std::fs::create_dir_all(&samples)
+            .map_err(|e| Error::file(out, format!("cannot create the output folder: {e}")))?;
+        let folder = RunFolder {
+            _lock: FolderLock::acquire(out)?,
+            created,
+        };
+        remove_stale_temporaries(out);
+        remove_stale_temporaries(&samples);
+        Ok(folder)
+    }
+
+    /// `result`; if it is an error, first removes what [`RunFolder::open`] created.
+    fn undo_on_error<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            for path in &self.created {
+                let _ = match path.is_dir() {
+                    true => std::fs::remove_dir_all(path),
+                    false => std::fs::remove_file(path),
+                };
+            }
+        }
+        result
+    }
+}
+
 /// Whether `out` holds a run that a fresh start would destroy: a checkpoint, or logged metrics.
 fn holds_a_run(out: &Path) -> bool {
     let rows = std::fs::read_to_string(out.join("metrics.csv"))
@@ -280,6 +325,8 @@ fn holds_a_run(out: &Path) -> bool {
 }
 
 pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
+    // Everything the options, the data and the checkpoint can refuse is checked before the disk
+    // changes: a refused command leaves the output folder as it found it.
     opts.validate()?;
     if !opts.resume && !opts.overwrite && holds_a_run(&opts.out) {
         return Err(Error::Invalid(format!(
@@ -294,12 +341,16 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
             opts.batch, data.count
         )));
     }
-    let samples = opts.out.join("samples");
-    std::fs::create_dir_all(&samples)
-        .map_err(|e| Error::file(&opts.out, format!("cannot create the output folder: {e}")))?;
-    let _lock = FolderLock::acquire(&opts.out)?;
-    remove_stale_temporaries(&opts.out);
-    remove_stale_temporaries(&samples);
+    let steps_per_epoch = (data.count / opts.batch) as u64;
+    let total = opts
+        .epochs
+        .saturating_mul(steps_per_epoch)
+        .min(opts.max_steps.unwrap_or(u64::MAX));
+    if total > MAX_STEPS {
+        return Err(Error::Invalid(format!(
+            "this run would take {total} steps; at most {MAX_STEPS} (use fewer --epochs or --max-steps)"
+        )));
+    }
     let meta = RunMeta {
         model: opts.model,
         seed: opts.seed,
@@ -311,33 +362,49 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         conditional: opts.conditional,
     };
     let checkpoint = opts.out.join(CHECKPOINT);
+    // --resume before the first checkpoint (a run stopped early) starts the run: one command
+    // serves a job that may be killed at any moment.
+    let resumed = match opts.resume && checkpoint.exists() {
+        true => Some(meta.read_resume(&checkpoint)?),
+        false => None,
+    };
+    let start = resumed.as_ref().map_or(0, |r| r.step);
+    if start >= total {
+        return Err(Error::Invalid(format!(
+            "nothing to do: the checkpoint in {} is at step {start}, this run ends at step {total} (raise --epochs or --max-steps)",
+            opts.out.display()
+        )));
+    }
+
+    let folder = RunFolder::open(&opts.out)?;
+    if opts.resume && resumed.is_none() {
+        eprintln!(
+            "no checkpoint in {} yet: starting the run from step 0",
+            opts.out.display()
+        );
+    }
     let start_up = Instant::now();
     let config = opts.step_config();
     let (images, labels) = (data.packed_images(), data.packed_labels());
-    let mut trainer = GpuTrainer::new(gpu, config, &images, &labels, data.count)?;
-    let start = if opts.resume {
-        meta.resume(&checkpoint, &mut trainer)?
-    } else {
-        trainer.initialize()?;
-        0
-    };
+    let mut trainer =
+        folder.undo_on_error(GpuTrainer::new(gpu, config, &images, &labels, data.count))?;
+    folder.undo_on_error(match &resumed {
+        Some(r) => r.load(&mut trainer),
+        None => trainer.initialize(),
+    })?;
     let g = &trainer.gan.g_store;
     let labels = opts.sample_labels(64);
-    let mut grid = Sampler::new(gpu, opts.model, g, 64, grid_seed(opts.seed), labels)?;
-    let mut scorer = EpochScorer::new(gpu, &opts, &trainer)?;
-    let steps_per_epoch = (data.count / opts.batch) as u64;
-    let total = opts
-        .epochs
-        .saturating_mul(steps_per_epoch)
-        .min(opts.max_steps.unwrap_or(u64::MAX));
-    if total > MAX_STEPS {
-        return Err(Error::Invalid(format!(
-            "this run would take {total} steps; at most {MAX_STEPS} (use fewer --epochs or --max-steps)"
-        )));
-    }
+    let grid = Sampler::new(gpu, opts.model, g, 64, grid_seed(opts.seed), labels);
+    let mut grid = folder.undo_on_error(grid)?;
+    let mut scorer = folder.undo_on_error(EpochScorer::new(gpu, &opts, &trainer))?;
     let columns = config.objective.columns();
     let scores = score_columns(opts.conditional);
-    let mut metrics = Metrics::open(&opts.out.join("metrics.csv"), &columns, &scores, start)?;
+    let mut metrics = folder.undo_on_error(Metrics::open(
+        &opts.out.join("metrics.csv"),
+        &columns,
+        &scores,
+        start,
+    ))?;
     trainer.finish()?;
     log::info!(
         "start-up {:.2} s; {} dispatches per step; {} + {} parameters",
@@ -346,11 +413,6 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         trainer.gan.g_store.parameter_count(),
         trainer.gan.d_store.parameter_count()
     );
-    if start >= total {
-        return Err(Error::Invalid(format!(
-            "nothing to do: the checkpoint is at step {start}, this run ends at step {total}"
-        )));
-    }
 
     let inject_nan: Option<u64> = std::env::var(INJECT_NAN_ENV)
         .ok()
@@ -378,7 +440,11 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         if let Some(s) = stats {
             if !s.is_finite() {
                 return Err(Error::NonFinite(format!(
-                    "at step {done} the losses are not finite ({s:?}); the last good checkpoint in {} was kept",
+                    "at step {done} the losses are not finite (D loss {}, G loss {}, D(x) {}, D(G(z)) {}); the last good checkpoint in {} was kept",
+                    s.d_loss,
+                    s.g_loss,
+                    s.d_real,
+                    s.d_fake,
                     opts.out.display()
                 )));
             }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, check_range};
 use crate::gan::model::GeneratorKind;
 use crate::gan::step::StepConfig;
 use crate::gan::trainer::GpuTrainer;
@@ -30,11 +30,8 @@ pub fn tune(
     check_steps: u64,
     mut progress: impl FnMut(&Tuned),
 ) -> Result<TuneSummary> {
-    if !(1..=4096).contains(&batch) || check_steps > 10_000 {
-        return Err(Error::Invalid(
-            "--batch-size must be 1..=4096 and --steps at most 10000".into(),
-        ));
-    }
+    check_range("--batch-size", batch, 2, 4096)?;
+    check_range("--steps", check_steps, 0, 10_000)?;
     let mut table = gpu.tuned_plans().unwrap_or_default();
     gpu.set_tuned_plans(None);
     // Recording a step plans every product it runs; nothing is submitted. The images only need

@@ -151,14 +151,22 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
         .unwrap_or_default()
         .into_iter()
         .collect();
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(Error::file(
-            path,
-            format!(
-                "not a wgsl-gan checkpoint (format {:?}, expected {FORMAT})",
-                meta.get("format")
-            ),
-        ));
+    match meta.get("format").map(String::as_str) {
+        Some(FORMAT) => {}
+        Some(other) => {
+            return Err(Error::file(
+                path,
+                format!("not a wgsl-gan checkpoint (format '{other}', expected '{FORMAT}')"),
+            ));
+        }
+        None => {
+            return Err(Error::file(
+                path,
+                format!(
+                    "not a wgsl-gan checkpoint (its metadata has no format, expected '{FORMAT}')"
+                ),
+            ));
+        }
     }
     let st = SafeTensors::deserialize(bytes).map_err(bad)?;
     let mut tensors = Vec::new();
@@ -179,7 +187,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
         tensors.push((name, view.shape().to_vec(), values));
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    let want = meta.remove("checksum").unwrap_or_default();
+    let Some(want) = meta.remove("checksum") else {
+        return Err(Error::file(
+            path,
+            "no checksum in its metadata: not written by wgsl-gan, or edited since",
+        ));
+    };
     if checksum(&tensors, &meta) != want {
         return Err(Error::file(
             path,

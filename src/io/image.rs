@@ -52,8 +52,9 @@ pub fn write_grid(path: &Path, images: &[f32], count: usize, columns: usize) -> 
 
 /// `samples/progress.png`: an animated PNG of the run's grids in `samples` (every
 /// `epoch_NNN.png`, then `final.png` if there is one), 0.6 s a frame, the last held 2 s. Browsers
-/// and README renderers play it; other viewers show the first frame.
-pub fn write_progress(samples: &Path) -> Result<()> {
+/// and README renderers play it; other viewers show the first frame. Returns the number of
+/// frames (0: no grids yet, nothing written).
+pub fn write_progress(samples: &Path) -> Result<usize> {
     let mut names: Vec<String> = std::fs::read_dir(samples)
         .map_err(|e| Error::file(samples, e.to_string()))?
         .flatten()
@@ -85,7 +86,7 @@ pub fn write_progress(samples: &Path) -> Result<()> {
         frames.push(buf);
     }
     let Some((w, h)) = size else {
-        return Ok(());
+        return Ok(0);
     };
     let encode = |e: png::EncodingError| Error::Invalid(format!("APNG encoding failed: {e}"));
     let mut out = Vec::new();
@@ -104,5 +105,6 @@ pub fn write_progress(samples: &Path) -> Result<()> {
         }
         writer.finish().map_err(encode)?;
     }
-    write_atomic(&samples.join("progress.png"), &out)
+    write_atomic(&samples.join("progress.png"), &out)?;
+    Ok(frames.len())
 }

@@ -11,7 +11,7 @@ pub mod plot;
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -31,36 +31,84 @@ fn random_suffix() -> u64 {
 /// `.NAME.tmp-PID-RANDOM`, created exclusively: a file or symbolic link planted under a guessed
 /// name is never written through.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::file(path, "not a file path"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{:016x}",
-        name.to_string_lossy(),
-        std::process::id(),
-        random_suffix()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
+    Staged::write(path, bytes)?.commit()
+}
+
+/// Several files, all or none: each is written beside its destination first, and only when all
+/// are written are they renamed into place. A failed write leaves every destination as it was.
+pub fn write_all_atomic(files: &[(&Path, &[u8])]) -> Result<()> {
+    let mut staged = Vec::new();
+    for (path, bytes) in files {
+        match Staged::write(path, bytes) {
+            Ok(s) => staged.push(s),
+            Err(e) => {
+                staged.into_iter().for_each(Staged::discard);
+                return Err(e);
+            }
+        }
+    }
+    staged.into_iter().try_for_each(Staged::commit)
+}
+
+/// A file written and synced beside its destination, not yet renamed into place.
+struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Staged {
+    fn write(path: &Path, bytes: &[u8]) -> Result<Staged> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::file(path, "not a file path"))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}-{:016x}",
+            name.to_string_lossy(),
+            std::process::id(),
+            random_suffix()
+        ));
+        let written = (|| -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        })();
+        let staged = Staged {
+            tmp,
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        };
+        match written {
+            Ok(()) => Ok(staged),
+            Err(e) => {
+                staged.discard();
+                Err(Error::file(path, format!("cannot write: {e}")))
+            }
+        }
+    }
+
+    fn commit(self) -> Result<()> {
+        if let Err(e) = std::fs::rename(&self.tmp, &self.path) {
+            let path = self.path.clone();
+            self.discard();
+            return Err(Error::file(&path, format!("cannot write: {e}")));
+        }
+        if let Ok(d) = std::fs::File::open(&self.dir) {
             let _ = d.sync_all();
         }
         Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::file(path, format!("cannot write: {e}"))
-    })
+    }
+
+    fn discard(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 /// Whether process `pid` is running (on Unix; elsewhere every process counts as running, so

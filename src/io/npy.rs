@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -109,9 +108,4 @@ pub fn encode_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
         out.extend(v.to_le_bytes());
     }
     out
-}
-
-/// Writes `values` as a float32 .npy file of `shape`, atomically.
-pub fn write_f32(path: &Path, values: &[f32], shape: &[usize]) -> Result<()> {
-    write_atomic(path, &encode_f32(values, shape))
 }

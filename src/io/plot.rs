@@ -105,18 +105,64 @@ fn drawing<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> Er
     Error::Invalid(format!("drawing metrics.png failed: {e}"))
 }
 
-fn upper(values: &[f64]) -> f64 {
-    let max = values
+/// The y range that holds every finite value and 0 (5% headroom above and below).
+fn y_range(values: &[&[f64]]) -> std::ops::Range<f64> {
+    let finite = || {
+        values
+            .iter()
+            .flat_map(|v| v.iter())
+            .filter(|v| v.is_finite())
+    };
+    let max = finite().copied().fold(0.0, f64::max);
+    let min = finite().copied().fold(0.0, f64::min);
+    if max <= min {
+        return min..max + 1.0;
+    }
+    let span = max - min;
+    let low = if min < 0.0 { min - 0.05 * span } else { 0.0 };
+    low..max + 0.05 * span
+}
+
+/// Runs of consecutive finite points: a NaN or an infinity breaks the line instead of being
+/// drawn as 0 or as a spike.
+fn finite_runs(xs: &[f64], ys: &[f64]) -> Vec<Vec<(f64, f64)>> {
+    let mut runs = Vec::new();
+    let mut current = Vec::new();
+    for (&x, &y) in xs.iter().zip(ys) {
+        if y.is_finite() {
+            current.push((x, y));
+        } else if !current.is_empty() {
+            runs.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
+}
+
+/// A caption's note on the values that could not be drawn.
+fn not_drawn(values: &[&[f64]]) -> String {
+    let bad = values
         .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(0.0, f64::max);
-    if max > 0.0 { max * 1.05 } else { 1.0 }
+        .flat_map(|v| v.iter())
+        .filter(|v| !v.is_finite())
+        .count();
+    match bad {
+        0 => String::new(),
+        n => format!(" ({n} non-finite values not drawn)"),
+    }
 }
 
 /// Draws the curves of `csv` (a metrics.csv) into `out` (a PNG), atomically.
 pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
     let run = read_run(csv)?;
+    if run.steps.is_empty() {
+        return Err(Error::file(
+            csv,
+            "no logged steps yet: nothing to draw (metrics.png not written)",
+        ));
+    }
     register_font();
     let height = PANEL_HEIGHT * 3;
     let mut pixels = vec![0u8; (WIDTH * height * 3) as usize];
@@ -125,33 +171,48 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
         root.fill(&WHITE).map_err(drawing)?;
         let panels = root.split_evenly((3, 1));
         let last_step = run.steps.last().copied().unwrap_or(1.0).max(1.0);
+        // Whole steps: no more tick labels than there are steps, so none repeats.
+        let step_labels = (last_step as usize + 1).min(10);
         let series = |panel: &DrawingArea<_, _>,
                       title: &str,
-                      y_max: f64,
+                      y: std::ops::Range<f64>,
                       lines: &[(&str, &[f64], RGBColor)]|
          -> Result<()> {
+            let values: Vec<&[f64]> = lines.iter().map(|l| l.1).collect();
             let mut chart = ChartBuilder::on(panel)
-                .caption(title, ("sans-serif", 18))
+                .caption(format!("{title}{}", not_drawn(&values)), ("sans-serif", 18))
                 .margin(10)
                 .x_label_area_size(30)
                 .y_label_area_size(50)
-                .build_cartesian_2d(0.0..last_step, 0.0..y_max)
+                .build_cartesian_2d(0.0..last_step, y)
                 .map_err(drawing)?;
             chart
                 .configure_mesh()
                 .x_desc("step")
+                .x_labels(step_labels)
                 .x_label_formatter(&|x| format!("{x:.0}"))
                 .draw()
                 .map_err(drawing)?;
             for &(name, values, color) in lines {
-                let points = run.steps.iter().copied().zip(values.iter().copied());
+                let runs = finite_runs(&run.steps, values);
+                // A lone point (a run shorter than --log-every) is a dot, not an empty line.
+                let dots = runs.iter().filter(|r| r.len() == 1).map(|r| r[0]);
                 chart
-                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                    .map_err(drawing)?
-                    .label(name)
-                    .legend(move |(x, y)| {
+                    .draw_series(dots.map(|p| Circle::new(p, 3, color.filled())))
+                    .map_err(drawing)?;
+                let mut drawn = None;
+                for points in runs {
+                    drawn = Some(
+                        chart
+                            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                            .map_err(drawing)?,
+                    );
+                }
+                if let Some(drawn) = drawn {
+                    drawn.label(name).legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                     });
+                }
             }
             chart
                 .configure_series_labels()
@@ -166,7 +227,7 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
         series(
             &panels[0],
             "losses (binary cross-entropy)",
-            upper(&[upper(&run.d_loss), upper(&run.g_loss)]),
+            y_range(&[&run.d_loss, &run.g_loss]),
             &[
                 ("D loss", &run.d_loss, blue),
                 ("G loss", &run.g_loss, orange),
@@ -175,7 +236,7 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
         series(
             &panels[1],
             "the discriminator's mean belief that images are real",
-            1.0,
+            0.0..1.0,
             &[
                 ("D(x), real", &run.d_real, blue),
                 ("D(G(z)), generated", &run.d_fake, orange),
@@ -183,6 +244,7 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
         )?;
         let last_epoch = run.scores.last().map_or(1.0, |s| s.epoch).max(1.0);
         let fids: Vec<f64> = run.scores.iter().map(|s| s.fid).collect();
+        let fid_range = y_range(&[&fids]);
         let title = if run.scores.is_empty() {
             "FID per epoch: none logged (--fid-samples 0)"
         } else if run.scores.iter().any(|s| s.class_accuracy.is_some()) {
@@ -195,7 +257,7 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d(0.5..last_epoch + 0.5, 0.0..upper(&fids))
+            .build_cartesian_2d(0.5..last_epoch + 0.5, fid_range)
             .map_err(drawing)?;
         chart
             .configure_mesh()
@@ -204,12 +266,14 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()
             .map_err(drawing)?;
-        let points: Vec<(f64, f64)> = run.scores.iter().map(|s| (s.epoch, s.fid)).collect();
+        let epochs: Vec<f64> = run.scores.iter().map(|s| s.epoch).collect();
+        for points in finite_runs(&epochs, &fids) {
+            chart
+                .draw_series(LineSeries::new(points, blue.stroke_width(2)))
+                .map_err(drawing)?;
+        }
         chart
-            .draw_series(LineSeries::new(points.clone(), blue.stroke_width(2)))
-            .map_err(drawing)?;
-        chart
-            .draw_series(run.scores.iter().map(|s| {
+            .draw_series(run.scores.iter().filter(|s| s.fid.is_finite()).map(|s| {
                 let accuracy = s.class_accuracy.map(|a| format!(", {:.0}%", 100.0 * a));
                 let label = format!("{:.0}{}", s.coverage, accuracy.unwrap_or_default());
                 EmptyElement::at((s.epoch, s.fid))
@@ -229,4 +293,24 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
         writer.write_image_data(&pixels).map_err(encode)?;
     }
     write_atomic(out, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_values_neither_stretch_the_axis_nor_join_the_line() {
+        let y = y_range(&[&[0.5, f64::INFINITY, -0.5, f64::NAN, 540_000.0_f64.recip()]]);
+        assert!(y.start < -0.5 && y.start > -0.6, "{y:?}");
+        assert!(y.end > 0.5 && y.end < 0.6, "{y:?}");
+        assert_eq!(y_range(&[&[]]), 0.0..1.0);
+        let runs = finite_runs(&[1.0, 2.0, 3.0, 4.0], &[0.1, f64::NAN, 0.3, 0.4]);
+        assert_eq!(runs, vec![vec![(1.0, 0.1)], vec![(3.0, 0.3), (4.0, 0.4)]]);
+        assert!(finite_runs(&[1.0], &[f64::INFINITY]).is_empty());
+        assert_eq!(
+            not_drawn(&[&[1.0, f64::NAN], &[f64::NEG_INFINITY]]),
+            " (2 non-finite values not drawn)"
+        );
+    }
 }
