@@ -77,9 +77,9 @@ enum Command {
         /// Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] [default: ./assets/mnist if present, else the copy built into the binary]
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        #[arg(long, default_value_t = 2e-4)]
+        #[arg(long, default_value_t = 2e-4, allow_hyphen_values = true)]
         lr: f32,
-        #[arg(long, default_value_t = 0.5)]
+        #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
         beta1: f32,
         /// Also checkpoint every STEPS steps (always at each epoch's end)
         #[arg(long, value_parser = whole::<u64>, value_name = "STEPS")]
@@ -512,6 +512,31 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Help and version as clap prints them; a bad command line as one line (clap's message up to
+/// its first blank line, which names the flag and the value) and exit status 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(e.exit_code() as u8);
+    }
+    let text = e.to_string();
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("error: {message} (see --help)");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     // Past a file-size limit, writes then fail with EFBIG (reported, nothing lost) instead of the
     // default SIGXFSZ killing the process mid-write.
@@ -526,7 +551,11 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // 130: stopped by Ctrl-C (the message with the resume command is already out).
         Err(Error::Interrupted) => ExitCode::from(130),

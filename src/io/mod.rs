@@ -59,6 +59,9 @@ struct Staged {
 
 impl Staged {
     fn write(path: &Path, bytes: &[u8]) -> Result<Staged> {
+        if path.is_dir() {
+            return Err(Error::file(path, "is a folder, not a file"));
+        }
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
