@@ -469,6 +469,8 @@ fn run(cli: Cli) -> Result<()> {
                     "no samples folder: is this a `train --out` folder?",
                 ));
             }
+            // Both pictures are drawn before either is written: a bad metrics.csv changes nothing.
+            let metrics = wgsl_gan::io::plot::metrics_png(&out.join("metrics.csv"))?;
             let progress = samples.join("progress.png");
             match wgsl_gan::io::image::write_progress(&samples)? {
                 0 => println!(
@@ -478,10 +480,7 @@ fn run(cli: Cli) -> Result<()> {
                 ),
                 n => println!("wrote {} ({n} grids)", progress.display()),
             }
-            wgsl_gan::io::plot::write_metrics_png(
-                &out.join("metrics.csv"),
-                &out.join("metrics.png"),
-            )?;
+            wgsl_gan::io::write_atomic(&out.join("metrics.png"), &metrics)?;
             println!("wrote {}", out.join("metrics.png").display());
             Ok(())
         }

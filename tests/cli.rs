@@ -928,24 +928,33 @@ fn plot_says_what_it_drew_and_draws_only_finite_values() {
     let header = "step,epoch,d_loss,g_loss,d_real,d_fake,fid,coverage\n";
     std::fs::write(&csv, header).unwrap();
     let d = dir.to_str().unwrap();
-    // No grids and no rows: said, not "wrote".
+    // A grid but no rows: refused before anything is written.
+    let grid = dir.join("samples/epoch_001.png");
+    wgsl_gan::io::image::write_grid(&grid, &[0.0; 4 * 784], 4, 2).unwrap();
     let o = run(&["plot", d]);
-    let said = String::from_utf8_lossy(&o.stdout);
     assert!(
         !o.status.success() && stderr(&o).contains("no logged steps yet"),
         "{}",
         stderr(&o)
     );
     assert!(
-        said.contains("no sample grids") && !said.contains("wrote"),
-        "{said}"
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
     );
-    assert!(!dir.join("metrics.png").exists());
+    assert!(!dir.join("metrics.png").exists() && !dir.join("samples/progress.png").exists());
+    std::fs::remove_file(&grid).unwrap();
     // NaN, infinite and negative values: drawn where finite, the rest counted in the caption.
     let rows = "1,1,0.7,0.8,0.5,0.5,,\n2,1,NaN,-0.5,0.5,0.4,,\n3,1,0.6,inf,0.6,0.3,,\n4,1,0.5,0.9,0.6,0.3,12,7\n";
     std::fs::write(&csv, format!("{header}{rows}")).unwrap();
     let o = run(&["plot", d]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // No grids: said, not "wrote progress.png".
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("no sample grids") && !said.contains("progress.png ("),
+        "{said}"
+    );
     let png = std::fs::read(dir.join("metrics.png")).unwrap();
     assert!(
         png::Decoder::new(std::io::Cursor::new(png))

@@ -156,6 +156,11 @@ fn not_drawn(values: &[&[f64]]) -> String {
 
 /// Draws the curves of `csv` (a metrics.csv) into `out` (a PNG), atomically.
 pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
+    write_atomic(out, &metrics_png(csv)?)
+}
+
+/// The curves of `csv` (a metrics.csv) as PNG bytes.
+pub fn metrics_png(csv: &Path) -> Result<Vec<u8>> {
     let run = read_run(csv)?;
     if run.steps.is_empty() {
         return Err(Error::file(
@@ -292,7 +297,7 @@ pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
         let mut writer = encoder.write_header().map_err(encode)?;
         writer.write_image_data(&pixels).map_err(encode)?;
     }
-    write_atomic(out, &bytes)
+    Ok(bytes)
 }
 
 #[cfg(test)]
