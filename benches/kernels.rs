@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use wgsl_gan::gan::step::StepConfig;
 use wgsl_gan::gan::trainer::GpuTrainer;
-use wgsl_gan::gpu::ops::MatmulKernel;
+use wgsl_gan::gpu::plan::{self, MatmulKernel};
 use wgsl_gan::gpu::timing::{Clock, time_dispatches};
 use wgsl_gan::gpu::{Dispatch, Gpu, Tensor, ops};
 use wgsl_gan::rng::SplitMix64;
@@ -185,10 +185,10 @@ fn plan_table(gpu: &Gpu, filter: &str) -> Result<()> {
         let (ga, _) = pair(gpu, &a_shape, i as u64)?;
         let (gb, _) = pair(gpu, &b_shape, 100 + i as u64)?;
         let (gc, _) = pair(gpu, &[m, n], 200 + i as u64)?;
-        let chosen = ops::MatmulPlan::choose(gpu, m, n, k);
+        let chosen = plan::MatmulPlan::choose(gpu, m, n, k);
         let mut cells = Vec::new();
         for &kernel in &kernels {
-            let plan = ops::MatmulPlan::new(kernel, k, chosen.splits);
+            let plan = plan::MatmulPlan::new(kernel, k, chosen.splits);
             let d = ops::matmul_planned(gpu, &ga, &gb, None, &gc, spec, plan)?;
             let mark = if kernel == chosen.kernel { "*" } else { "" };
             cells.push(format!("{:.3}{mark}", gpu_time(gpu, &[&d])?.0 * 1e3));
@@ -355,7 +355,7 @@ fn step_profile(gpu: &Gpu) -> Result<()> {
     let images: Vec<u32> = (0..count * 196) // 784 bytes per image, 4 per word
         .map(|i| (i as u32).wrapping_mul(2_654_435_761))
         .collect();
-    let config = StepConfig::article(wgsl_gan::gan::model::GeneratorKind::Mlp, 64, 1);
+    let config = StepConfig::article(wgsl_gan::gan::generator::GeneratorKind::Mlp, 64, 1);
     let labels = vec![0u32; count / 4];
     let mut trainer = GpuTrainer::new(gpu, config, &images, &labels, count)?;
     trainer.initialize()?;

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use wgsl_gan::Result;
-use wgsl_gan::data::{epoch_order, idx::load_dataset};
-use wgsl_gan::gan::model::GeneratorKind;
+use wgsl_gan::data::{Schedule, idx::load_dataset};
+use wgsl_gan::gan::generator::GeneratorKind;
 use wgsl_gan::gan::step::{Gan, StepConfig};
 use wgsl_gan::gan::trainer::generator_checksum;
 use wgsl_gan::nn::{Backend, Cpu, Run};
@@ -27,16 +27,15 @@ fn main() -> Result<()> {
     let (images, labels) = (data.packed_images(), data.packed_labels());
     let gan = Gan::new(&mut cpu, config, &images, &labels, data.count)?;
     gan.initialize(&mut cpu)?;
-    let per_epoch = (data.count as u64 / batch).max(1);
+    let schedule = Schedule::new(seed, data.count, batch as usize);
     let mut stats = Vec::new();
     for step in 0..steps {
-        let (epoch, in_epoch) = (step / per_epoch, step % per_epoch);
-        if in_epoch == 0 {
-            cpu.write_words(&gan.order, &epoch_order(seed, epoch, data.count))?;
+        if let Some(order) = schedule.order_before(step, 0) {
+            cpu.write_words(&gan.order, &order)?;
         }
         cpu.run = Run {
             step,
-            offset: (in_epoch * batch) as usize,
+            offset: schedule.place(step).offset,
             lr: None,
         };
         gan.step(&mut cpu)?;

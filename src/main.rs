@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use wgsl_gan::gan::checkpoint::is_conditional;
-use wgsl_gan::gan::model::GeneratorKind;
+use wgsl_gan::gan::generator::GeneratorKind;
 use wgsl_gan::gan::sample::{Digits, MAX_COUNT};
 use wgsl_gan::gan::train::{self, TrainOptions};
 use wgsl_gan::gpu::{self, Gpu};

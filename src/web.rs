@@ -7,10 +7,10 @@ use std::path::Path;
 
 use wasm_bindgen::prelude::*;
 
-use crate::data::{epoch_order, idx};
+use crate::data::{Schedule, idx};
 use crate::error::{Error, Result};
 use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
-use crate::gan::model::GeneratorKind;
+use crate::gan::generator::GeneratorKind;
 use crate::gan::sample::{Digits, Request, generate_from_checkpoint};
 use crate::gan::step::StepConfig;
 use crate::gan::trainer::{GpuTrainer, Sampler, cycled_labels, generator_checksum, grid_seed};
@@ -126,7 +126,11 @@ impl WebGan {
     }
 
     pub fn steps_per_epoch(&self) -> f64 {
-        (self.meta.dataset_size / self.meta.batch) as f64
+        self.schedule().steps_per_epoch() as f64
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule::new(self.meta.seed, self.meta.dataset_size, self.meta.batch)
     }
 
     /// Runs `steps` training steps and returns the last one's D loss, G loss, mean D(x) and
@@ -136,16 +140,15 @@ impl WebGan {
     }
 
     async fn train_steps(&mut self, steps: u32) -> Result<Vec<f32>> {
-        let per_epoch = (self.meta.dataset_size / self.meta.batch) as u64;
+        let schedule = self.schedule();
         let mut stats = None;
         for i in 0..steps {
-            let (epoch, in_epoch) = (self.step / per_epoch, self.step % per_epoch);
-            if in_epoch == 0 {
-                let order = epoch_order(self.meta.seed, epoch, self.meta.dataset_size);
+            // A page's run always starts at step 0.
+            if let Some(order) = schedule.order_before(self.step, 0) {
                 self.trainer.set_order(&order)?;
             }
             let read = i + 1 == steps;
-            let offset = in_epoch as usize * self.meta.batch;
+            let offset = schedule.place(self.step).offset;
             stats = self.trainer.run_step_async(self.step, offset, read).await?;
             self.step += 1;
         }

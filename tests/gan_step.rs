@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use wgsl_gan::gan::model::GeneratorKind;
+use wgsl_gan::gan::generator::GeneratorKind;
 use wgsl_gan::gan::step::{Gan, StepConfig};
 use wgsl_gan::gan::trainer::GpuTrainer;
 use wgsl_gan::nn::{Cpu, Run};

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use common::*;
 use safetensors::{Dtype, SafeTensors};
-use wgsl_gan::gan::model::{GeneratorKind, PIXELS, discriminator_specs};
+use wgsl_gan::gan::generator::GeneratorKind;
+use wgsl_gan::gan::model::{PIXELS, discriminator_specs};
 use wgsl_gan::gan::objective::{Objective, StepStats};
 use wgsl_gan::gan::step::{Gan, Noise, StepConfig};
 use wgsl_gan::gan::trainer::GpuTrainer;

@@ -5,9 +5,8 @@ mod common;
 
 use common::{random, rel_err};
 use wgsl_gan::cpu::{Tensor, ops};
-use wgsl_gan::gan::model::{
-    AnyGenerator, Discriminator, GeneratorKind, LATENT, PIXELS, discriminator_specs,
-};
+use wgsl_gan::gan::generator::{AnyGenerator, GeneratorKind};
+use wgsl_gan::gan::model::{Discriminator, LATENT, PIXELS, discriminator_specs};
 use wgsl_gan::nn::layers::{self, Backprop};
 use wgsl_gan::nn::{Backend, BnMode, Conv2d, Cpu, Linear, ParamSpec, ParamStore, Stream};
 use wgsl_gan::spec::{Activation, ConvGeom, MatmulSpec, ParamGrads};

@@ -4,8 +4,9 @@
 mod common;
 
 use common::*;
-use wgsl_gan::gpu::ops::MatmulKernel;
-use wgsl_gan::gpu::tune::{self, MatmulShape};
+use wgsl_gan::gpu::plan::MatmulShape;
+use wgsl_gan::gpu::plan::{self, MatmulKernel};
+use wgsl_gan::gpu::tune;
 use wgsl_gan::gpu::{Gpu, Words, ops};
 use wgsl_gan::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 use wgsl_gan::{cpu, rng};
@@ -123,8 +124,8 @@ fn tuned_plans_are_used_where_they_fit() {
     let (m, n, k) = (37, 45, 700);
     let shape = MatmulShape::new(m, n, k, spec);
     let tuned = tune::tune_shape(&gpu, shape).unwrap();
-    assert_eq!(tuned.builtin.0, ops::MatmulPlan::choose(&gpu, m, n, k));
-    assert!(ops::plan_fits(&gpu, tuned.best.0, m, n, k));
+    assert_eq!(tuned.builtin.0, plan::MatmulPlan::choose(&gpu, m, n, k));
+    assert!(plan::plan_fits(&gpu, tuned.best.0, m, n, k));
     assert!(
         tuned.best.1 > 0.0 && tuned.best.1 <= tuned.builtin.1,
         "{}",
@@ -132,7 +133,7 @@ fn tuned_plans_are_used_where_they_fit() {
     );
 
     // A plan the built-in table never picks for this product, so that its use shows.
-    let forced = ops::MatmulPlan::new(
+    let forced = plan::MatmulPlan::new(
         MatmulKernel::Tiled {
             tile_m: 32,
             tile_n: 128,
@@ -143,19 +144,19 @@ fn tuned_plans_are_used_where_they_fit() {
     let other = MatmulShape::new(m, n, k, MatmulSpec::PLAIN);
     let mut table = tune::PlanTable::default();
     table.plans.insert(shape, forced);
-    let mut misfit = ops::MatmulPlan::new(MatmulKernel::Lanes, k, 1);
+    let mut misfit = plan::MatmulPlan::new(MatmulKernel::Lanes, k, 1);
     misfit.k_chunk = 17;
     table.plans.insert(other, misfit);
     gpu.set_tuned_plans(Some(table));
     assert_eq!(gpu.matmul_plan(shape), forced);
     assert_eq!(
         gpu.matmul_plan(other),
-        ops::MatmulPlan::choose(&gpu, m, n, k)
+        plan::MatmulPlan::choose(&gpu, m, n, k)
     );
     let untuned = MatmulShape::new(m + 1, n, k, spec);
     assert_eq!(
         gpu.matmul_plan(untuned),
-        ops::MatmulPlan::choose(&gpu, m + 1, n, k)
+        plan::MatmulPlan::choose(&gpu, m + 1, n, k)
     );
 
     let (ga, ca) = random_pair(&gpu, 71, &[k, m]);
@@ -185,7 +186,7 @@ fn matmul_plans_all_agree_with_cpu() {
     {
         for kernel in kernels(&gpu) {
             for splits in [1usize, 3] {
-                let plan = ops::MatmulPlan::new(kernel, k, splits);
+                let plan = plan::MatmulPlan::new(kernel, k, splits);
                 let seed = 500 + si as u64;
                 let (ga, ca) = random_pair(&gpu, seed, &[k, m]);
                 let (gb, cb) = random_pair(&gpu, seed + 1, &[k, n]);
@@ -345,7 +346,7 @@ fn convolutions_match_cpu_under_every_plan() {
                 // Split-K where K is long enough to split, so the workspace path runs too.
                 let force = |m: usize, n: usize, k: usize, spec: MatmulSpec| {
                     kernel.map(|kernel| {
-                        let plan = ops::MatmulPlan::new(kernel, k, if k >= 64 { 3 } else { 1 });
+                        let plan = plan::MatmulPlan::new(kernel, k, if k >= 64 { 3 } else { 1 });
                         (MatmulShape::new(m, n, k, spec), plan)
                     })
                 };
@@ -366,7 +367,7 @@ fn convolutions_match_cpu_under_every_plan() {
                     ]
                     .into_iter()
                     .flatten()
-                    .filter(|(s, p)| ops::plan_fits(&gpu, *p, s.m, s.n, s.k)),
+                    .filter(|(s, p)| plan::plan_fits(&gpu, *p, s.m, s.n, s.k)),
                 );
                 gpu.set_tuned_plans(Some(table));
                 let what = format!("{geom:?}, {out} out, {kernel:?}");

@@ -365,7 +365,7 @@ fn a_batch_too_large_for_the_adapter_is_a_clear_error() {
     let batch = limit / (169 * 9 * 4) + 1;
     let images = vec![0u32; batch * 196];
     let config = wgsl_gan::gan::step::StepConfig::article(
-        wgsl_gan::gan::model::GeneratorKind::Mlp,
+        wgsl_gan::gan::generator::GeneratorKind::Mlp,
         batch,
         0,
     );

@@ -1,12 +1,14 @@
 //! MNIST-format datasets: IDX files, gzipped or not, validated before use.
 
 pub mod idx;
+mod schedule;
 
 /// MNIST images are 28x28, one channel.
 pub const SIDE: usize = 28;
 pub const PIXELS: usize = SIDE * SIDE;
 
 pub use idx::{Dataset, encode_images, load_dataset};
+pub use schedule::{Schedule, StepPlace};
 
 /// The epoch's image order: a shuffle seeded by (seed, epoch), so resuming needs no RNG state.
 pub fn epoch_order(seed: u64, epoch: u64, count: usize) -> Vec<u32> {

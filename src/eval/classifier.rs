@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::data::{Dataset, PIXELS, epoch_order};
+use crate::data::{Dataset, PIXELS, Schedule};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::io::checkpoint::{self, Checkpoint};
@@ -201,21 +201,22 @@ pub fn train<'g>(
     be.input_words("order", &training.order);
     be.output("stats", &training.stats);
     let mut program = Program::new(&mut be);
-    let steps_per_epoch = (train.count / batch) as u64;
-    for epoch in 0..epochs {
-        program.write_words("order", &epoch_order(seed, epoch, train.count))?;
-        for i in 0..steps_per_epoch {
-            let run = Run {
-                step: epoch * steps_per_epoch + i,
-                offset: i as usize * batch,
-                lr: Some(learning_rate(epoch, epochs)),
-            };
-            if (i + 1) % 100 == 0 || i + 1 == steps_per_epoch {
-                let s = program.run_and_read(&run, "stats")?;
-                progress(run.step + 1, s[0], s[1]);
-            } else {
-                program.run(&run)?;
-            }
+    let schedule = Schedule::new(seed, train.count, batch);
+    for step in 0..epochs * schedule.steps_per_epoch() {
+        if let Some(order) = schedule.order_before(step, 0) {
+            program.write_words("order", &order)?;
+        }
+        let place = schedule.place(step);
+        let run = Run {
+            step,
+            offset: place.offset,
+            lr: Some(learning_rate(place.epoch, epochs)),
+        };
+        if (place.in_epoch + 1).is_multiple_of(100) || place.epoch_end {
+            let s = program.run_and_read(&run, "stats")?;
+            progress(run.step + 1, s[0], s[1]);
+        } else {
+            program.run(&run)?;
         }
     }
     program.finish()?;

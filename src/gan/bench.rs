@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::data::{epoch_order, load_dataset};
+use crate::data::{Schedule, load_dataset};
 use crate::error::{Result, check_range};
-use crate::gan::model::GeneratorKind;
+use crate::gan::generator::GeneratorKind;
 use crate::gan::step::StepConfig;
 use crate::gan::trainer::GpuTrainer;
 use crate::gpu::Gpu;
@@ -48,13 +48,15 @@ pub fn bench(
     let labels = data.packed_labels();
     let mut trainer = GpuTrainer::new(&gpu, config, &images, &labels, data.count)?;
     trainer.initialize()?;
-    trainer.set_order(&epoch_order(0, 0, data.count))?;
     trainer.finish()?;
     let start_up_s = t.elapsed().as_secs_f64();
-    let steps_per_epoch = (data.count / batch) as u64;
+    let schedule = Schedule::new(0, data.count, batch);
     let mut run = |from: u64, n: u64| -> Result<()> {
         for step in from..from + n {
-            let offset = (step % steps_per_epoch) as usize * batch;
+            if let Some(order) = schedule.order_before(step, 0) {
+                trainer.set_order(&order)?;
+            }
+            let offset = schedule.place(step).offset;
             trainer.run_step(step, offset, step + 1 == from + n)?;
         }
         Ok(())

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::gan::model::{GeneratorKind, discriminator_specs};
+use crate::gan::generator::GeneratorKind;
+use crate::gan::model::discriminator_specs;
 use crate::gan::trainer::GpuTrainer;
 use crate::gpu::ready_now;
 use crate::io::checkpoint::{self, Checkpoint};

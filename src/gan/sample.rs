@@ -4,7 +4,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::gan::checkpoint::is_conditional;
-use crate::gan::model::{CLASSES, GeneratorKind, LATENT};
+use crate::gan::generator::GeneratorKind;
+use crate::gan::model::{CLASSES, LATENT};
 use crate::gan::trainer::{SampleNoise, Sampler, cycled_labels, generator_store};
 use crate::gpu::{Gpu, ready_now};
 use crate::io::{checkpoint, image, npy};

@@ -2,10 +2,8 @@
 //! and replayed every step; on the CPU it runs as the reference.
 
 use crate::error::{Result, ensure};
-use crate::gan::model::{
-    AnyGenerator, Discriminator, GeneratorKind, LATENT, PIXELS, discriminator_specs,
-    generator_input,
-};
+use crate::gan::generator::{AnyGenerator, GeneratorKind};
+use crate::gan::model::{Discriminator, LATENT, PIXELS, discriminator_specs, generator_input};
 use crate::gan::objective::{Objective, Target, Term};
 use crate::nn::layers::Backprop;
 use crate::nn::{Backend, BnMode, ParamStore, Stream};

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::data::{epoch_order, load_dataset};
+use crate::data::{Schedule, StepPlace, load_dataset};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluator, Report};
 use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
-use crate::gan::model::GeneratorKind;
+use crate::gan::generator::GeneratorKind;
 use crate::gan::objective::StepStats;
 use crate::gan::step::StepConfig;
 use crate::gan::trainer::{GpuTrainer, Sampler, cycled_labels, grid_seed};
@@ -341,10 +341,10 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
             opts.batch, data.count
         )));
     }
-    let steps_per_epoch = (data.count / opts.batch) as u64;
+    let schedule = Schedule::new(opts.seed, data.count, opts.batch);
     let total = opts
         .epochs
-        .saturating_mul(steps_per_epoch)
+        .saturating_mul(schedule.steps_per_epoch())
         .min(opts.max_steps.unwrap_or(u64::MAX));
     if total > MAX_STEPS {
         return Err(Error::Invalid(format!(
@@ -423,15 +423,19 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
     let mut last = None;
     let mut epoch_log = EpochLog::new(start);
     for step in start..total {
-        let (epoch, in_epoch) = (step / steps_per_epoch, step % steps_per_epoch);
-        if in_epoch == 0 || step == start {
-            trainer.set_order(&epoch_order(opts.seed, epoch, data.count))?;
+        if let Some(order) = schedule.order_before(step, start) {
+            trainer.set_order(&order)?;
         }
-        let epoch_end = in_epoch + 1 == steps_per_epoch;
+        let StepPlace {
+            epoch,
+            offset,
+            epoch_end,
+            ..
+        } = schedule.place(step);
         let done = step + 1;
         let logged = done % opts.log_every == 0 || epoch_end || done == total;
 
-        let stats = trainer.run_step(step, in_epoch as usize * opts.batch, logged)?;
+        let stats = trainer.run_step(step, offset, logged)?;
 
         let score = match (&mut scorer, epoch_end) {
             (Some(scorer), true) => Some(scorer.score()?),

@@ -2,7 +2,8 @@
 //! number and batch offset as its inputs; losses are read back only when asked for.
 
 use crate::error::{Error, Result};
-use crate::gan::model::{AnyGenerator, CLASSES, GeneratorKind, LATENT, PIXELS, generator_input};
+use crate::gan::generator::{AnyGenerator, GeneratorKind};
+use crate::gan::model::{CLASSES, LATENT, PIXELS, generator_input};
 use crate::gan::objective::StepStats;
 use crate::gan::step::{Gan, StepConfig};
 use crate::gpu::{Dispatch, Gpu, ready_now};

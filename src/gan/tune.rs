@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::error::{Result, check_range};
-use crate::gan::model::GeneratorKind;
+use crate::error::{Error, Result, check_range};
+use crate::gan::generator::GeneratorKind;
 use crate::gan::step::StepConfig;
 use crate::gan::trainer::GpuTrainer;
 use crate::gpu::Gpu;
@@ -52,7 +52,7 @@ pub fn tune(
         table.plans.insert(shape, t.best.0);
         tuned.push(t);
     }
-    let path = tune::save(gpu, &table)?;
+    let path = save(gpu, &table)?;
     let step_ms = match check_steps {
         0 => None,
         n => Some(compare_steps(gpu, config, &images, &labels, &table, n)?),
@@ -63,6 +63,23 @@ pub fn tune(
         tuned,
         step_ms,
     })
+}
+
+/// Writes the adapter's plan file (atomically), creating the cache folder. The runtime only reads
+/// it (when a [`Gpu`] is opened); writing files is this layer's job.
+fn save(gpu: &Gpu, table: &PlanTable) -> Result<PathBuf> {
+    let path = tune::plan_path(&gpu.info, gpu.style).ok_or_else(|| {
+        Error::Invalid(format!(
+            "no cache folder: set {} (or HOME) to where plans may be stored",
+            tune::CACHE_DIR_ENV
+        ))
+    })?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e.to_string()))?;
+    }
+    let text = table.to_text(&tune::adapter_key(&gpu.info, gpu.style));
+    crate::io::write_atomic(&path, text.as_bytes())?;
+    Ok(path)
 }
 
 /// (built-in, tuned) ms per step.

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::gpu::ops::{self, MatmulPlan};
-use crate::gpu::tune::{self, MatmulShape, PlanTable};
+use crate::gpu::plan::{self, MatmulPlan, MatmulShape};
+use crate::gpu::tune::{self, PlanTable};
 
 /// Environment variable with the same meaning as `--adapter`.
 pub const ADAPTER_ENV: &str = "WGSL_GAN_ADAPTER";
@@ -339,7 +339,7 @@ impl Gpu {
             .borrow()
             .as_ref()
             .and_then(|t| t.plans.get(&shape).copied())
-            .filter(|&plan| ops::plan_fits(self, plan, m, n, k))
+            .filter(|&plan| plan::plan_fits(self, plan, m, n, k))
             .unwrap_or_else(|| MatmulPlan::choose(self, m, n, k))
     }
 

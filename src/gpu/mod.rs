@@ -3,6 +3,7 @@
 mod context;
 mod kernel;
 pub mod ops;
+pub mod plan;
 mod tensor;
 pub mod timing;
 pub mod tune;

@@ -8,16 +8,14 @@
 //! untuned one within the tolerance every plan is tested to; the same file gives the same run.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use crate::error::{Error, Result};
-use crate::gpu::ops::{self, MatmulKernel, MatmulPlan};
+use crate::error::Result;
+use crate::gpu::ops;
+use crate::gpu::plan::{MatmulKernel, MatmulPlan, MatmulShape, plan_fits};
 use crate::gpu::timing::time_dispatches;
 use crate::gpu::{Gpu, KernelStyle, Tensor};
 use crate::rng::SplitMix64;
-use crate::spec::MatmulSpec;
 
 /// Folder of the plan files (default: `$XDG_CACHE_HOME/wgsl-gan`, else `~/.cache/wgsl-gan`;
 /// `%LOCALAPPDATA%\wgsl-gan` on Windows).
@@ -27,89 +25,6 @@ pub const CACHE_DIR_ENV: &str = "WGSL_GAN_CACHE_DIR";
 pub const TUNED_ENV: &str = "WGSL_GAN_TUNED";
 
 const HEADER: &str = "# wgsl-gan matmul plans, written by `wgsl-gan tune`";
-
-/// A product as the planner sees it: C [M, N] = op(A) op(B) over K.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MatmulShape {
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-    pub trans_a: bool,
-    pub trans_b: bool,
-}
-
-impl MatmulShape {
-    pub fn new(m: usize, n: usize, k: usize, spec: MatmulSpec) -> MatmulShape {
-        MatmulShape {
-            m,
-            n,
-            k,
-            trans_a: spec.trans_a,
-            trans_b: spec.trans_b,
-        }
-    }
-
-    pub fn spec(self) -> MatmulSpec {
-        MatmulSpec {
-            trans_a: self.trans_a,
-            trans_b: self.trans_b,
-            ..MatmulSpec::PLAIN
-        }
-    }
-}
-
-impl fmt::Display for MatmulShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = |b: bool| if b { "^T" } else { "" };
-        write!(
-            f,
-            "{}x{}x{} (A{} B{})",
-            self.m,
-            self.n,
-            self.k,
-            t(self.trans_a),
-            t(self.trans_b)
-        )
-    }
-}
-
-impl fmt::Display for MatmulKernel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MatmulKernel::Tiled { tile_m, tile_n } => write!(f, "tiled-{tile_m}x{tile_n}"),
-            MatmulKernel::Lanes => write!(f, "lanes"),
-            MatmulKernel::LanesPacked => write!(f, "lanes-packed"),
-        }
-    }
-}
-
-impl FromStr for MatmulKernel {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<MatmulKernel, String> {
-        let tiled = |t: &str| -> Option<MatmulKernel> {
-            let (m, n) = t.split_once('x')?;
-            Some(MatmulKernel::Tiled {
-                tile_m: m.parse().ok()?,
-                tile_n: n.parse().ok()?,
-            })
-        };
-        match s {
-            "lanes" => Ok(MatmulKernel::Lanes),
-            "lanes-packed" => Ok(MatmulKernel::LanesPacked),
-            _ => s
-                .strip_prefix("tiled-")
-                .and_then(tiled)
-                .ok_or_else(|| format!("unknown matmul kernel '{s}'")),
-        }
-    }
-}
-
-impl fmt::Display for MatmulPlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} split {}", self.kernel, self.splits)
-    }
-}
 
 /// The plans of one adapter, by product.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -254,23 +169,6 @@ pub fn load(info: &wgpu::AdapterInfo, style: KernelStyle) -> Option<(PathBuf, Pl
     }
 }
 
-/// Writes the plan file (atomically), creating the cache folder.
-pub fn save(gpu: &Gpu, table: &PlanTable) -> Result<PathBuf> {
-    let path = plan_path(&gpu.info, gpu.style).ok_or_else(|| {
-        Error::Invalid(format!(
-            "no cache folder: set {CACHE_DIR_ENV} (or HOME) to where plans may be stored"
-        ))
-    })?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e.to_string()))?;
-    }
-    crate::io::write_atomic(
-        &path,
-        table.to_text(&adapter_key(&gpu.info, gpu.style)).as_bytes(),
-    )?;
-    Ok(path)
-}
-
 /// One product's tuning: the built-in plan and the winner, with their times in seconds.
 pub struct Tuned {
     pub shape: MatmulShape,
@@ -291,7 +189,7 @@ fn kernels(gpu: &Gpu, shape: MatmulShape) -> Vec<MatmulKernel> {
         .collect();
     all.extend([MatmulKernel::Lanes, MatmulKernel::LanesPacked]);
     all.retain(|&kernel| {
-        ops::plan_fits(
+        plan_fits(
             gpu,
             MatmulPlan::new(kernel, shape.k, 1),
             shape.m,

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use crate::cpu;
 use crate::error::Result;
 use crate::gpu::{self, Dispatch, Gpu, ops};
-use crate::nn::program::Run;
+use crate::nn::run::Run;
 use crate::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 
 /// A noise stream that moves with the run: `base + per_run * run.step` (wrapping), so every
