@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wgsl_gan::data::MAX_IMAGES;
 use wgsl_gan::gan::checkpoint::is_conditional;
 use wgsl_gan::gan::generator::GeneratorKind;
-use wgsl_gan::gan::sample::{Digits, MAX_COUNT};
+use wgsl_gan::gan::sample::Digits;
 use wgsl_gan::gan::train::{self, TrainOptions};
 use wgsl_gan::gpu::{self, Gpu};
 use wgsl_gan::io::assets::default_path as asset;
@@ -421,7 +422,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             if let Some(count) = count {
-                wgsl_gan::error::check_range("--count", count, 2, MAX_COUNT)?;
+                wgsl_gan::error::check_range("--count", count, 2, MAX_IMAGES)?;
             }
             let gpu = Gpu::new(adapter)?;
             // A class-conditional generator draws 0..9 in turn: those are the digits asked for.
@@ -437,7 +438,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 (None, Some(i)) => {
                     let (in_file, images) =
-                        wgsl_gan::data::idx::read_images(&i, count.unwrap_or(MAX_COUNT))?;
+                        wgsl_gan::data::idx::read_images(&i, count.unwrap_or(MAX_IMAGES))?;
                     if in_file < 2 {
                         return Err(Error::file(&i, "holds 1 image; scoring needs at least 2"));
                     }

@@ -6,6 +6,8 @@ mod schedule;
 /// MNIST images are 28x28, one channel.
 pub const SIDE: usize = 28;
 pub const PIXELS: usize = SIDE * SIDE;
+/// The most images one command generates or scores (`sample`, `eval`).
+pub const MAX_IMAGES: usize = 65_536;
 
 pub use idx::{Dataset, encode_images, load_dataset};
 pub use schedule::{Schedule, StepPlace};

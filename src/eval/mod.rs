@@ -37,7 +37,7 @@ impl fmt::Display for Report {
                 f,
                 " (the first {} of the {read} in the file; --count sets how many, up to {})",
                 self.count,
-                crate::gan::sample::MAX_COUNT
+                crate::data::MAX_IMAGES
             )?,
             Some(read) => writeln!(f, " (all {read} in the file)")?,
             None => writeln!(f)?,

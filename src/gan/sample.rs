@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::data::MAX_IMAGES;
 use crate::error::{Error, Result};
 use crate::gan::checkpoint::is_conditional;
 use crate::gan::generator::GeneratorKind;
@@ -74,7 +75,7 @@ pub fn generate_with(
     request: &Request<'_>,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let count = request.count;
-    crate::error::check_range("--count", count, 1, MAX_COUNT)?;
+    crate::error::check_range("--count", count, 1, MAX_IMAGES)?;
     let ckpt = checkpoint::load(path)?;
     let (images, z) = ready_now(generate_from_checkpoint(gpu, path, &ckpt, request))?;
     // Huge latent values (or weights) can overflow to infinity and NaN inside the generator:
@@ -238,11 +239,11 @@ pub fn sample(
         .map(|p| npy::read_f32_2d(p, LATENT))
         .transpose()?;
     if let (Some(path), Some((rows, _))) = (files.noise, &given)
-        && *rows > MAX_COUNT
+        && *rows > MAX_IMAGES
     {
         return Err(Error::file(
             path,
-            format!("holds {rows} latent vectors (--noise); sample takes at most {MAX_COUNT}"),
+            format!("holds {rows} latent vectors (--noise); sample takes at most {MAX_IMAGES}"),
         ));
     }
     if files.interpolate {
@@ -311,9 +312,6 @@ pub fn sample(
     }
     Ok(())
 }
-
-/// The most images one `sample` or `eval` makes.
-pub const MAX_COUNT: usize = 65_536;
 
 /// Whether two paths name one file: the same name in the same folder, however spelled.
 fn same_file(a: &Path, b: &Path) -> bool {
