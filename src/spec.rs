@@ -158,6 +158,20 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
+    /// A `kernel` x `kernel` convolution of `stride` and `padding` over x [B, H, W, C].
+    pub fn new(input: [usize; 4], kernel: usize, stride: usize, padding: usize) -> ConvGeom {
+        let [batch, height, width, channels] = input;
+        ConvGeom {
+            batch,
+            height,
+            width,
+            channels,
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
     pub fn out_height(&self) -> usize {
         (self.height + 2 * self.padding - self.kernel) / self.stride + 1
     }
@@ -244,6 +258,14 @@ impl AdamSpec {
         beta1: 0.5,
         beta2: 0.999,
         eps: 1e-7,
+    };
+
+    /// `torch.optim.Adam`'s defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8.
+    pub const PYTORCH: AdamSpec = AdamSpec {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
     };
 
     /// (1 - beta1^t, 1 - beta2^t) for step t >= 1, computed in f64.

@@ -225,9 +225,12 @@ impl<B: Backend> Linear<B> {
 }
 
 /// y [B*OH*OW, out] (NHWC) = act(im2col(x) W^T + b), x [B, H, W, C]. The backend keeps the
-/// im2col matrices (or packs them straight into its kernels' layout).
+/// im2col matrices (or packs them straight into its kernels' layout). Tensors may come in any
+/// shape of as many elements (a previous convolution's [B*OH*OW, C] rows as this one's x, or
+/// y as [B, OH, OW, out]): the layer reads them in these layouts.
 pub struct Conv2d<B: Backend> {
     pub geom: ConvGeom,
+    output: usize,
     weight: B::Tensor,
     bias: B::Tensor,
     dweight: B::Tensor,
@@ -246,6 +249,7 @@ impl<B: Backend> Conv2d<B> {
         let k = geom.cols_shape()[1];
         Ok(Conv2d {
             geom,
+            output,
             weight: store.get(be, &w, &[output, k])?,
             bias: store.get(be, &b, &[output])?,
             dweight: store.grad(be, &w, &[output, k])?,
@@ -253,8 +257,19 @@ impl<B: Backend> Conv2d<B> {
         })
     }
 
+    /// `x` as [B, H, W, C].
+    fn input(&self, be: &B, x: &B::Tensor) -> Result<B::Tensor> {
+        be.reshape(x, &self.geom.input_shape())
+    }
+
+    /// `y` (or dy) as [B*OH*OW, out].
+    fn rows(&self, be: &B, y: &B::Tensor) -> Result<B::Tensor> {
+        be.reshape(y, &[self.geom.cols_shape()[0], self.output])
+    }
+
     pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
-        be.conv2d(x, &self.weight, &self.bias, y, self.geom, act)
+        let (x, y) = (self.input(be, x)?, self.rows(be, y)?);
+        be.conv2d(&x, &self.weight, &self.bias, &y, self.geom, act)
     }
 
     /// x: the forward's input; dy: [B*OH*OW, out] w.r.t. the pre-activation output; the input
@@ -268,12 +283,19 @@ impl<B: Backend> Conv2d<B> {
         mode: Backprop<B::Tensor>,
         dx_through: Option<(&B::Tensor, Activation)>,
     ) -> Result<()> {
+        let (x, dy) = (self.input(be, x)?, self.rows(be, dy)?);
         if mode.params() {
-            be.conv2d_weight_grad(dy, x, &self.dweight, self.geom)?;
-            be.sum_over_rows(dy, &self.dbias, true)?;
+            be.conv2d_weight_grad(&dy, &x, &self.dweight, self.geom)?;
+            be.sum_over_rows(&dy, &self.dbias, true)?;
         }
         if let Some(dx) = mode.input() {
-            be.conv2d_input_grad(dy, &self.weight, dx, self.geom, dx_through)?;
+            let dx = self.input(be, dx)?;
+            let through = match dx_through {
+                Some((y, act)) => Some((self.input(be, y)?, act)),
+                None => None,
+            };
+            let through = through.as_ref().map(|(y, act)| (y, *act));
+            be.conv2d_input_grad(&dy, &self.weight, &dx, self.geom, through)?;
         }
         Ok(())
     }

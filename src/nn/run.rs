@@ -16,6 +16,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// Step `step` on the batch at `offset`, at the learning rate the program was recorded with.
+    pub fn new(step: u64, offset: usize) -> Run {
+        Run {
+            step,
+            offset,
+            lr: None,
+        }
+    }
+
     /// `spec` with this run's learning rate.
     pub fn adam(&self, spec: AdamSpec) -> AdamSpec {
         AdamSpec {
