@@ -863,6 +863,28 @@ fn sample_refuses_non_finite_images_and_one_path_for_two_outputs() {
         !png.exists() && !npy.exists(),
         "a refused sample wrote files"
     );
+    // More latent vectors than sample takes: the error names --noise's file, not --count.
+    let many = dir.join("many.npy");
+    std::fs::write(
+        &many,
+        wgsl_gan::io::npy::encode_f32(&vec![0.0; 65_537 * 100], &[65_537, 100]),
+    )
+    .unwrap();
+    let o = run(&[
+        "sample",
+        "--checkpoint",
+        c,
+        "--noise",
+        many.to_str().unwrap(),
+        "--png",
+        p,
+    ]);
+    let err = stderr(&o);
+    assert!(
+        !o.status.success() && err.contains("many.npy") && err.contains("--noise"),
+        "{err}"
+    );
+    assert!(!err.contains("--count"), "{err}");
     // Two outputs on one file, spelled two ways.
     let twice = dir.join("./out.png");
     assert_refused(

@@ -807,3 +807,29 @@ fn a_second_run_on_the_same_folder_is_refused_while_the_first_runs() {
     assert!(err.contains("in use by another training run"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_checkpoint_without_format_or_checksum_is_named_as_such() {
+    let path = Path::new("foreign.safetensors");
+    let file = |meta: &str| {
+        let header = format!(
+            r#"{{"__metadata__":{{{meta}}},"w":{{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}}}"#
+        );
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend(1.0f32.to_le_bytes());
+        bytes
+    };
+    let e = checkpoint::parse(path, &file(r#""model":"x""#))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("its metadata has no format") && !e.contains("None"),
+        "{e}"
+    );
+    let meta = format!(r#""format":"{}""#, checkpoint::FORMAT);
+    let e = checkpoint::parse(path, &file(&meta))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no checksum") && !e.contains("mismatch"), "{e}");
+}
