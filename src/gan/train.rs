@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::data::{Schedule, StepPlace, load_dataset};
+use crate::data::{Schedule, load_dataset};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluator, Report};
-use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
+use crate::gan::checkpoint::{CHECKPOINT, Resumed, RunMeta};
 use crate::gan::generator::GeneratorKind;
 use crate::gan::objective::StepStats;
 use crate::gan::step::StepConfig;
@@ -324,192 +324,300 @@ fn holds_a_run(out: &Path) -> bool {
     out.join(CHECKPOINT).exists() || rows
 }
 
+/// Trains as `opts` say: the loop of steps; each step's outputs go through [`RunOutputs`].
 pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
-    // Everything the options, the data and the checkpoint can refuse is checked before the disk
-    // changes: a refused command leaves the output folder as it found it.
-    opts.validate()?;
-    if !opts.resume && !opts.overwrite && holds_a_run(&opts.out) {
-        return Err(Error::Invalid(format!(
-            "{} already holds a training run (checkpoint.safetensors or metrics.csv): continue it with --resume, start it afresh with --overwrite, or choose another --out",
-            opts.out.display()
-        )));
-    }
-    let data = load_dataset(&opts.data_dir, "train")?;
-    if opts.batch > data.count {
-        return Err(Error::Invalid(format!(
-            "--batch-size {} is larger than the dataset ({} images)",
-            opts.batch, data.count
-        )));
-    }
-    let schedule = Schedule::new(opts.seed, data.count, opts.batch);
-    let total = opts
-        .epochs
-        .saturating_mul(schedule.steps_per_epoch())
-        .min(opts.max_steps.unwrap_or(u64::MAX));
-    if total > MAX_STEPS {
-        return Err(Error::Invalid(format!(
-            "this run would take {total} steps; at most {MAX_STEPS} (use fewer --epochs or --max-steps)"
-        )));
-    }
-    let meta = RunMeta {
-        model: opts.model,
-        seed: opts.seed,
-        batch: opts.batch,
-        lr: opts.lr,
-        beta1: opts.beta1,
-        dataset_size: data.count,
-        data_digest: data.digest(),
-        conditional: opts.conditional,
-    };
-    let checkpoint = opts.out.join(CHECKPOINT);
-    // --resume before the first checkpoint (a run stopped early) starts the run: one command
-    // serves a job that may be killed at any moment.
-    let resumed = match opts.resume && checkpoint.exists() {
-        true => Some(meta.read_resume(&checkpoint)?),
-        false => None,
-    };
-    let start = resumed.as_ref().map_or(0, |r| r.step);
-    if start >= total {
-        return Err(Error::Invalid(format!(
-            "nothing to do: the checkpoint in {} is at step {start}, this run ends at step {total} (raise --epochs or --max-steps)",
-            opts.out.display()
-        )));
-    }
-
+    let plan = Plan::check(&opts)?;
     let folder = RunFolder::open(&opts.out)?;
-    if opts.resume && resumed.is_none() {
-        eprintln!(
-            "no checkpoint in {} yet: starting the run from step 0",
-            opts.out.display()
-        );
-    }
-    let start_up = Instant::now();
-    let config = opts.step_config();
-    let (images, labels) = (data.packed_images(), data.packed_labels());
-    let mut trainer =
-        folder.undo_on_error(GpuTrainer::new(gpu, config, &images, &labels, data.count))?;
-    folder.undo_on_error(match &resumed {
-        Some(r) => r.load(&mut trainer),
-        None => trainer.initialize(),
-    })?;
-    let g = &trainer.gan.g_store;
-    let labels = opts.sample_labels(64);
-    let grid = Sampler::new(gpu, opts.model, g, 64, grid_seed(opts.seed), labels);
-    let mut grid = folder.undo_on_error(grid)?;
+    let mut trainer = folder.undo_on_error(plan.trainer(gpu, &opts))?;
+    let mut grid = folder.undo_on_error(grid_sampler(gpu, &opts, &trainer))?;
     let mut scorer = folder.undo_on_error(EpochScorer::new(gpu, &opts, &trainer))?;
-    let columns = config.objective.columns();
-    let scores = score_columns(opts.conditional);
-    let mut metrics = folder.undo_on_error(Metrics::open(
-        &opts.out.join("metrics.csv"),
-        &columns,
-        &scores,
-        start,
-    ))?;
-    trainer.finish()?;
-    log::info!(
-        "start-up {:.2} s; {} dispatches per step; {} + {} parameters",
-        start_up.elapsed().as_secs_f64(),
-        trainer.dispatch_count(),
-        trainer.gan.g_store.parameter_count(),
-        trainer.gan.d_store.parameter_count()
-    );
-
-    let inject_nan: Option<u64> = std::env::var(INJECT_NAN_ENV)
-        .ok()
-        .filter(|_| cfg!(feature = "test-hooks"))
-        .and_then(|v| v.parse().ok());
-    let bar = progress_bar(opts.progress, total, start);
-    say(&bar, LEGEND.to_string());
-    let mut last = None;
-    let mut epoch_log = EpochLog::new(start);
+    let mut out = RunOutputs::open(folder, &opts, &plan)?;
+    let (schedule, start, total) = (plan.schedule, plan.start(), plan.total);
+    let poison_at = nan_test_hook();
     for step in start..total {
         if let Some(order) = schedule.order_before(step, start) {
             trainer.set_order(&order)?;
         }
-        let StepPlace {
-            epoch,
-            offset,
-            epoch_end,
-            ..
-        } = schedule.place(step);
-        let done = step + 1;
-        let logged = done % opts.log_every == 0 || epoch_end || done == total;
-
-        let stats = trainer.run_step(step, offset, logged)?;
-
-        let score = match (&mut scorer, epoch_end) {
-            (Some(scorer), true) => Some(scorer.score()?),
-            _ => None,
-        };
+        let place = schedule.place(step);
+        let (done, last) = (step + 1, step + 1 == total);
+        let stats =
+            trainer.run_step(step, place.offset, out.logs(done, place.epoch_end || last))?;
+        let scoring = scorer.as_mut().filter(|_| place.epoch_end);
+        let score = scoring.map(EpochScorer::score).transpose()?;
         if let Some(s) = stats {
-            if !s.is_finite() {
-                return Err(Error::NonFinite(format!(
-                    "at step {done} the losses are not finite (D loss {}, G loss {}, D(x) {}, D(G(z)) {}); the last good checkpoint in {} was kept",
-                    s.d_loss,
-                    s.g_loss,
-                    s.d_real,
-                    s.d_fake,
-                    opts.out.display()
-                )));
-            }
-            let score_values = score.as_ref().map(score_values);
-            metrics.row(done, epoch + 1, &s.values(), score_values.as_deref())?;
-            epoch_log.add(&s);
-            bar.set_message(format!(
-                "epoch {} | D {:.3} G {:.3}",
-                epoch + 1,
-                s.d_loss,
-                s.g_loss
-            ));
-            last = Some(s);
+            out.record(done, place.epoch, s, score.as_ref())?;
         }
-        bar.set_position(done);
-        if inject_nan == Some(done) {
+        if poison_at == Some(done) {
             trainer.poison_generator()?;
         }
-        if epoch_end {
+        if place.epoch_end {
             trainer.finish()?;
-            let line = epoch_log.summary(epoch + 1, done, opts.batch, score.as_ref());
-            say(&bar, line);
-            let path = opts
-                .out
-                .join("samples")
-                .join(format!("epoch_{:03}.png", epoch + 1));
-            image::write_grid(&path, &grid.generate()?, 64, 8)?;
-            // A final grid from an earlier stop mid-epoch is behind this one now.
-            let _ = std::fs::remove_file(opts.out.join("samples").join("final.png"));
-            write_progress(&opts.out.join("samples"));
-            epoch_log = EpochLog::new(done);
-        } else if done == total {
-            // A run that stops mid-epoch (--max-steps) ends its animation with a final grid.
-            let samples = opts.out.join("samples");
-            image::write_grid(&samples.join("final.png"), &grid.generate()?, 64, 8)?;
-            write_progress(&samples);
+            out.end_epoch(place.epoch, done, score.as_ref(), &grid.generate()?)?;
+        } else if last {
+            out.final_grid(&grid.generate()?)?;
         }
-        let stopping = STOP.load(Ordering::SeqCst) && done < total;
-        let periodic = opts.checkpoint_every.is_some_and(|k| done % k == 0);
-        if epoch_end || done == total || stopping || periodic {
-            metrics.sync()?;
-            meta.save(&checkpoint, &mut trainer, done)?;
-        }
-        if epoch_end || done == total || stopping {
-            write_metrics_png(&opts.out);
-        }
+        let stopping = STOP.load(Ordering::SeqCst) && !last;
+        out.checkpoint(done, place.epoch_end || last || stopping, &mut trainer)?;
         if stopping {
-            bar.finish_and_clear();
-            return Ok(TrainSummary {
-                steps: done,
-                last,
-                interrupted: true,
-            });
+            return Ok(out.finish(done, true));
         }
     }
-    bar.finish_and_clear();
-    Ok(TrainSummary {
-        steps: total,
-        last,
-        interrupted: false,
-    })
+    Ok(out.finish(total, false))
+}
+
+/// The sampler of the epoch grids: 64 images from the same noise every time.
+fn grid_sampler<'g>(
+    gpu: &'g Gpu,
+    opts: &TrainOptions,
+    trainer: &GpuTrainer<'g>,
+) -> Result<Sampler<'g>> {
+    let (g, labels) = (&trainer.gan.g_store, opts.sample_labels(64));
+    Sampler::new(gpu, opts.model, g, 64, grid_seed(opts.seed), labels)
+}
+
+/// `WGSL_GAN_INJECT_NAN_AT_STEP`, in builds with the `test-hooks` feature.
+fn nan_test_hook() -> Option<u64> {
+    std::env::var(INJECT_NAN_ENV)
+        .ok()
+        .filter(|_| cfg!(feature = "test-hooks"))
+        .and_then(|v| v.parse().ok())
+}
+
+/// A run as checked before anything is written: its data and schedule, its identity, its length,
+/// and the checkpoint it resumes from.
+struct Plan {
+    data: crate::data::Dataset,
+    schedule: Schedule,
+    total: u64,
+    meta: RunMeta,
+    resumed: Option<Resumed>,
+}
+
+impl Plan {
+    /// Everything the options, the data and the checkpoint can refuse, checked before the disk
+    /// changes: a refused command leaves the output folder as it found it.
+    fn check(opts: &TrainOptions) -> Result<Plan> {
+        opts.validate()?;
+        if !opts.resume && !opts.overwrite && holds_a_run(&opts.out) {
+            return Err(Error::Invalid(format!(
+                "{} already holds a training run (checkpoint.safetensors or metrics.csv): continue it with --resume, start it afresh with --overwrite, or choose another --out",
+                opts.out.display()
+            )));
+        }
+        let data = load_dataset(&opts.data_dir, "train")?;
+        if opts.batch > data.count {
+            return Err(Error::Invalid(format!(
+                "--batch-size {} is larger than the dataset ({} images)",
+                opts.batch, data.count
+            )));
+        }
+        let schedule = Schedule::new(opts.seed, data.count, opts.batch);
+        let total = opts
+            .epochs
+            .saturating_mul(schedule.steps_per_epoch())
+            .min(opts.max_steps.unwrap_or(u64::MAX));
+        if total > MAX_STEPS {
+            return Err(Error::Invalid(format!(
+                "this run would take {total} steps; at most {MAX_STEPS} (use fewer --epochs or --max-steps)"
+            )));
+        }
+        let meta = RunMeta {
+            model: opts.model,
+            seed: opts.seed,
+            batch: opts.batch,
+            lr: opts.lr,
+            beta1: opts.beta1,
+            dataset_size: data.count,
+            data_digest: data.digest(),
+            conditional: opts.conditional,
+        };
+        // --resume before the first checkpoint (a run stopped early) starts the run: one
+        // command serves a job that may be killed at any moment.
+        let checkpoint = opts.out.join(CHECKPOINT);
+        let resumed = match opts.resume && checkpoint.exists() {
+            true => Some(meta.read_resume(&checkpoint)?),
+            false => None,
+        };
+        let plan = Plan {
+            data,
+            schedule,
+            total,
+            meta,
+            resumed,
+        };
+        if plan.start() >= total {
+            return Err(Error::Invalid(format!(
+                "nothing to do: the checkpoint in {} is at step {}, this run ends at step {total} (raise --epochs or --max-steps)",
+                opts.out.display(),
+                plan.start()
+            )));
+        }
+        if opts.resume && plan.resumed.is_none() {
+            eprintln!(
+                "no checkpoint in {} yet: starting the run from step 0",
+                opts.out.display()
+            );
+        }
+        Ok(plan)
+    }
+
+    /// The step after the checkpoint resumed from, or 0.
+    fn start(&self) -> u64 {
+        self.resumed.as_ref().map_or(0, |r| r.step)
+    }
+
+    /// The GPU trainer, initialised or loaded from the checkpoint.
+    fn trainer<'g>(&self, gpu: &'g Gpu, opts: &TrainOptions) -> Result<GpuTrainer<'g>> {
+        let start_up = Instant::now();
+        let (images, labels) = (self.data.packed_images(), self.data.packed_labels());
+        let config = opts.step_config();
+        let mut trainer = GpuTrainer::new(gpu, config, &images, &labels, self.data.count)?;
+        match &self.resumed {
+            Some(r) => r.load(&mut trainer)?,
+            None => trainer.initialize()?,
+        }
+        trainer.finish()?;
+        log::info!(
+            "start-up {:.2} s; {} dispatches per step; {} + {} parameters",
+            start_up.elapsed().as_secs_f64(),
+            trainer.dispatch_count(),
+            trainer.gan.g_store.parameter_count(),
+            trainer.gan.d_store.parameter_count()
+        );
+        Ok(trainer)
+    }
+}
+
+/// What a run leaves in its folder, and what it prints: metrics rows, the epoch lines and the
+/// progress bar, the sample grids and their animation, metrics.png, and checkpoints at their
+/// cadence.
+struct RunOutputs {
+    _folder: RunFolder,
+    out: PathBuf,
+    metrics: Metrics,
+    bar: indicatif::ProgressBar,
+    epoch_log: EpochLog,
+    last: Option<StepStats>,
+    meta: RunMeta,
+    log_every: u64,
+    checkpoint_every: Option<u64>,
+    batch: usize,
+}
+
+impl RunOutputs {
+    fn open(folder: RunFolder, opts: &TrainOptions, plan: &Plan) -> Result<RunOutputs> {
+        let columns = opts.step_config().objective.columns();
+        let scores = score_columns(opts.conditional);
+        let csv = opts.out.join("metrics.csv");
+        let metrics = folder.undo_on_error(Metrics::open(&csv, &columns, &scores, plan.start()))?;
+        let bar = progress_bar(opts.progress, plan.total, plan.start());
+        say(&bar, LEGEND.to_string());
+        Ok(RunOutputs {
+            _folder: folder,
+            out: opts.out.clone(),
+            metrics,
+            bar,
+            epoch_log: EpochLog::new(plan.start()),
+            last: None,
+            meta: plan.meta.clone(),
+            log_every: opts.log_every,
+            checkpoint_every: opts.checkpoint_every,
+            batch: opts.batch,
+        })
+    }
+
+    /// Whether step `done` reads its losses back: every --log-every steps and at `also`.
+    fn logs(&self, done: u64, also: bool) -> bool {
+        done.is_multiple_of(self.log_every) || also
+    }
+
+    /// A logged step's figures (and at an epoch's end its scores): refused if not finite, else
+    /// a metrics row, the epoch's running sums and the bar's message.
+    fn record(
+        &mut self,
+        done: u64,
+        epoch: u64,
+        s: StepStats,
+        score: Option<&Report>,
+    ) -> Result<()> {
+        if !s.is_finite() {
+            return Err(Error::NonFinite(format!(
+                "at step {done} the losses are not finite (D loss {}, G loss {}, D(x) {}, D(G(z)) {}); the last good checkpoint in {} was kept",
+                s.d_loss,
+                s.g_loss,
+                s.d_real,
+                s.d_fake,
+                self.out.display()
+            )));
+        }
+        let score_values = score.map(score_values);
+        let values = s.values();
+        self.metrics
+            .row(done, epoch + 1, &values, score_values.as_deref())?;
+        self.epoch_log.add(&s);
+        let message = format!("epoch {} | D {:.3} G {:.3}", epoch + 1, s.d_loss, s.g_loss);
+        self.bar.set_message(message);
+        self.last = Some(s);
+        Ok(())
+    }
+
+    /// The epoch's summary line, its grid, and the animation of all grids so far.
+    fn end_epoch(
+        &mut self,
+        epoch: u64,
+        done: u64,
+        score: Option<&Report>,
+        images: &[f32],
+    ) -> Result<()> {
+        let line = self.epoch_log.summary(epoch + 1, done, self.batch, score);
+        say(&self.bar, line);
+        let samples = self.out.join("samples");
+        image::write_grid(
+            &samples.join(format!("epoch_{:03}.png", epoch + 1)),
+            images,
+            64,
+            8,
+        )?;
+        // A final grid from an earlier stop mid-epoch is behind this one now.
+        let _ = std::fs::remove_file(samples.join("final.png"));
+        write_progress(&samples);
+        self.epoch_log = EpochLog::new(done);
+        Ok(())
+    }
+
+    /// A run that stops mid-epoch (--max-steps) ends its animation with a final grid.
+    fn final_grid(&mut self, images: &[f32]) -> Result<()> {
+        let samples = self.out.join("samples");
+        image::write_grid(&samples.join("final.png"), images, 64, 8)?;
+        write_progress(&samples);
+        Ok(())
+    }
+
+    /// A checkpoint (and metrics.png) when `due`, and every --checkpoint-every steps.
+    fn checkpoint(&mut self, done: u64, due: bool, trainer: &mut GpuTrainer<'_>) -> Result<()> {
+        self.bar.set_position(done);
+        if due
+            || self
+                .checkpoint_every
+                .is_some_and(|k| done.is_multiple_of(k))
+        {
+            self.metrics.sync()?;
+            self.meta.save(&self.out.join(CHECKPOINT), trainer, done)?;
+        }
+        if due {
+            write_metrics_png(&self.out);
+        }
+        Ok(())
+    }
+
+    fn finish(self, steps: u64, interrupted: bool) -> TrainSummary {
+        self.bar.finish_and_clear();
+        TrainSummary {
+            steps,
+            last: self.last,
+            interrupted,
+        }
+    }
 }
 
 /// OUT/metrics.png from OUT/metrics.csv; like progress.png, never a reason to fail a run.
