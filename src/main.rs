@@ -8,7 +8,7 @@ use wgsl_gan::data::MAX_IMAGES;
 use wgsl_gan::gan::checkpoint::is_conditional;
 use wgsl_gan::gan::generator::GeneratorKind;
 use wgsl_gan::gan::sample::Digits;
-use wgsl_gan::gan::train::{self, TrainOptions};
+use wgsl_gan::gan::train::{self, TrainOptions, whole};
 use wgsl_gan::gpu::{self, Gpu};
 use wgsl_gan::io::assets::default_path as asset;
 use wgsl_gan::{Error, Result};
@@ -27,79 +27,18 @@ struct Cli {
     command: Command,
 }
 
-/// Which generator to train.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum Model {
-    /// The article's MLP generator
-    Mlp,
-    /// Convolutional generator (transposed convolutions)
-    Dcgan,
-}
-
-impl From<Model> for GeneratorKind {
-    fn from(m: Model) -> GeneratorKind {
-        match m {
-            Model::Mlp => GeneratorKind::Mlp,
-            Model::Dcgan => GeneratorKind::Dcgan,
-        }
-    }
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// List every adapter wgpu finds and the one wgsl-gan would use
     Info,
     /// Train the GAN on MNIST (or any folder of MNIST-format IDX files)
     #[command(allow_negative_numbers = true)]
-    Train {
-        #[arg(long, value_enum, default_value = "mlp")]
-        model: Model,
-        /// Class-conditional: G takes the digit (one-hot beside z), D scores it by projection
-        #[arg(long)]
-        conditional: bool,
-        #[arg(long, value_parser = whole::<u64>, default_value_t = 5)]
-        epochs: u64,
-        /// Stop after this many steps in all (a checkpoint is written at the stop)
-        #[arg(long, value_parser = whole::<u64>)]
-        max_steps: Option<u64>,
-        #[arg(long, value_parser = whole::<usize>, default_value_t = 64)]
-        batch_size: usize,
-        #[arg(long, value_parser = whole::<u64>, default_value_t = 0)]
-        seed: u64,
-        /// Output folder: metrics.csv, samples/epoch_NNN.png, checkpoint.safetensors
-        #[arg(long, default_value = "runs/gan")]
-        out: PathBuf,
-        /// Continue from OUT/checkpoint.safetensors
-        #[arg(long, conflicts_with = "overwrite")]
-        resume: bool,
-        /// Start afresh even if OUT already holds a run (its checkpoint and metrics are replaced)
-        #[arg(long)]
-        overwrite: bool,
-        /// Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] [default: ./assets/mnist if present, else the copy built into the binary]
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        #[arg(long, default_value_t = 2e-4, allow_hyphen_values = true)]
-        lr: f32,
-        #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
-        beta1: f32,
-        /// Also checkpoint every STEPS steps (always at each epoch's end)
-        #[arg(long, value_parser = whole::<u64>, value_name = "STEPS")]
-        checkpoint_every: Option<u64>,
-        /// Read the losses back every N steps (the only GPU->CPU transfer of training)
-        #[arg(long, value_parser = whole::<u64>, default_value_t = 50)]
-        log_every: u64,
-        /// Generated images scored for FID at each epoch's end (0: off)
-        #[arg(long, value_parser = whole::<usize>, default_value_t = 2000)]
-        fid_samples: usize,
-        /// Evaluation classifier for the FID [default: ./assets/mnist-classifier.safetensors if present, else the built-in copy]
-        #[arg(long)]
-        classifier: Option<PathBuf>,
-    },
+    Train(TrainOptions),
     /// Measure training throughput (steady-state ms/step and images/s) and start-up time
     #[command(allow_negative_numbers = true)]
     Bench {
         #[arg(long, value_enum, default_value = "mlp")]
-        model: Model,
+        model: GeneratorKind,
         #[arg(long, value_parser = whole::<u64>, default_value_t = 200)]
         steps: u64,
         #[arg(long, value_parser = whole::<u64>, default_value_t = 20)]
@@ -114,7 +53,7 @@ enum Command {
     #[command(allow_negative_numbers = true)]
     Tune {
         #[arg(long, value_enum, default_value = "mlp")]
-        model: Model,
+        model: GeneratorKind,
         #[arg(long, value_parser = whole::<usize>, default_value_t = 64)]
         batch_size: usize,
         /// Then time this many training steps per round with the built-in and the tuned plans
@@ -199,19 +138,6 @@ enum Command {
     },
 }
 
-/// A count, step or seed: a clear word for a negative or a fraction instead of Rust's parse
-/// error.
-fn whole<T: std::str::FromStr>(s: &str) -> std::result::Result<T, String> {
-    s.parse()
-        .map_err(|_| match s.trim_start().starts_with('-') {
-            true => format!("'{s}' is negative; expected a whole number from 0 up"),
-            false if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-                format!("'{s}' is too large for any run")
-            }
-            false => format!("expected a whole number, got '{s}'"),
-        })
-}
-
 fn parse_digits(s: &str) -> std::result::Result<Digits, String> {
     match s {
         "all" => Ok(Digits::All),
@@ -292,43 +218,7 @@ fn run(cli: Cli) -> Result<()> {
     let adapter = cli.adapter.as_deref();
     match cli.command {
         Command::Info => info(adapter),
-        Command::Train {
-            model,
-            conditional,
-            epochs,
-            max_steps,
-            batch_size,
-            seed,
-            out,
-            resume,
-            overwrite,
-            data_dir,
-            lr,
-            beta1,
-            checkpoint_every,
-            log_every,
-            fid_samples,
-            classifier,
-        } => {
-            let opts = TrainOptions {
-                model: model.into(),
-                conditional,
-                epochs,
-                max_steps,
-                batch: batch_size,
-                seed,
-                out,
-                resume,
-                overwrite,
-                data_dir: data_dir.unwrap_or_else(default_data_dir),
-                lr,
-                beta1,
-                checkpoint_every,
-                log_every,
-                progress: true,
-                fid_samples,
-                classifier: classifier.unwrap_or_else(|| asset("mnist-classifier.safetensors")),
-            };
+        Command::Train(opts) => {
             opts.validate()?;
             let gpu = Gpu::new(adapter)?;
             eprintln!("adapter: {}", gpu::describe(&gpu.info));
@@ -366,7 +256,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let r = wgsl_gan::gan::bench::bench(
                 adapter,
-                model.into(),
+                model,
                 &data_dir.unwrap_or_else(default_data_dir),
                 batch_size,
                 steps,
@@ -390,7 +280,7 @@ fn run(cli: Cli) -> Result<()> {
             model,
             batch_size,
             steps,
-        } => tune(adapter, model.into(), batch_size, steps),
+        } => tune(adapter, model, batch_size, steps),
         Command::TrainClassifier {
             data_dir,
             out,

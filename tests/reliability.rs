@@ -195,7 +195,8 @@ fn ctrl_c_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume() {
         step,
         "the checkpoint is not at the last finished step"
     );
-    // The printed command names every option of the run, and continues it (two more steps).
+    // The printed command names every option the run set away from its default, leaves the
+    // defaults out, and continues the run (two more steps).
     let hint = err
         .lines()
         .skip_while(|l| !l.contains("continue with:"))
@@ -210,6 +211,15 @@ fn ctrl_c_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume() {
         "--epochs",
     ] {
         assert!(words.contains(&flag), "{flag} missing from: {hint}");
+    }
+    for flag in [
+        "--lr",
+        "--beta1",
+        "--model",
+        "--classifier",
+        "--fid-samples",
+    ] {
+        assert!(!words.contains(&flag), "{flag}, at its default, in: {hint}");
     }
     let more = (step + 2).to_string();
     let o = bin()

@@ -6,12 +6,13 @@ use crate::gan::dcgan::{DcganGenerator, dcgan_specs};
 use crate::gan::model::{Generator, generator_input, generator_specs};
 use crate::nn::{Backend, BnMode, ParamSpec, ParamStore};
 
-/// Which generator a GAN uses; the name is the checkpoint's `model`.
+/// Which generator a GAN uses (`--model mlp|dcgan`); the name is the checkpoint's `model`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 pub enum GeneratorKind {
-    /// The article's MLP generator.
+    /// The article's MLP generator
     Mlp,
-    /// The convolutional generator (transposed convolutions).
+    /// Convolutional generator (transposed convolutions)
     Dcgan,
 }
 
