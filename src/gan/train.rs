@@ -581,6 +581,8 @@ struct RunOutputs {
     metrics: Metrics,
     bar: indicatif::ProgressBar,
     epoch_log: EpochLog,
+    /// The legend goes out once, before the first epoch line.
+    legend_said: bool,
     last: Option<StepStats>,
     meta: RunMeta,
     log_every: u64,
@@ -595,13 +597,13 @@ impl RunOutputs {
         let csv = opts.out.join("metrics.csv");
         let metrics = folder.undo_on_error(Metrics::open(&csv, &columns, &scores, plan.start()))?;
         let bar = progress_bar(opts.progress, plan.total, plan.start());
-        say(&bar, LEGEND.to_string());
         Ok(RunOutputs {
             _folder: folder,
             out: opts.out.clone(),
             metrics,
             bar,
             epoch_log: EpochLog::new(plan.start()),
+            legend_said: false,
             last: None,
             meta: plan.meta.clone(),
             log_every: opts.log_every,
@@ -653,6 +655,9 @@ impl RunOutputs {
         score: Option<&Report>,
         images: &[f32],
     ) -> Result<()> {
+        if !std::mem::replace(&mut self.legend_said, true) {
+            say(&self.bar, legend(score));
+        }
         let line = self.epoch_log.summary(epoch + 1, done, self.batch, score);
         say(&self.bar, line);
         let samples = self.out.join("samples");
@@ -713,13 +718,20 @@ fn write_metrics_png(out: &Path) {
     }
 }
 
-/// What the epoch lines' numbers mean, printed once before them.
-const LEGEND: &str = "each epoch: D and G losses (binary cross-entropy); D(x) and D(G(z)), the \
-discriminator's mean belief that real and generated images are real (both near 0.5 when neither \
-side wins; this model's D wins early); FID of generated images against the MNIST test set (lower \
-is better: real digits score under 10, noise about 2,000) and how many of the 10 digits get at \
-least 5% of them; for a class-conditional model, the class accuracy: the share of them the \
-evaluation classifier assigns to the digit asked for";
+/// What an epoch line's numbers mean, in two lines, for what that line shows.
+fn legend(score: Option<&Report>) -> String {
+    let mut legend = "D loss, G loss: binary cross-entropy; D(x), D(G(z)): the discriminator's \
+mean belief that real and generated images are real (both near 0.5 when neither side wins)"
+        .to_string();
+    if let Some(report) = score {
+        legend += "\nFID: generated images against the MNIST test set (lower is better: real \
+digits under 10, noise about 2,000); coverage: digits with at least 5% of them";
+        if report.class_accuracy.is_some() {
+            legend += "; class accuracy: the share drawn as the digit asked for";
+        }
+    }
+    legend
+}
 
 /// samples/progress.png; a run never fails for it (its grids are all on disk anyway).
 fn write_progress(samples: &Path) {
