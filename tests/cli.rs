@@ -929,6 +929,9 @@ fn eval_scores_a_whole_idx_file_and_says_how_many_images_it_read() {
         "{said}"
     );
     assert!(!said.contains("note:"), "{said}");
+    // The share of each digit as a bar: ten rows "  D ### ... NN.N%".
+    let bars = said.lines().filter(|l| l.starts_with("  ") && l.ends_with('%')).count();
+    assert!(said.contains("predicted digits (share of the images):") && bars == 10, "{said}");
     let o = run(&["eval", "--idx", i, "--count", "100"]);
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(

@@ -56,13 +56,14 @@ impl fmt::Display for Report {
             "inception score (classifier): {:.3}  (1 to 10: 10 means confident and all digits)",
             self.inception_score
         )?;
-        let shares: Vec<String> = self
-            .shares
-            .iter()
-            .enumerate()
-            .map(|(d, s)| format!("{d}: {:.1}%", s * 100.0))
-            .collect();
-        writeln!(f, "predicted digits: {}", shares.join("  "))?;
+        // One bar per digit, the longest 40 characters: a missing digit or one that takes over
+        // shows at a glance.
+        writeln!(f, "predicted digits (share of the images):")?;
+        let top = self.shares.iter().cloned().fold(0.0, f64::max).max(1e-12);
+        for (digit, share) in self.shares.iter().enumerate() {
+            let bar = "#".repeat((40.0 * share / top).round() as usize);
+            writeln!(f, "  {digit} {bar:<40} {:5.1}%", 100.0 * share)?;
+        }
         write!(
             f,
             "coverage: {} of 10 digits get at least 5% of the images",
