@@ -125,12 +125,14 @@ fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
     // With --overwrite it starts afresh.
     let o = train(&data, &a, &["--epochs", "1", "--overwrite"]);
     // The epoch lines come with a legend of what their numbers mean.
-    let stdout = String::from_utf8_lossy(&o.stdout);
+    // Progress and status go to stderr; train prints no results on stdout (they are files).
+    let progress = stderr(&o);
     assert!(
-        stdout.contains("D loss, G loss: binary cross-entropy")
-            && stdout.contains("FID: generated images")
-            && stdout.contains("epoch   1:"),
-        "{stdout}"
+        progress.contains("D loss, G loss: binary cross-entropy")
+            && progress.contains("FID: generated images")
+            && progress.contains("epoch   1:")
+            && o.stdout.is_empty(),
+        "{progress}"
     );
     let fresh = checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
     assert_eq!(fresh.meta["step"], "6");
@@ -290,7 +292,7 @@ fn the_defaults_work_from_any_folder_with_the_built_in_data_and_classifier() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("XDG_RUNTIME_DIR"), "{}", stderr(&o));
     // Two steps end no epoch: no epoch line, so no legend either.
-    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(!stderr(&o).contains("D loss, G loss"), "{}", stderr(&o));
     let o = run_in(&[
         "eval",
         "--checkpoint",
@@ -501,7 +503,7 @@ fn the_dcgan_generator_trains_samples_and_is_not_resumed_as_the_mlp() {
         &["--model", "dcgan", "--epochs", "1", "--fid-samples", "0"],
     );
     // Without scores, the legend has no line for them.
-    let said = String::from_utf8_lossy(&o.stdout);
+    let said = stderr(&o);
     assert!(said.contains("D loss, G loss") && !said.contains("FID"), "{said}");
     let c = checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
     assert_eq!(c.meta["model"], "dcgan");
@@ -635,7 +637,7 @@ fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
     let c = ["--conditional", "--epochs", "2"];
     // Run a is scored at each epoch's end, run b not: scoring must not touch the training.
     let o = train(&data, &a, &[&c[..], &["--fid-samples", "20"]].concat());
-    let log = String::from_utf8_lossy(&o.stdout);
+    let log = stderr(&o);
     assert!(log.contains("class accuracy"), "{log}");
     assert!(!stderr(&o).contains("not written") && a.join("metrics.png").is_file());
     let b_args = [&c[..], &["--fid-samples", "0"]].concat();

@@ -23,7 +23,7 @@ for model in $MODELS; do
             run="$OUT/$model-$kind-seed$seed"
             rm -rf "$run"
             "$B/wgsl-gan" train --model "$model" "${flag[@]}" --epochs "$EPOCHS" --seed "$seed" \
-                --out "$run" "${adapter[@]}" 2>/dev/null | grep -E "^epoch" || true
+                --out "$run" "${adapter[@]}" 2>&1 | grep -E "^epoch" || true
             "$B/wgsl-gan" eval --checkpoint "$run/checkpoint.safetensors" --count "$COUNT" --json \
                 "${adapter[@]}" 2>/dev/null | python3 -c '
 import json, sys

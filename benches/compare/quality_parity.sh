@@ -29,7 +29,7 @@ for side in $SIDES; do
             run="$OUT/wgsl-seed$seed"
             rm -rf "$run"
             "$B/wgsl-gan" train --epochs "$EPOCHS" --seed "$seed" --out "$run" \
-                --fid-samples 0 "${adapter[@]}" 2>/dev/null | grep -E "^epoch" || true
+                --fid-samples 0 "${adapter[@]}" 2>&1 | grep -E "^epoch" || true
             "$B/wgsl-gan" sample --checkpoint "$run/checkpoint.safetensors" --count "$COUNT" \
                 --seed "$seed" --idx "$idx" "${adapter[@]}" 2>/dev/null
         else

@@ -740,10 +740,11 @@ fn write_progress(samples: &Path) {
     }
 }
 
-/// A line above the progress bar, or on stdout when there is no bar (not a terminal).
+/// A progress line (stderr, like every status line of `train`): above the progress bar, or
+/// alone when there is no bar.
 fn say(bar: &indicatif::ProgressBar, line: String) {
     if bar.is_hidden() {
-        println!("{line}");
+        eprintln!("{line}");
     } else {
         bar.println(line);
     }
