@@ -504,7 +504,10 @@ fn the_dcgan_generator_trains_samples_and_is_not_resumed_as_the_mlp() {
     );
     // Without scores, the legend has no line for them.
     let said = stderr(&o);
-    assert!(said.contains("D loss, G loss") && !said.contains("FID"), "{said}");
+    assert!(
+        said.contains("D loss, G loss") && !said.contains("FID"),
+        "{said}"
+    );
     let c = checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
     assert_eq!(c.meta["model"], "dcgan");
     let w = c
@@ -932,8 +935,14 @@ fn eval_scores_a_whole_idx_file_and_says_how_many_images_it_read() {
     );
     assert!(!said.contains("note:"), "{said}");
     // The share of each digit as a bar: ten rows "  D ### ... NN.N%".
-    let bars = said.lines().filter(|l| l.starts_with("  ") && l.ends_with('%')).count();
-    assert!(said.contains("predicted digits (share of the images):") && bars == 10, "{said}");
+    let bars = said
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.ends_with('%'))
+        .count();
+    assert!(
+        said.contains("predicted digits (share of the images):") && bars == 10,
+        "{said}"
+    );
     let o = run(&["eval", "--idx", i, "--count", "100"]);
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(
