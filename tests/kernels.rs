@@ -267,14 +267,8 @@ fn a_matmul_grid_past_the_adapter_limit_names_the_limit() {
 }
 
 fn geoms() -> Vec<ConvGeom> {
-    let g = |batch, height, width, channels, kernel, stride, padding| ConvGeom {
-        batch,
-        height,
-        width,
-        channels,
-        kernel,
-        stride,
-        padding,
+    let g = |batch, height, width, channels, kernel, stride, padding| {
+        ConvGeom::new([batch, height, width, channels], kernel, stride, padding)
     };
     vec![
         g(1, 1, 1, 1, 1, 1, 0),

@@ -30,15 +30,7 @@ pub fn dcgan_specs(conditional: bool) -> Vec<ParamSpec> {
 /// The convolution from a [side, side, channels] map down to half its side (4x4, s2, p1): the
 /// adjoint of each upsampling step.
 fn up(batch: usize, side: usize, channels: usize) -> ConvGeom {
-    ConvGeom {
-        batch,
-        height: side,
-        width: side,
-        channels,
-        kernel: 4,
-        stride: 2,
-        padding: 1,
-    }
+    ConvGeom::new([batch, side, side, channels], 4, 2, 1)
 }
 
 pub struct DcganGenerator<B: Backend> {

@@ -31,15 +31,7 @@ impl TrunkShape {
     fn geoms(self, batch: usize) -> [ConvGeom; 3] {
         let mut side = SIDE;
         std::array::from_fn(|i| {
-            let g = ConvGeom {
-                batch,
-                height: side,
-                width: side,
-                channels: CHANNELS[i],
-                kernel: 3,
-                stride: 2,
-                padding: self.padding,
-            };
+            let g = ConvGeom::new([batch, side, side, CHANNELS[i]], 3, 2, self.padding);
             side = g.out_height();
             g
         })
