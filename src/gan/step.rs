@@ -101,9 +101,11 @@ impl<B: Backend> Gan<B> {
         labels: &[u32],
         count: usize,
     ) -> Result<Gan<B>> {
-        ensure(config.batch >= 1 && config.batch <= count, || {
+        // Batch norm over one image subtracts it from itself: the layers before it would get no
+        // gradient. The commands refuse it naming their flag; this holds for every caller.
+        ensure(config.batch >= 2 && config.batch <= count, || {
             format!(
-                "batch size {} must be between 1 and the dataset size {count}",
+                "batch size {} must be between 2 and the dataset size {count}",
                 config.batch
             )
         })?;
