@@ -1,5 +1,6 @@
-// Elementwise activations, forward and backward; the modes are in common.wgsl (shared with the
-// matmul and batch-norm epilogues). The backward takes the forward's OUTPUT y.
+// Elementwise activations, forward and backward; `activate` and `derivative` are generated from
+// src/activation.rs (shared with the matmul and batch-norm epilogues). The backward takes what
+// the activation saves: the forward's output y, or its input x.
 
 // The mode is a pipeline constant: llvmpipe would run every case of a runtime switch.
 override ACT: u32 = 0u;
@@ -23,7 +24,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
 }
 
-@group(0) @binding(0) var<storage, read> bw_y: array<f32>;
+@group(0) @binding(0) var<storage, read> bw_saved: array<f32>;
 @group(0) @binding(1) var<storage, read> bw_dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> bw_dx: array<f32>;
 @group(0) @binding(3) var<uniform> bw_p: Params;
@@ -32,6 +33,6 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i < bw_p.n) {
-        bw_dx[i] = bw_dy[i] * derivative_from_output(bw_y[i], ACT, bw_p.alpha);
+        bw_dx[i] = bw_dy[i] * derivative(bw_saved[i], ACT, bw_p.alpha);
     }
 }

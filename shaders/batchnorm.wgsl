@@ -169,7 +169,7 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 @group(0) @binding(9) var<uniform> bw_p: Params;
 
 fn bw_dy_at(i: u32, alpha: f32) -> f32 {
-    return bw_dy[i] * derivative_from_output(bw_y[i], ACT_AFTER, alpha);
+    return bw_dy[i] * derivative(bw_y[i], ACT_AFTER, alpha);
 }
 
 @compute @workgroup_size(256)
@@ -199,7 +199,7 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
         let x = bw_x[i];
         let xhat = (x - mean) * invstd;
         let dx = k * (bw_dy_at(i, alpha) - sums.x * inv_n - xhat * sums.y * inv_n);
-        bw_dx[i] = dx * derivative_from_output(x, ACT_BEFORE, alpha);
+        bw_dx[i] = dx * derivative(x, ACT_BEFORE, alpha);
     }
     if (li == 0u && (bw_p.flags & 1u) != 0u) {
         if ((bw_p.flags & 2u) != 0u) {

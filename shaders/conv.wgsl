@@ -137,10 +137,10 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (DCOLS_TEXTURE) {
         let first = p.x * c + 4u * ci;
         for (var i = 0u; i < 4u; i++) {
-            c2_dx[first + i] = sum[i] * derivative_from_output(c2_y[first + i], ACT, alpha);
+            c2_dx[first + i] = sum[i] * derivative(c2_y[first + i], ACT, alpha);
         }
     } else {
-        c2_dx[idx] = sum.x * derivative_from_output(c2_y[idx], ACT, alpha);
+        c2_dx[idx] = sum.x * derivative(c2_y[idx], ACT, alpha);
     }
 }
 

@@ -28,6 +28,7 @@
 //! # Ok::<(), wgsl_gan::Error>(())
 //! ```
 
+pub mod activation;
 pub mod cpu;
 pub mod data;
 pub mod error;

@@ -3,73 +3,7 @@
 
 use crate::error::{Result, ensure};
 
-/// Activation applied elementwise; the code is the `mode` the shaders switch on.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Activation {
-    Identity,
-    LeakyRelu(f32),
-    Relu,
-    Tanh,
-    Sigmoid,
-}
-
-impl Activation {
-    pub fn code(self) -> u32 {
-        match self {
-            Activation::Identity => 0,
-            Activation::LeakyRelu(_) => 1,
-            Activation::Relu => 2,
-            Activation::Tanh => 3,
-            Activation::Sigmoid => 4,
-        }
-    }
-
-    pub fn alpha(self) -> f32 {
-        match self {
-            Activation::LeakyRelu(a) => a,
-            _ => 0.0,
-        }
-    }
-
-    pub fn apply(self, v: f32) -> f32 {
-        match self {
-            Activation::Identity => v,
-            Activation::LeakyRelu(a) => {
-                if v > 0.0 {
-                    v
-                } else {
-                    a * v
-                }
-            }
-            Activation::Relu => v.max(0.0),
-            Activation::Tanh => v.tanh(),
-            Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-        }
-    }
-
-    /// Derivative as a function of the activation's output (valid for LeakyReLU with alpha > 0).
-    pub fn derivative_from_output(self, y: f32) -> f32 {
-        match self {
-            Activation::Identity => 1.0,
-            Activation::LeakyRelu(a) => {
-                if y > 0.0 {
-                    1.0
-                } else {
-                    a
-                }
-            }
-            Activation::Relu => {
-                if y > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            Activation::Tanh => 1.0 - y * y,
-            Activation::Sigmoid => y * (1.0 - y),
-        }
-    }
-}
+pub use crate::activation::{Activation, Saved};
 
 /// C = op(A) * op(B) [+ C] [+ bias], then the activation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -208,6 +142,8 @@ impl ConvGeom {
 
 /// The one alpha shared by two activations fused into a kernel (LeakyReLU's, or 0).
 pub fn fused_alpha(a: Activation, b: Activation) -> Result<f32> {
+    a.ensure_fusable("batch-norm backward")?;
+    b.ensure_fusable("batch-norm backward")?;
     match (a, b) {
         (Activation::LeakyRelu(x), Activation::LeakyRelu(y)) if x != y => Err(
             crate::error::Error::Shape(format!("fused LeakyReLUs need one alpha, got {x} and {y}")),
@@ -336,15 +272,17 @@ pub fn cross_entropy_dims(
 // and by its CPU twin in `cpu::ops` before any work. Each returns the sizes the kernel runs over.
 
 /// col2im: `dcols` is the im2col matrix of `dx`'s geometry; `through` (the output of the
-/// activation dx is taken through) has dx's size. Returns dx's element count.
+/// activation dx is taken through, and that activation) has dx's size. Returns dx's element
+/// count.
 pub fn col2im_dims(
     geom: &ConvGeom,
     dcols: &[usize],
     dx: &[usize],
-    through: Option<&[usize]>,
+    through: Option<(&[usize], Activation)>,
 ) -> Result<usize> {
     geom.check(dx, dcols)?;
-    if let Some(y) = through {
+    if let Some((y, act)) = through {
+        act.ensure_fusable("col2im")?;
         same_len("col2im activation output", dx, y)?;
     }
     Ok(dx.iter().product())

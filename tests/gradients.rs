@@ -9,7 +9,7 @@ use wgsl_gan::gan::generator::{AnyGenerator, GeneratorKind};
 use wgsl_gan::gan::model::{Discriminator, LATENT, PIXELS, discriminator_specs};
 use wgsl_gan::nn::layers::{self, Backprop};
 use wgsl_gan::nn::{Backend, BnMode, Conv2d, Cpu, Linear, ParamSpec, ParamStore, Stream};
-use wgsl_gan::spec::{Activation, ConvGeom, MatmulSpec, ParamGrads};
+use wgsl_gan::spec::{Activation, ConvGeom, MatmulSpec, ParamGrads, Saved};
 
 fn t(data: Vec<f32>, shape: &[usize]) -> Tensor {
     Tensor::from_slice(&data, shape).unwrap()
@@ -115,13 +115,8 @@ fn col2im_is_the_gradient_of_im2col() {
 
 #[test]
 fn activation_backward_matches_finite_differences() {
-    for act in [
-        Activation::LeakyRelu(0.2),
-        Activation::Relu,
-        Activation::Tanh,
-        Activation::Sigmoid,
-        Activation::Identity,
-    ] {
+    // Every activation, from the one table in src/activation.rs.
+    for &act in Activation::ALL {
         // Keep inputs away from the kinks at 0.
         let xs: Vec<f32> = random(3, 50, 0.05, 3.0)
             .iter()
@@ -133,7 +128,11 @@ fn activation_backward_matches_finite_differences() {
         let w = random(4, 50, -1.0, 1.0);
         ops::activation_forward(&x, &y, act).unwrap();
         let dx = Tensor::zeros(&[50]);
-        ops::activation_backward(&y, &t(w.clone(), &[50]), &dx, act).unwrap();
+        let saved = match act.saves() {
+            Saved::Output => &y,
+            Saved::Input => &x,
+        };
+        ops::activation_backward(saved, &t(w.clone(), &[50]), &dx, act).unwrap();
         let idx: Vec<usize> = (0..50).collect();
         let num = numeric(&x, &idx, 1e-3, || {
             ops::activation_forward(&x, &y, act).unwrap();
@@ -141,6 +140,29 @@ fn activation_backward_matches_finite_differences() {
         });
         assert_grad(&format!("{act:?}"), &dx.to_vec(), &num, 1e-3);
     }
+}
+
+#[test]
+fn an_activation_that_saves_its_input_is_refused_where_a_kernel_keeps_only_the_output() {
+    let silu = Activation::Silu;
+    assert_eq!(silu.saves(), Saved::Input);
+    let mut be = Cpu::default();
+    let store = ParamStore::new(&mut be, layers::linear_specs("fc", 4, 3)).unwrap();
+    let fc = Linear::new(&be, &store, "fc", 4, 3).unwrap();
+    let (x, y) = (Tensor::zeros(&[2, 4]), Tensor::zeros(&[2, 3]));
+    let err = fc.forward(&mut be, &x, &y, silu).unwrap_err().to_string();
+    assert!(err.contains("Linear") && err.contains("Silu"), "{err}");
+    // The way that works: the layer without activation, then the activation op on its output.
+    fc.forward(&mut be, &x, &y, Activation::Identity).unwrap();
+    ops::activation_forward(&y, &Tensor::zeros(&[2, 3]), silu).unwrap();
+
+    let geom = ConvGeom::new([1, 5, 5, 2], 3, 2, 0);
+    let dcols = Tensor::zeros(&geom.cols_shape());
+    let dx = Tensor::zeros(&geom.input_shape());
+    let err = ops::col2im(&dcols, &dx, geom, Some((&dx, silu)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("col2im"), "{err}");
 }
 
 #[test]

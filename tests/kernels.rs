@@ -8,16 +8,11 @@ use wgsl_gan::gpu::plan::MatmulShape;
 use wgsl_gan::gpu::plan::{self, MatmulKernel};
 use wgsl_gan::gpu::tune;
 use wgsl_gan::gpu::{Gpu, Words, ops};
-use wgsl_gan::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
+use wgsl_gan::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads, Saved};
 use wgsl_gan::{cpu, rng};
 
-const ACTIVATIONS: [Activation; 5] = [
-    Activation::Identity,
-    Activation::LeakyRelu(0.2),
-    Activation::Relu,
-    Activation::Tanh,
-    Activation::Sigmoid,
-];
+// Every activation, from the one table in src/activation.rs.
+const ACTIVATIONS: &[Activation] = Activation::ALL;
 
 #[test]
 fn matmul_matches_cpu_at_odd_shapes_and_all_transposes() {
@@ -60,7 +55,7 @@ fn matmul_matches_cpu_at_odd_shapes_and_all_transposes() {
                 );
 
                 // Bias + activation epilogue, then accumulate into an existing C.
-                let act = ACTIVATIONS[(si + ti) % 5];
+                let act = ACTIVATIONS[(si + ti) % ACTIVATIONS.len()];
                 let spec_act = MatmulSpec {
                     activation: act,
                     ..spec
@@ -419,7 +414,7 @@ fn batch_norm_matches_cpu_for_dense_and_spatial_inputs() {
             let (gmean, cmean) = nan_pair(&gpu, &[c]);
             let (ginv, cinv) = nan_pair(&gpu, &[c]);
             let (gy, cy) = nan_pair(&gpu, shape);
-            let act = ACTIVATIONS[i % 5];
+            let act = ACTIVATIONS[i % ACTIVATIONS.len()];
             gpu.run(&[
                 &ops::batch_norm_stats(&gpu, &gx, &gmean, &ginv, &grm, &grv, 0.8, 1e-3, true)
                     .unwrap(),
@@ -498,7 +493,7 @@ fn batch_norm_matches_cpu_for_dense_and_spatial_inputs() {
 fn activations_match_cpu_forward_and_backward() {
     let gpu = gpu();
     for (i, n) in [1usize, 7, 1000, 65_537].into_iter().enumerate() {
-        for act in ACTIVATIONS {
+        for &act in ACTIVATIONS {
             let x = random(i as u64, n, -4.0, 4.0);
             let (gx, cx) = pair(&gpu, &x, &[n]);
             let (gy, cy) = nan_pair(&gpu, &[n]);
@@ -508,11 +503,16 @@ fn activations_match_cpu_forward_and_backward() {
                 .unwrap();
             cpu::ops::activation_forward(&cx, &cy, act).unwrap();
             assert_close(&gpu, &gy, &cy, 1e-5, &format!("{act:?} forward n={n}"));
-            // The backward reads y: give both sides the same y (1 - y^2 magnifies tanh's last ulp).
+            // The backward reads what the activation saves; for y, give both sides the same y
+            // (1 - y^2 magnifies tanh's last ulp).
             gy.write(&gpu, &cy.to_vec()).unwrap();
-            gpu.run(&[&ops::activation_backward(&gpu, &gy, &gdy, &gdx, act).unwrap()])
+            let (gs, cs) = match act.saves() {
+                Saved::Output => (&gy, &cy),
+                Saved::Input => (&gx, &cx),
+            };
+            gpu.run(&[&ops::activation_backward(&gpu, gs, &gdy, &gdx, act).unwrap()])
                 .unwrap();
-            cpu::ops::activation_backward(&cy, &cdy, &cdx, act).unwrap();
+            cpu::ops::activation_backward(cs, &cdy, &cdx, act).unwrap();
             assert_close(&gpu, &gdx, &cdx, 1e-5, &format!("{act:?} backward n={n}"));
         }
     }

@@ -93,7 +93,7 @@ pub fn col2im(
         &geom,
         dcols.shape(),
         dx.shape(),
-        through.map(|t| t.0.shape()),
+        through.map(|(y, act)| (y.shape(), act)),
     )?;
     let cv = dcols.to_vec();
     let mut out = vec![0.0f64; dx.len()];
@@ -102,7 +102,7 @@ pub fn col2im(
     if let Some((y, act)) = through {
         out.iter_mut()
             .zip(y.to_vec())
-            .for_each(|(d, y)| *d *= act.derivative_from_output(y));
+            .for_each(|(d, y)| *d *= act.derivative(y));
     }
     dx.write(&out)
 }
@@ -303,7 +303,7 @@ pub fn batch_norm_backward(
     if let Some((y, act)) = after {
         dyv.iter_mut()
             .zip(y.to_vec())
-            .for_each(|(d, y)| *d *= act.derivative_from_output(y));
+            .for_each(|(d, y)| *d *= act.derivative(y));
     }
     let xhat = |i: usize| ((xv[i] - m[i % c]) * s[i % c]) as f64;
     let mut sum_dy = vec![0.0f64; c];
@@ -318,7 +318,7 @@ pub fn batch_norm_backward(
             let ch = i % c;
             let dx = (g[ch] * s[ch]) as f64
                 * (dyv[i] as f64 - sum_dy[ch] / n - xhat(i) * sum_dy_xhat[ch] / n);
-            dx as f32 * before.derivative_from_output(xv[i])
+            dx as f32 * before.derivative(xv[i])
         })
         .collect();
     dx.write(&out)?;
@@ -342,13 +342,19 @@ pub fn activation_forward(x: &Tensor, y: &Tensor, act: Activation) -> Result<()>
     y.write(&x.to_vec().iter().map(|&v| act.apply(v)).collect::<Vec<_>>())
 }
 
-pub fn activation_backward(y: &Tensor, dy: &Tensor, dx: &Tensor, act: Activation) -> Result<()> {
-    spec::elementwise_dims("activation backward", y.shape(), &[dy.shape(), dx.shape()])?;
-    let out: Vec<f32> = y
+pub fn activation_backward(
+    saved: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+    act: Activation,
+) -> Result<()> {
+    let dims = [dy.shape(), dx.shape()];
+    spec::elementwise_dims("activation backward", saved.shape(), &dims)?;
+    let out: Vec<f32> = saved
         .to_vec()
         .iter()
         .zip(dy.to_vec())
-        .map(|(&y, d)| d * act.derivative_from_output(y))
+        .map(|(&s, d)| d * act.derivative(s))
         .collect();
     dx.write(&out)
 }

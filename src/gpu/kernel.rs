@@ -51,9 +51,9 @@ shaders! {
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 impl Shader {
-    /// The WGSL source as compiled: the common helpers, then the file.
+    /// The WGSL source as compiled: the common helpers, the activations, then the file.
     pub fn source(self) -> String {
-        format!("{COMMON}\n{}", self.body())
+        format!("{COMMON}\n{}\n{}", crate::activation::WGSL, self.body())
     }
 }
 

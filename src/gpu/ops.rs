@@ -369,7 +369,7 @@ pub fn col2im(
     geom: ConvGeom,
     through: Option<(&Tensor, Activation)>,
 ) -> Result<Dispatch> {
-    let through_y = through.map(|(y, _)| y.shape());
+    let through_y = through.map(|(y, act)| (y.shape(), act));
     spec::col2im_dims(&geom, dcols.shape(), dx.shape(), through_y)?;
     col2im_from(gpu, Dcols::Buffer(dcols), dx, geom, through)
 }
@@ -522,8 +522,8 @@ pub fn conv2d_input_grad(
 ) -> Result<Dispatch> {
     let [rows, depth] = geom.cols_shape();
     let out = spec::conv2d_grad_dims(&geom, dy.shape(), weight.shape(), dx.shape())?;
-    if let Some((y, _)) = through {
-        spec::col2im_dims(&geom, &[rows, depth], dx.shape(), Some(y.shape()))?;
+    if let Some((y, act)) = through {
+        spec::col2im_dims(&geom, &[rows, depth], dx.shape(), Some((y.shape(), act)))?;
     }
     let spec = MatmulSpec::PLAIN;
     let product = Product::planned(gpu, rows, depth, out, spec);
@@ -758,18 +758,23 @@ pub fn activation_forward(gpu: &Gpu, x: &Tensor, y: &Tensor, act: Activation) ->
     )
 }
 
-/// dx = dy * act'(x), computed from the forward's output y.
+/// dx = dy * act'(x), computed from `saved`: the forward's output y, or its input x where the
+/// activation saves its input ([`Activation::saves`]).
 pub fn activation_backward(
     gpu: &Gpu,
-    y: &Tensor,
+    saved: &Tensor,
     dy: &Tensor,
     dx: &Tensor,
     act: Activation,
 ) -> Result<Dispatch> {
-    let n = spec::elementwise_dims("activation backward", y.shape(), &[dy.shape(), dx.shape()])?;
+    let n = spec::elementwise_dims(
+        "activation backward",
+        saved.shape(),
+        &[dy.shape(), dx.shape()],
+    )?;
     gpu.dispatch(
         activation_key("backward", act),
-        &[y.binding(), dy.binding(), dx.binding()],
+        &[saved.binding(), dy.binding(), dx.binding()],
         &[u(n), 0, f(act.alpha())],
         gpu.grid(n),
     )

@@ -384,7 +384,7 @@ backend! {
         );
         fn activation_forward(x: &Self::Tensor, y: &Self::Tensor, act: Activation);
         fn activation_backward(
-            y: &Self::Tensor,
+            saved: &Self::Tensor,
             dy: &Self::Tensor,
             dx: &Self::Tensor,
             act: Activation,

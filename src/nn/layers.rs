@@ -195,6 +195,7 @@ impl<B: Backend> Linear<B> {
     }
 
     pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
+        act.ensure_fusable("Linear")?;
         be.matmul(
             x,
             &self.weight,
@@ -268,6 +269,7 @@ impl<B: Backend> Conv2d<B> {
     }
 
     pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
+        act.ensure_fusable("Conv2d")?;
         let (x, y) = (self.input(be, x)?, self.rows(be, y)?);
         be.conv2d(&x, &self.weight, &self.bias, &y, self.geom, act)
     }
@@ -422,6 +424,7 @@ impl<B: Backend> BatchNorm<B> {
         act: Activation,
         mode: BnMode,
     ) -> Result<()> {
+        act.ensure_fusable("BatchNorm")?;
         match mode {
             BnMode::Train { update_running } => be.batch_norm_stats(
                 x,
