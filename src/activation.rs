@@ -47,6 +47,16 @@ macro_rules! activations {
         /// Activation applied elementwise. In WGSL, `activate(v, code, alpha)` and
         /// `derivative(s, code, alpha)` switch on [`Activation::code`] (a pipeline constant, so
         /// the switch folds away); `s` is what [`Activation::saves`] names.
+        ///
+        /// ```
+        /// use wgsl_gan::activation::{Activation, Saved};
+        ///
+        /// let leaky = Activation::LeakyRelu(0.2);
+        /// assert_eq!(leaky.apply(-1.0), -0.2);
+        /// assert_eq!(leaky.derivative(leaky.apply(-1.0)), 0.2); // from the output
+        /// assert_eq!(Activation::Silu.saves(), Saved::Input); // its derivative needs x
+        /// assert!(Activation::ALL.contains(&Activation::Sigmoid));
+        /// ```
         #[derive(Clone, Copy, Debug, PartialEq)]
         pub enum Activation {
             $($(#[$doc])* $name $(($param))?,)*

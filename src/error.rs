@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
+/// Every failure the engine and the program report; `Display` gives the one-line message.
 pub enum Error {
     /// No adapter, or none matching the user's choice.
     NoAdapter(String),
@@ -12,7 +13,12 @@ pub enum Error {
     /// Tensor shapes do not fit the kernel.
     Shape(String),
     /// A data or checkpoint file is missing, unreadable or malformed.
-    File { path: PathBuf, problem: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// Bad command-line arguments or configuration.
     Invalid(String),
     /// Training produced NaN or infinity.
@@ -21,9 +27,11 @@ pub enum Error {
     Interrupted,
 }
 
+/// The crate's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// A problem with the file at `path`.
     pub fn file(path: &Path, problem: impl Into<String>) -> Error {
         Error::File {
             path: path.to_path_buf(),

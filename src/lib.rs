@@ -1,9 +1,22 @@
+#![warn(missing_docs)]
 //! wgsl-gan: a small GPU compute engine whose every kernel is a hand-written WGSL compute shader,
 //! with a CPU reference for each, and a GAN trained on MNIST on top of it.
 //!
-//! - [`gpu`]: the runtime (adapter, tensors, pipelines, one launcher per kernel)
-//! - [`cpu`]: the CPU reference of every launcher, same names and shapes
-//! - [`spec`]: kernel options and shape rules shared by both
+//! The API, by layer (the names at the crate root are the ones a model needs):
+//!
+//! - [`gpu`]: the runtime: the [`Gpu`] context (adapter, limits, pipeline cache), GPU tensors,
+//!   and [`gpu::ops`], one launcher per kernel, each returning a prepared dispatch
+//! - [`cpu`]: the CPU reference of every launcher ([`cpu::ops`]), same names and arguments
+//! - [`spec`]: kernel options and the shape rules both call; [`activation`]: the activations,
+//!   declared once for Rust and WGSL
+//! - [`nn`]: what models are written in: the [`Backend`] trait with its two backends
+//!   ([`Recorder`] for the GPU, [`Cpu`]), layers ([`Linear`], [`Conv2d`], [`BatchNorm`]),
+//!   parameter stores with Adam ([`ParamStore`]), the recorded [`Program`] and its [`Run`]
+//! - [`data`]: MNIST-format datasets and the step -> batch [`Schedule`]; checkpoints
+//!   ([`Checkpoint`], [`load_checkpoint`], [`save_checkpoint`]), image grids ([`write_grid`])
+//!
+//! The GAN, its trainer and the `wgsl-gan` commands are the program built on this API; their
+//! modules are public for the program's own binary and tests, not part of the library.
 //!
 //! A layer on the GPU: ops are recorded once into a [`Program`], which then runs them as one
 //! submit per run (examples/mnist_classifier.rs trains a classifier this way, and
@@ -32,26 +45,37 @@ pub mod activation;
 pub mod cpu;
 pub mod data;
 pub mod error;
-pub mod eval;
-pub mod gan;
 pub mod gpu;
-pub mod io;
 pub mod nn;
 pub mod rng;
 pub mod spec;
+
+// The wgsl-gan program built on the engine: the GAN, its trainer and commands, the evaluation
+// classifier and the file formats. Public only so that the program's binary, tests and benches
+// reach them; not part of the library's API (hidden from its docs, no stability promise).
+#[doc(hidden)]
+pub mod eval;
+#[doc(hidden)]
+pub mod gan;
+#[doc(hidden)]
+pub mod io;
+#[doc(hidden)]
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
 pub use error::{Error, Result};
 
 // What a program built on the engine needs, by name (examples/ use only these).
+pub use activation::{Activation, Saved};
 pub use data::{Dataset, PIXELS, Schedule, load_dataset};
 pub use gpu::Gpu;
 pub use io::assets::default_path as asset_path;
+pub use io::checkpoint::{Checkpoint, load as load_checkpoint, save as save_checkpoint};
 pub use io::image::write_grid;
+pub use nn::NamedValues;
 pub use nn::layers::{Backprop, conv_specs, linear_specs};
 pub use nn::{
     Backend, BatchNorm, BnMode, Conv2d, Cpu, Linear, ParamSpec, ParamStore, Program, Recorder, Run,
     Stream,
 };
-pub use spec::{Activation, AdamSpec, ConvGeom};
+pub use spec::{AdamSpec, ConvGeom};

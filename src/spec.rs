@@ -14,10 +14,12 @@ pub struct MatmulSpec {
     pub trans_b: bool,
     /// Add the product to C instead of overwriting it.
     pub accumulate: bool,
+    /// Applied to each element of C last.
     pub activation: Activation,
 }
 
 impl MatmulSpec {
+    /// C = A B: no transposes, bias, accumulation or activation.
     pub const PLAIN: MatmulSpec = MatmulSpec {
         trans_a: false,
         trans_b: false,
@@ -82,12 +84,19 @@ impl MatmulSpec {
 /// 2-D convolution geometry on NHWC tensors: x [B, H, W, C] -> y [B, OH, OW, C_out].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConvGeom {
+    /// Images in the batch (B).
     pub batch: usize,
+    /// Input height (H).
     pub height: usize,
+    /// Input width (W).
     pub width: usize,
+    /// Input channels (C).
     pub channels: usize,
+    /// Kernel side (K).
     pub kernel: usize,
+    /// Stride, both directions.
     pub stride: usize,
+    /// Zero padding on every side.
     pub padding: usize,
 }
 
@@ -106,12 +115,15 @@ impl ConvGeom {
         }
     }
 
+    /// Output height OH.
     pub fn out_height(&self) -> usize {
         (self.height + 2 * self.padding - self.kernel) / self.stride + 1
     }
+    /// Output width OW.
     pub fn out_width(&self) -> usize {
         (self.width + 2 * self.padding - self.kernel) / self.stride + 1
     }
+    /// x's shape [B, H, W, C].
     pub fn input_shape(&self) -> [usize; 4] {
         [self.batch, self.height, self.width, self.channels]
     }
@@ -122,6 +134,7 @@ impl ConvGeom {
             self.channels * self.kernel * self.kernel,
         ]
     }
+    /// Checks that the geometry is valid and that x and cols have its shapes (by element count).
     pub fn check(&self, x: &[usize], cols: &[usize]) -> Result<()> {
         ensure(
             self.batch * self.channels * self.stride > 0
@@ -158,7 +171,9 @@ pub fn fused_alpha(a: Activation, b: Activation) -> Result<f32> {
 pub enum ParamGrads {
     /// Only dx is wanted (gradients flowing through a frozen network).
     Skip,
+    /// dgamma and dbeta are overwritten.
     Write,
+    /// dgamma and dbeta are added to.
     Accumulate,
 }
 
@@ -181,9 +196,13 @@ pub fn batch_norm_dims(x: &[usize], per_channel: &[&[usize]]) -> Result<(usize, 
 /// Adam hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamSpec {
+    /// Learning rate.
     pub lr: f32,
+    /// Decay of the first moment.
     pub beta1: f32,
+    /// Decay of the second moment.
     pub beta2: f32,
+    /// Added to the second moment's root.
     pub eps: f32,
 }
 
@@ -214,6 +233,7 @@ impl AdamSpec {
     }
 }
 
+/// Checks that two shapes have as many elements (naming `what`); returns the count.
 pub fn same_len(what: &str, a: &[usize], b: &[usize]) -> Result<usize> {
     let (na, nb) = (a.iter().product::<usize>(), b.iter().product::<usize>());
     ensure(na == nb && na > 0, || {
@@ -248,7 +268,7 @@ pub fn gather_dims(dst: &[usize], order_len: usize, offset: usize) -> Result<(us
     Ok((batch, pixels))
 }
 
-/// (rows, classes) of a softmax cross-entropy: logits [B, C], labels [B], grad like logits.
+/// (rows, classes) of a softmax cross-entropy: logits [B, C], labels `[B]`, grad like logits.
 pub fn cross_entropy_dims(
     logits: &[usize],
     labels: &[usize],
@@ -289,7 +309,7 @@ pub fn col2im_dims(
 }
 
 /// A convolution y = act(im2col(x) W^T + b): x [B, H, W, C], weight [C_out, C*K*K], bias
-/// [C_out], y [B*OH*OW, C_out] (or any shape of as many elements): C_out.
+/// `[C_out]`, y [B*OH*OW, C_out] (or any shape of as many elements): C_out.
 pub fn conv2d_dims(
     geom: &ConvGeom,
     x: &[usize],
@@ -391,7 +411,7 @@ pub fn bce_dims(logits: &[usize], grad: &[usize], stats_len: usize, slot: usize)
     Ok(n)
 }
 
-/// Sums of x [rows, cols] over its rows (`over_rows`, into [cols]) or its columns (into [rows]).
+/// Sums of x [rows, cols] over its rows (`over_rows`, into `[cols]`) or its columns (into `[rows]`).
 pub fn sum_dims(x: &[usize], out: &[usize], over_rows: bool) -> Result<(usize, usize)> {
     let (rows, cols) = matrix_dims(x)?;
     let want = if over_rows { cols } else { rows };
@@ -410,7 +430,7 @@ pub fn mean_all_dims(x: &[usize], out: &[usize]) -> Result<usize> {
     Ok(n)
 }
 
-/// x [rows.., C] += bias [C]: (x's element count, C).
+/// x [rows.., C] += bias `[C]`: (x's element count, C).
 pub fn add_bias_dims(x: &[usize], bias: &[usize]) -> Result<(usize, usize)> {
     let c = *x.last().unwrap_or(&0);
     ensure(bias == [c] && c > 0, || {
@@ -419,8 +439,8 @@ pub fn add_bias_dims(x: &[usize], bias: &[usize]) -> Result<(usize, usize)> {
     Ok((x.iter().product(), c))
 }
 
-/// Labels [B] gathered from `order[offset..offset + B]`: B.
-/// one_hot_concat: z [B, L], labels [B], out [B, L + classes]; returns (B, L, classes).
+/// Labels `[B]` gathered from `order[offset..offset + B]`: B.
+/// one_hot_concat: z [B, L], labels `[B]`, out [B, L + classes]; returns (B, L, classes).
 pub fn one_hot_concat_dims(
     z: &[usize],
     labels: &[usize],
@@ -433,7 +453,7 @@ pub fn one_hot_concat_dims(
     Ok((z[0], z[1], out[1] - z[1]))
 }
 
-/// The projection term: features [B, F], embed [C, F], labels [B], logits (or their gradient)
+/// The projection term: features [B, F], embed [C, F], labels `[B]`, logits (or their gradient)
 /// [B, 1]; returns (B, F, C).
 pub fn projection_dims(
     features: &[usize],
@@ -456,6 +476,7 @@ pub fn projection_dims(
     Ok((features[0], features[1], embed[0]))
 }
 
+/// gather_labels: dst `[B]` from `order` at `offset`. Returns B.
 pub fn gather_labels_dims(dst: &[usize], order_len: usize, offset: usize) -> Result<usize> {
     let batch: usize = dst.iter().product();
     ensure(dst == [batch] && offset + batch <= order_len, || {

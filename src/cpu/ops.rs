@@ -6,6 +6,8 @@ use crate::error::Result;
 use crate::rng;
 use crate::spec::{self, Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 
+/// CPU reference of [`gpu::ops::matmul`](crate::gpu::ops::matmul): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn matmul(
     a: &Tensor,
     b: &Tensor,
@@ -75,6 +77,8 @@ fn for_each_window(g: &ConvGeom, mut f: impl FnMut(usize, usize)) {
     }
 }
 
+/// CPU reference of [`gpu::ops::im2col`](crate::gpu::ops::im2col): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn im2col(x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<()> {
     geom.check(x.shape(), cols.shape())?;
     let xv = x.to_vec();
@@ -83,6 +87,8 @@ pub fn im2col(x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<()> {
     cols.write(&out)
 }
 
+/// CPU reference of [`gpu::ops::col2im`](crate::gpu::ops::col2im): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn col2im(
     dcols: &Tensor,
     dx: &Tensor,
@@ -174,6 +180,8 @@ fn channel_moments(x: &[f32], rows: usize, c: usize) -> Vec<(f64, f64)> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// CPU reference of [`gpu::ops::batch_norm_stats`](crate::gpu::ops::batch_norm_stats): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn batch_norm_stats(
     x: &Tensor,
     mean: &Tensor,
@@ -217,6 +225,8 @@ pub fn batch_norm_stats(
     Ok(())
 }
 
+/// CPU reference of [`gpu::ops::batch_norm_use_running`](crate::gpu::ops::batch_norm_use_running): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn batch_norm_use_running(
     running_mean: &Tensor,
     running_var: &Tensor,
@@ -241,6 +251,8 @@ pub fn batch_norm_use_running(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// CPU reference of [`gpu::ops::batch_norm_apply`](crate::gpu::ops::batch_norm_apply): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn batch_norm_apply(
     x: &Tensor,
     mean: &Tensor,
@@ -271,6 +283,8 @@ pub fn batch_norm_apply(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// CPU reference of [`gpu::ops::batch_norm_backward`](crate::gpu::ops::batch_norm_backward): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn batch_norm_backward(
     x: &Tensor,
     mean: &Tensor,
@@ -337,11 +351,15 @@ pub fn batch_norm_backward(
     Ok(())
 }
 
+/// CPU reference of [`gpu::ops::activation_forward`](crate::gpu::ops::activation_forward): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn activation_forward(x: &Tensor, y: &Tensor, act: Activation) -> Result<()> {
     spec::elementwise_dims("activation", x.shape(), &[y.shape()])?;
     y.write(&x.to_vec().iter().map(|&v| act.apply(v)).collect::<Vec<_>>())
 }
 
+/// CPU reference of [`gpu::ops::activation_backward`](crate::gpu::ops::activation_backward): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn activation_backward(
     saved: &Tensor,
     dy: &Tensor,
@@ -359,6 +377,8 @@ pub fn activation_backward(
     dx.write(&out)
 }
 
+/// CPU reference of [`gpu::ops::bce_with_logits`](crate::gpu::ops::bce_with_logits): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn bce_with_logits(
     logits: &Tensor,
     grad: &Tensor,
@@ -389,6 +409,8 @@ pub fn bce_with_logits(
     Ok(())
 }
 
+/// CPU reference of [`gpu::ops::softmax_cross_entropy`](crate::gpu::ops::softmax_cross_entropy): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn softmax_cross_entropy(
     logits: &Tensor,
     labels: &Tensor,
@@ -447,6 +469,8 @@ fn store_sums(out: &Tensor, sums: &[f64], accumulate: bool) {
     });
 }
 
+/// CPU reference of [`gpu::ops::sum_over_rows`](crate::gpu::ops::sum_over_rows): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn sum_over_rows(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
     let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), true)?;
     let v = x.to_vec();
@@ -457,6 +481,8 @@ pub fn sum_over_rows(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
     Ok(())
 }
 
+/// CPU reference of [`gpu::ops::sum_over_cols`](crate::gpu::ops::sum_over_cols): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn sum_over_cols(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
     let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), false)?;
     let v = x.to_vec();
@@ -467,12 +493,16 @@ pub fn sum_over_cols(x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
     Ok(())
 }
 
+/// CPU reference of [`gpu::ops::mean_all`](crate::gpu::ops::mean_all): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn mean_all(x: &Tensor, out: &Tensor) -> Result<()> {
     spec::mean_all_dims(x.shape(), out.shape())?;
     let v = x.to_vec();
     out.write(&[(v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64) as f32])
 }
 
+/// CPU reference of [`gpu::ops::adam`](crate::gpu::ops::adam): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn adam(
     params: &Tensor,
     grads: &Tensor,
@@ -498,20 +528,28 @@ pub fn adam(
     v.write(&vv)
 }
 
+/// CPU reference of [`gpu::ops::fill`](crate::gpu::ops::fill): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn fill(dst: &Tensor, value: f32) -> Result<()> {
     dst.update(|d| d.fill(value));
     Ok(())
 }
 
+/// CPU reference of [`gpu::ops::scale`](crate::gpu::ops::scale): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn scale(src: &Tensor, dst: &Tensor, alpha: f32) -> Result<()> {
     spec::elementwise_dims("scale", src.shape(), &[dst.shape()])?;
     dst.write(&src.to_vec().iter().map(|v| alpha * v).collect::<Vec<_>>())
 }
 
+/// CPU reference of [`gpu::ops::copy`](crate::gpu::ops::copy): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn copy(src: &Tensor, dst: &Tensor) -> Result<()> {
     scale(src, dst, 1.0)
 }
 
+/// CPU reference of [`gpu::ops::add`](crate::gpu::ops::add): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn add(a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<()> {
     spec::elementwise_dims("add", a.shape(), &[b.shape(), dst.shape()])?;
     dst.write(
@@ -523,6 +561,8 @@ pub fn add(a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<()> {
     )
 }
 
+/// CPU reference of [`gpu::ops::add_bias`](crate::gpu::ops::add_bias): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<()> {
     let (_, c) = spec::add_bias_dims(x.shape(), bias.shape())?;
     let b = bias.to_vec();
@@ -541,6 +581,8 @@ pub fn gather_labels(labels: &[u32], order: &[u32], dst: &Tensor, offset: usize)
     )
 }
 
+/// CPU reference of [`gpu::ops::randn`](crate::gpu::ops::randn): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn randn(dst: &Tensor, seed: u64, stream: u32) -> Result<()> {
     dst.write(
         &(0..dst.len() as u32)
@@ -549,6 +591,8 @@ pub fn randn(dst: &Tensor, seed: u64, stream: u32) -> Result<()> {
     )
 }
 
+/// CPU reference of [`gpu::ops::rand_labels`](crate::gpu::ops::rand_labels): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn rand_labels(dst: &Tensor, seed: u64, stream: u32) -> Result<()> {
     dst.write(
         &(0..dst.len() as u32)
@@ -557,6 +601,8 @@ pub fn rand_labels(dst: &Tensor, seed: u64, stream: u32) -> Result<()> {
     )
 }
 
+/// CPU reference of [`gpu::ops::one_hot_concat`](crate::gpu::ops::one_hot_concat): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn one_hot_concat(z: &Tensor, labels: &Tensor, out: &Tensor) -> Result<()> {
     let (rows, cols, classes) = spec::one_hot_concat_dims(z.shape(), labels.shape(), out.shape())?;
     let (z, labels) = (z.to_vec(), labels.to_vec());
@@ -568,6 +614,8 @@ pub fn one_hot_concat(z: &Tensor, labels: &Tensor, out: &Tensor) -> Result<()> {
     out.write(&o)
 }
 
+/// CPU reference of [`gpu::ops::projection`](crate::gpu::ops::projection): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn projection(
     features: &Tensor,
     embed: &Tensor,
@@ -597,6 +645,8 @@ pub fn projection(
     logits.write(&out)
 }
 
+/// CPU reference of [`gpu::ops::projection_backward_input`](crate::gpu::ops::projection_backward_input): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn projection_backward_input(
     dlogits: &Tensor,
     embed: &Tensor,
@@ -623,6 +673,8 @@ pub fn projection_backward_input(
     dfeatures.write(&dx)
 }
 
+/// CPU reference of [`gpu::ops::projection_backward_params`](crate::gpu::ops::projection_backward_params): same arguments and shape
+/// rules, computed at once (in f64 where it sums).
 pub fn projection_backward_params(
     dlogits: &Tensor,
     features: &Tensor,

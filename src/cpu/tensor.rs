@@ -7,6 +7,8 @@ use std::rc::Rc;
 use crate::error::{Result, ensure};
 
 #[derive(Clone, Debug)]
+/// A CPU tensor: a shared, reference-counted f32 buffer with a shape; views and reshapes
+/// share the buffer, as GPU tensors share theirs.
 pub struct Tensor {
     data: Rc<RefCell<Vec<f32>>>,
     offset: usize,
@@ -14,6 +16,7 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// A tensor of `shape`, all zeros.
     pub fn zeros(shape: &[usize]) -> Tensor {
         Tensor {
             data: Rc::new(RefCell::new(vec![0.0; shape.iter().product()])),
@@ -22,20 +25,24 @@ impl Tensor {
         }
     }
 
+    /// A tensor of `shape` holding `data` (whose length must be the shape's product).
     pub fn from_slice(data: &[f32], shape: &[usize]) -> Result<Tensor> {
         let t = Tensor::zeros(shape);
         t.write(data)?;
         Ok(t)
     }
 
+    /// The shape, outermost dimension first.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// Number of elements.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
 
+    /// Whether the tensor has no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -45,6 +52,7 @@ impl Tensor {
         self.data.borrow()[self.offset..self.offset + self.len()].to_vec()
     }
 
+    /// Overwrites the elements with `values` (as many as the tensor has).
     pub fn write(&self, values: &[f32]) -> Result<()> {
         ensure(values.len() == self.len(), || {
             format!("writing {} values into {:?}", values.len(), self.shape)
@@ -59,6 +67,7 @@ impl Tensor {
         f(&mut self.data.borrow_mut()[self.offset..self.offset + n]);
     }
 
+    /// The same elements under another shape of as many elements.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         ensure(shape.iter().product::<usize>() == self.len(), || {
             format!("cannot reshape {:?} to {shape:?}", self.shape)
@@ -69,6 +78,7 @@ impl Tensor {
         })
     }
 
+    /// A view of `shape`'s product elements starting at element `offset`, sharing the buffer.
     pub fn view(&self, offset: usize, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         ensure(offset + n <= self.len(), || {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// Magic number of an IDX file of u8 data in 3 dimensions (images).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// Magic number of an IDX file of u8 data in 1 dimension (labels).
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
 /// Refuse to inflate past this (the MNIST training images are 47 MB).
 const MAX_BYTES: u64 = 1 << 30;
@@ -14,10 +16,15 @@ const MAX_BYTES: u64 = 1 << 30;
 /// Images [count, rows * cols] as bytes 0..=255 and labels 0..=9.
 #[derive(Clone, Debug)]
 pub struct Dataset {
+    /// Pixels, `count * rows * cols` bytes, image after image, row by row.
     pub images: Vec<u8>,
+    /// One label per image.
     pub labels: Vec<u8>,
+    /// Number of images.
     pub count: usize,
+    /// Rows of each image (28 for MNIST).
     pub rows: usize,
+    /// Columns of each image (28 for MNIST).
     pub cols: usize,
 }
 
@@ -34,6 +41,7 @@ impl Dataset {
         format!("{h:016x}")
     }
 
+    /// The pixels packed 4 per u32 (little-endian), as the GPU gathers them.
     pub fn packed_images(&self) -> Vec<u32> {
         pack_bytes(&self.images)
     }

@@ -5,6 +5,7 @@ mod schedule;
 
 /// MNIST images are 28x28, one channel.
 pub const SIDE: usize = 28;
+/// Pixels of one image (784).
 pub const PIXELS: usize = SIDE * SIDE;
 /// The most images one command generates or scores (`sample`, `eval`).
 pub const MAX_IMAGES: usize = 65_536;

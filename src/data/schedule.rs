@@ -7,10 +7,23 @@ use super::epoch_order;
 
 /// Epochs of `count` images in batches of `batch`, each epoch in the order `epoch_order(seed,
 /// epoch)`; the last `count % batch` images of an epoch's order are skipped.
+///
+/// ```
+/// use wgsl_gan::Schedule;
+///
+/// let schedule = Schedule::new(0, 1000, 64); // 15 whole batches per epoch
+/// assert_eq!(schedule.steps_per_epoch(), 15);
+/// let place = schedule.place(16); // the second step of the second epoch
+/// assert_eq!((place.epoch, place.in_epoch, place.offset), (1, 1, 64));
+/// assert!(schedule.place(14).epoch_end);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {
+    /// Seed of the epochs' shuffled orders.
     pub seed: u64,
+    /// Images in the dataset.
     pub count: usize,
+    /// Images per step.
     pub batch: usize,
 }
 
@@ -28,6 +41,7 @@ pub struct StepPlace {
 }
 
 impl Schedule {
+    /// The schedule of `count` images in batches of `batch`, shuffled by `seed`.
     pub fn new(seed: u64, count: usize, batch: usize) -> Schedule {
         Schedule { seed, count, batch }
     }
@@ -37,6 +51,7 @@ impl Schedule {
         (self.count / self.batch.max(1)).max(1) as u64
     }
 
+    /// Where `step` (0-based, counted from the start of training) falls.
     pub fn place(&self, step: u64) -> StepPlace {
         let per_epoch = self.steps_per_epoch();
         let in_epoch = step % per_epoch;

@@ -227,7 +227,7 @@ pub fn train<'g>(
 pub type Rows = Vec<Vec<f64>>;
 
 /// Runs the classifier (inference mode) over images in [-1, 1], `chunk` at a time: returns the
-/// penultimate features [N][128] and the class probabilities [N][10].
+/// penultimate features [N, 128] and the class probabilities [N, 10].
 pub fn classify<'g>(
     gpu: &'g Gpu,
     store: &ParamStore<Recorder<'g>>,

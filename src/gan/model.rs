@@ -42,8 +42,8 @@ pub fn generator_specs(conditional: bool) -> Vec<ParamSpec> {
 }
 
 /// The discriminator; a conditional one adds the projection's class embedding
-/// `projection.weight` [10, 512] (PyTorch: logit = D(x) + (projection.weight[y] *
-/// flatten(D[:9](x))).sum(1)), which reads the flattened features like `discriminator.9`.
+/// `projection.weight` [10, 512] (PyTorch: logit = D(x) + (projection.weight`[y]` *
+/// flatten(D`[:9]`(x))).sum(1)), which reads the flattened features like `discriminator.9`.
 pub fn discriminator_specs(conditional: bool) -> Vec<ParamSpec> {
     let mut s = conv_trunk_specs("discriminator");
     s.extend(linear_after_flatten_specs(
@@ -142,7 +142,7 @@ impl<B: Backend> Generator<B> {
 }
 
 /// The discriminator for one batch size: the conv trunk and a dense logit, plus in a
-/// conditional model the projection term <embed[y], features>.
+/// conditional model the projection term <embed`[y]`, features>.
 pub struct Discriminator<B: Backend> {
     trunk: ConvTrunk<B>,
     dense: Linear<B>,

@@ -408,7 +408,7 @@ fn holds_a_run(out: &Path) -> bool {
     out.join(CHECKPOINT).exists() || rows
 }
 
-/// Trains as `opts` say: the loop of steps; each step's outputs go through [`RunOutputs`].
+/// Trains as `opts` say: the loop of steps; each step's outputs go through `RunOutputs`.
 pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
     let plan = Plan::check(&opts)?;
     let folder = RunFolder::open(&opts.out)?;

@@ -44,11 +44,38 @@ pub enum KernelStyle {
     Cpu,
 }
 
+/// The GPU context: one adapter's device and queue, its limits and features, the kernel style
+/// chosen for it, and the pipeline cache every launcher goes through.
+///
+/// One kernel, launched on the GPU and checked against its CPU reference (what
+/// tests/kernels.rs does for every kernel):
+///
+/// ```
+/// use wgsl_gan::{Activation, Gpu, cpu, gpu};
+///
+/// let g = Gpu::new(None)?;
+/// let values = [-2.0, -0.5, 0.0, 0.5, 2.0];
+/// let (x, y) = (gpu::Tensor::from_slice(&g, &values, &[5])?, gpu::Tensor::zeros(&g, &[5])?);
+/// let dispatch = gpu::ops::activation_forward(&g, &x, &y, Activation::Tanh)?; // prepared once
+/// g.run(&[&dispatch])?; // one submit; run it again as often as needed
+///
+/// let (cx, cy) = (cpu::Tensor::from_slice(&values, &[5])?, cpu::Tensor::zeros(&[5]));
+/// cpu::ops::activation_forward(&cx, &cy, Activation::Tanh)?;
+/// for (a, b) in y.read(&g)?.iter().zip(cy.to_vec()) {
+///     assert!((a - b).abs() < 1e-6);
+/// }
+/// # Ok::<(), wgsl_gan::Error>(())
+/// ```
 pub struct Gpu {
+    /// The wgpu device.
     pub device: wgpu::Device,
+    /// The device's queue.
     pub queue: wgpu::Queue,
+    /// The adapter's name, driver and type.
     pub info: wgpu::AdapterInfo,
+    /// The limits the device was opened with (the adapter's own).
     pub limits: wgpu::Limits,
+    /// Whether timestamp queries work (profiles then time kernels on the GPU).
     pub timestamps: bool,
     /// Whether shaders may use subgroup operations.
     pub subgroups: bool,
@@ -61,6 +88,7 @@ pub struct Gpu {
     pub(crate) pipelines: super::kernel::PipelineCache,
     /// Matmul plans from `wgsl-gan tune` for this adapter, and the file they came from.
     tuned: RefCell<Option<PlanTable>>,
+    /// The plan file of this adapter (`wgsl-gan tune` writes it), if the platform has one.
     pub plan_file: Option<PathBuf>,
     /// Every product planned so far: what `tune` times.
     shapes: RefCell<BTreeSet<MatmulShape>>,
@@ -219,6 +247,7 @@ impl Gpu {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
+    /// Opens a device on `adapter` (for callers that choose their adapter themselves).
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
         pollster::block_on(Gpu::open(adapter))
     }
@@ -348,6 +377,7 @@ impl Gpu {
         self.shapes.borrow().iter().copied().collect()
     }
 
+    /// The matmul plans read from this adapter's plan file, if there was one.
     pub fn tuned_plans(&self) -> Option<PlanTable> {
         self.tuned.borrow().clone()
     }

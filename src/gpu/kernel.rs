@@ -12,12 +12,14 @@ macro_rules! shaders {
         /// Every shader file; `common.wgsl` (helpers) is prepended to each.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Shader {
-            $($variant,)*
+            $(#[doc = concat!("shaders/", $file)] $variant,)*
         }
 
         impl Shader {
+            /// Every shader file, in registry order.
             pub const ALL: &[Shader] = &[$(Shader::$variant,)*];
 
+            /// The file's name under shaders/.
             pub fn file_name(self) -> &'static str {
                 match self {
                     $(Shader::$variant => $file,)*
@@ -48,6 +50,7 @@ shaders! {
     Conditional => "conditional.wgsl",
 }
 
+/// shaders/common.wgsl: helpers prepended to every shader.
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 impl Shader {
@@ -60,8 +63,11 @@ impl Shader {
 /// A pipeline is one entry point of one shader with its override constants.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PipelineKey {
+    /// The shader file.
     pub shader: Shader,
+    /// The entry point.
     pub entry: &'static str,
+    /// Values of the shader's `override` constants, by name.
     pub constants: Vec<(&'static str, u32)>,
 }
 
@@ -190,6 +196,7 @@ impl Gpu {
 /// recorded in order.
 pub struct Dispatch {
     parts: Vec<Part>,
+    /// The kernel's name, for profiles and error messages.
     pub name: &'static str,
 }
 
@@ -203,6 +210,7 @@ struct Part {
 }
 
 impl Dispatch {
+    /// Records every part into `pass`, in order.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         for part in &self.parts {
             pass.set_pipeline(&part.pipeline);
@@ -246,6 +254,7 @@ impl Dispatch {
         self.parts.len()
     }
 
+    /// Whether this records no dispatch.
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty()
     }

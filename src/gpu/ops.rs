@@ -38,7 +38,7 @@ fn u(v: usize) -> u32 {
     v as u32
 }
 
-/// C [M, N] = op(A) op(B) (+ C) (+ bias [N]), then the activation.
+/// C [M, N] = op(A) op(B) (+ C) (+ bias `[N]`), then the activation.
 /// A: [M, K] (or [K, M] with `trans_a`); B: [K, N] (or [N, K] with `trans_b`).
 pub fn matmul(
     gpu: &Gpu,
@@ -449,7 +449,7 @@ fn im2col_packed(
 }
 
 /// y [B*OH*OW, C_out] = act(im2col(x) W^T + b): a convolution of x [B, H, W, C] with weight
-/// [C_out, C*K*K] and bias [C_out], NHWC out. The layout is chosen here, once, from the
+/// [C_out, C*K*K] and bias `[C_out]`, NHWC out. The layout is chosen here, once, from the
 /// product's plan: with the packed lanes kernel im2col writes the packed operand itself (no
 /// cols matrix to write and pack again); otherwise im2col into a cols buffer, then the product.
 #[allow(clippy::too_many_arguments)]
@@ -604,7 +604,7 @@ pub fn batch_norm_stats(
     )
 }
 
-/// Inference mode: mean = running_mean, invstd = 1/sqrt(running_var + eps), all [C].
+/// Inference mode: mean = running_mean, invstd = 1/sqrt(running_var + eps), all `[C]`.
 pub fn batch_norm_use_running(
     gpu: &Gpu,
     running_mean: &Tensor,
@@ -669,7 +669,7 @@ pub fn batch_norm_apply(
     )
 }
 
-/// dx [rows.., C] from dy through a training-mode batch norm of x; dgamma, dbeta [C] per `grads`.
+/// dx [rows.., C] from dy through a training-mode batch norm of x; dgamma, dbeta `[C]` per `grads`.
 /// Fused activations: with `after` = (y, act), the layer was act(BN(x)) with output y and dy is
 /// w.r.t. y; with `before` = act, x itself was act's output and dx is w.r.t. act's input.
 #[allow(clippy::too_many_arguments)]
@@ -780,7 +780,7 @@ pub fn activation_backward(
     )
 }
 
-/// Mean BCE of logits [N..] against `target`, into stats[slot]; mean sigmoid into stats[slot + 1];
+/// Mean BCE of logits [N..] against `target`, into stats`[slot]`; mean sigmoid into stats[slot + 1];
 /// grad = (sigmoid(x) - target) * scale / N.
 pub fn bce_with_logits(
     gpu: &Gpu,
@@ -800,8 +800,8 @@ pub fn bce_with_logits(
     )
 }
 
-/// Mean softmax cross-entropy of logits [B, C] against class indices `labels` [B] (as f32) into
-/// stats[slot], accuracy into stats[slot + 1]; grad [B, C] = (softmax - onehot) * scale / B.
+/// Mean softmax cross-entropy of logits [B, C] against class indices `labels` `[B]` (as f32) into
+/// stats`[slot]`, accuracy into stats[slot + 1]; grad [B, C] = (softmax - onehot) * scale / B.
 pub fn softmax_cross_entropy(
     gpu: &Gpu,
     logits: &Tensor,
@@ -831,7 +831,7 @@ pub fn softmax_cross_entropy(
     )
 }
 
-/// out [cols] (+)= column sums of x [rows, cols].
+/// out `[cols]` (+)= column sums of x [rows, cols].
 pub fn sum_over_rows(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
     let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), true)?;
     let (entry, grid) = per_column(gpu, "sum_over_rows", "sum_over_rows_serial", cols);
@@ -843,7 +843,7 @@ pub fn sum_over_rows(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> R
     )
 }
 
-/// out [rows] (+)= row sums of x [rows, cols].
+/// out `[rows]` (+)= row sums of x [rows, cols].
 pub fn sum_over_cols(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
     let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), false)?;
     gpu.dispatch(
@@ -854,7 +854,7 @@ pub fn sum_over_cols(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> R
     )
 }
 
-/// out [1] = mean of every element of x.
+/// out `[1]` = mean of every element of x.
 pub fn mean_all(gpu: &Gpu, x: &Tensor, out: &Tensor) -> Result<Dispatch> {
     let n = spec::mean_all_dims(x.shape(), out.shape())?;
     gpu.dispatch(
@@ -941,7 +941,7 @@ pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<Dispatch> 
     )
 }
 
-/// x [rows.., C] += bias [C], in place.
+/// x [rows.., C] += bias `[C]`, in place.
 pub fn add_bias(gpu: &Gpu, x: &Tensor, bias: &Tensor) -> Result<Dispatch> {
     let (n, c) = spec::add_bias_dims(x.shape(), bias.shape())?;
     gpu.dispatch(
@@ -952,7 +952,7 @@ pub fn add_bias(gpu: &Gpu, x: &Tensor, bias: &Tensor) -> Result<Dispatch> {
     )
 }
 
-/// dst [B] = labels[order[offset + b]] as f32; labels: bytes packed 4 per u32.
+/// dst `[B]` = labels[order[offset + b]] as f32; labels: bytes packed 4 per u32.
 pub fn gather_labels(
     gpu: &Gpu,
     labels: &Words,
@@ -1001,7 +1001,7 @@ pub fn rand_labels(gpu: &Gpu, dst: &Tensor, seed: u64, stream: u32) -> Result<Di
     )
 }
 
-/// out [B, L + C] = [z | one_hot(labels)], z [B, L], labels [B].
+/// out [B, L + C] = [z | one_hot(labels)], z [B, L], labels `[B]`.
 pub fn one_hot_concat(gpu: &Gpu, z: &Tensor, labels: &Tensor, out: &Tensor) -> Result<Dispatch> {
     let (rows, cols, classes) = spec::one_hot_concat_dims(z.shape(), labels.shape(), out.shape())?;
     gpu.dispatch(
@@ -1012,7 +1012,7 @@ pub fn one_hot_concat(gpu: &Gpu, z: &Tensor, labels: &Tensor, out: &Tensor) -> R
     )
 }
 
-/// logits [B, 1] += <embed[labels_b], features_b>; features [B, F], embed [C, F].
+/// logits [B, 1] += <embed`[labels_b]`, features_b>; features [B, F], embed [C, F].
 pub fn projection(
     gpu: &Gpu,
     features: &Tensor,
@@ -1039,7 +1039,7 @@ pub fn projection(
     )
 }
 
-/// dfeatures [B, F] += dlogits_b * embed[labels_b].
+/// dfeatures [B, F] += dlogits_b * embed`[labels_b]`.
 pub fn projection_backward_input(
     gpu: &Gpu,
     dlogits: &Tensor,

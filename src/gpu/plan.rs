@@ -11,14 +11,20 @@ use crate::spec::MatmulSpec;
 /// A product as the planner sees it: C [M, N] = op(A) op(B) over K.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MatmulShape {
+    /// Rows of C.
     pub m: usize,
+    /// Columns of C.
     pub n: usize,
+    /// The summed dimension.
     pub k: usize,
+    /// A is stored [K, M].
     pub trans_a: bool,
+    /// B is stored [N, K].
     pub trans_b: bool,
 }
 
 impl MatmulShape {
+    /// The product C [m, n] over k, transposed as `spec` says.
     pub fn new(m: usize, n: usize, k: usize, spec: MatmulSpec) -> MatmulShape {
         MatmulShape {
             m,
@@ -29,6 +35,7 @@ impl MatmulShape {
         }
     }
 
+    /// A plain spec with this shape's transposes (no bias, accumulation or activation).
     pub fn spec(self) -> MatmulSpec {
         MatmulSpec {
             trans_a: self.trans_a,
@@ -58,7 +65,12 @@ impl fmt::Display for MatmulShape {
 pub enum MatmulKernel {
     /// shaders/matmul.wgsl: tiles staged in workgroup memory, an 8x8 register block per
     /// invocation; `tile_m`, `tile_n` in {32, 64, 128}. For GPUs.
-    Tiled { tile_m: usize, tile_n: usize },
+    Tiled {
+        /// Rows of C per workgroup.
+        tile_m: usize,
+        /// Columns of C per workgroup.
+        tile_n: usize,
+    },
     /// shaders/matmul_lanes.wgsl: one 8-lane subgroup per 32x32 tile, A shared by subgroup
     /// broadcasts, no workgroup memory. For CPU drivers with 8-wide subgroups (llvmpipe).
     Lanes,
@@ -112,7 +124,9 @@ impl FromStr for MatmulKernel {
 /// Kernel and split-K choice for one matmul.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MatmulPlan {
+    /// The kernel and its tile.
     pub kernel: MatmulKernel,
+    /// Number of split-K parts (1: no split).
     pub splits: usize,
     /// K per split, a multiple of 16.
     pub k_chunk: usize,

@@ -4,6 +4,7 @@ use crate::error::{Error, Result, ensure};
 use crate::gpu::{Gpu, map_and_read_async, ready_now};
 
 #[derive(Clone, Debug)]
+/// A GPU tensor: a view of `shape` into an f32 storage buffer (clones share the buffer).
 pub struct Tensor {
     buffer: wgpu::Buffer,
     /// Offset of the first element, in elements.
@@ -12,6 +13,7 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// A new buffer of `shape`, all zeros.
     pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         let buffer = gpu.storage_buffer((n * 4) as u64, &format!("tensor {shape:?}"))?;
@@ -22,24 +24,29 @@ impl Tensor {
         })
     }
 
+    /// A new buffer of `shape` holding `data` (queued; visible to the next submit).
     pub fn from_slice(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Result<Tensor> {
         let t = Tensor::zeros(gpu, shape)?;
         t.write(gpu, data)?;
         Ok(t)
     }
 
+    /// The shape, outermost dimension first.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// Number of elements.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
 
+    /// Whether the tensor has no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The storage buffer the tensor views.
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
     }
@@ -48,6 +55,7 @@ impl Tensor {
         (self.offset * 4) as u64
     }
 
+    /// The tensor's range of its buffer, for a bind group.
     pub fn binding(&self) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &self.buffer,
@@ -90,6 +98,7 @@ impl Tensor {
         })
     }
 
+    /// Queues a write of `data` (as many values as the tensor has), seen by the next submit.
     pub fn write(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
         ensure(data.len() == self.len(), || {
             format!("writing {} values into {:?}", data.len(), self.shape)
@@ -99,10 +108,12 @@ impl Tensor {
         Ok(())
     }
 
+    /// Copies the tensor back and waits for it (native only; the browser uses `read_async`).
     pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         ready_now(self.read_async(gpu))
     }
 
+    /// Copies the tensor back once the work submitted so far has run.
     pub async fn read_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let bytes = gpu
             .read_bytes_async(&self.buffer, self.byte_offset(), (self.len() * 4) as u64)
@@ -114,11 +125,14 @@ impl Tensor {
 /// A u32 storage buffer (indices, packed bytes) with its length in words.
 #[derive(Clone, Debug)]
 pub struct Words {
+    /// The storage buffer.
     pub buffer: wgpu::Buffer,
+    /// Its length in u32 words.
     pub len: usize,
 }
 
 impl Words {
+    /// A new buffer holding `data`.
     pub fn from_slice(gpu: &Gpu, data: &[u32]) -> Result<Words> {
         let buffer = gpu.storage_buffer((data.len() * 4) as u64, "u32 data")?;
         gpu.queue
@@ -129,6 +143,7 @@ impl Words {
         })
     }
 
+    /// Queues a write of `data` (as many words as the buffer has).
     pub fn write(&self, gpu: &Gpu, data: &[u32]) -> Result<()> {
         if data.len() != self.len {
             return Err(Error::Shape(format!(
@@ -151,6 +166,7 @@ pub struct Readback {
 }
 
 impl Readback {
+    /// A staging buffer for `tensor`.
     pub fn new(gpu: &Gpu, tensor: &Tensor) -> Readback {
         let staging = gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -181,6 +197,7 @@ impl Readback {
         ready_now(self.read_async(gpu))
     }
 
+    /// Waits for the submitted copy (without blocking, for the browser) and returns the values.
     pub async fn read_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let bytes = map_and_read_async(gpu, &self.staging, (self.tensor.len() * 4) as u64).await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))

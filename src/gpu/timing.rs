@@ -9,7 +9,9 @@ use crate::gpu::{Dispatch, Gpu};
 /// How a time was measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Clock {
+    /// Timestamp queries around the pass: the GPU's own time.
     GpuTimestamps,
+    /// Wall time from submit to completion (no timestamp queries on this adapter).
     WallTime,
 }
 

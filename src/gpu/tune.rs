@@ -29,6 +29,7 @@ const HEADER: &str = "# wgsl-gan matmul plans, written by `wgsl-gan tune`";
 /// The plans of one adapter, by product.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PlanTable {
+    /// The plan of each product the file names.
     pub plans: BTreeMap<MatmulShape, MatmulPlan>,
 }
 
@@ -171,8 +172,11 @@ pub fn load(info: &wgpu::AdapterInfo, style: KernelStyle) -> Option<(PathBuf, Pl
 
 /// One product's tuning: the built-in plan and the winner, with their times in seconds.
 pub struct Tuned {
+    /// The product.
     pub shape: MatmulShape,
+    /// The plan the built-in table picks, and its time.
     pub builtin: (MatmulPlan, f64),
+    /// The fastest plan timed, and its time.
     pub best: (MatmulPlan, f64),
 }
 

@@ -37,13 +37,20 @@ fn checksum(tensors: &NamedValues, meta: &BTreeMap<String, String>) -> String {
     format!("{h:016x}")
 }
 
+/// A checkpoint's contents: named tensors in PyTorch's layouts (a [`ParamStore`]'s
+/// `values` and `moments`, by name) and string metadata.
+///
+/// [`ParamStore`]: crate::ParamStore
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
+    /// (name, shape, values) of every tensor.
     pub tensors: NamedValues,
+    /// The run's state and configuration, as strings.
     pub meta: BTreeMap<String, String>,
 }
 
 impl Checkpoint {
+    /// The metadata value `key`; an error naming `path` (the file it came from) if absent.
     pub fn meta(&self, path: &Path, key: &str) -> Result<&str> {
         self.meta
             .get(key)
@@ -51,6 +58,7 @@ impl Checkpoint {
             .ok_or_else(|| Error::file(path, format!("checkpoint lacks '{key}'")))
     }
 
+    /// The metadata value `key` parsed as a `T`; an error naming `path` and `key` if bad.
     pub fn meta_parse<T: std::str::FromStr>(&self, path: &Path, key: &str) -> Result<T> {
         let v = self.meta(path, key)?;
         v.parse().map_err(|_| {
@@ -94,6 +102,8 @@ impl Checkpoint {
     }
 }
 
+/// Writes `ckpt` to `path` as safetensors with a checksum, atomically (a temporary file, then a
+/// rename): a crash leaves the old file or the new one, never half of one.
 pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<()> {
     write_atomic(path, &to_bytes(path, ckpt)?)
 }
@@ -133,6 +143,7 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>> {
         .map_err(|e| Error::file(path, format!("cannot serialise: {e}")))
 }
 
+/// Reads and checks the checkpoint at `path`: format, checksum, every tensor's dtype and shape.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = crate::io::assets::read(path)
         .map_err(|e| Error::file(path, format!("cannot read checkpoint: {e}")))?;

@@ -20,7 +20,9 @@ use crate::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads};
 /// step draws fresh noise and a resumed run draws the same noise again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stream {
+    /// The stream number at step 0.
     pub base: u32,
+    /// Added to the stream number at each step.
     pub per_run: u32,
 }
 
@@ -68,6 +70,11 @@ macro_rules! backend {
             $($trait_items)*
             $(
                 $(#[$kdoc])*
+                #[doc = concat!(
+                    "\n\nRecorded as [`gpu::ops::", stringify!($name), "`](crate::gpu::ops::",
+                    stringify!($name), "); on the CPU, [`cpu::ops::", stringify!($name),
+                    "`](crate::cpu::ops::", stringify!($name), ")."
+                )]
                 #[allow(clippy::too_many_arguments)]
                 fn $name(&mut self, $($arg: $ty),*) -> Result<()>;
             )*
@@ -99,16 +106,24 @@ macro_rules! backend {
 backend! {
     /// Storage, the kernels, and the per-run operations.
     pub trait Backend {
+        /// The backend's tensor: `gpu::Tensor` or `cpu::Tensor`.
         type Tensor: Clone;
         /// u32 data: the dataset's packed bytes and the epoch's index order.
         type Words;
 
+        /// A new tensor of `shape`, all zeros.
         fn zeros(&mut self, shape: &[usize]) -> Result<Self::Tensor>;
+        /// A new u32 buffer holding `data`.
         fn words(&mut self, data: &[u32]) -> Result<Self::Words>;
+        /// Overwrites `t` with `data` (before the program runs, on the GPU).
         fn write(&mut self, t: &Self::Tensor, data: &[f32]) -> Result<()>;
+        /// Overwrites `w` with `data`.
         fn write_words(&mut self, w: &Self::Words, data: &[u32]) -> Result<()>;
+        /// Reads `t` back (on the GPU, what the work submitted so far left in it).
         fn read(&mut self, t: &Self::Tensor) -> Result<Vec<f32>>;
+        /// A view of `shape` into `t` from element `offset` (a multiple of `alignment`).
         fn view(&self, t: &Self::Tensor, offset: usize, shape: &[usize]) -> Result<Self::Tensor>;
+        /// `t` under another shape of as many elements.
         fn reshape(&self, t: &Self::Tensor, shape: &[usize]) -> Result<Self::Tensor>;
         /// Alignment, in elements, of views into a buffer.
         fn alignment(&self) -> usize;
@@ -124,7 +139,7 @@ backend! {
             order: &Self::Words,
             dst: &Self::Tensor,
         ) -> Result<()>;
-        /// dst [B] = labels[order[run.offset + b]].
+        /// dst `[B]` = labels[order[run.offset + b]].
         fn gather_labels(
             &mut self,
             labels: &Self::Words,
@@ -283,21 +298,21 @@ backend! {
     kernels {
         /// out [B, L + 10] = [z | one_hot(labels)].
         fn one_hot_concat(z: &Self::Tensor, labels: &Self::Tensor, out: &Self::Tensor);
-        /// logits [B, 1] += <embed[labels_b], features_b>.
+        /// logits [B, 1] += <embed`[labels_b]`, features_b>.
         fn projection(
             features: &Self::Tensor,
             embed: &Self::Tensor,
             labels: &Self::Tensor,
             logits: &Self::Tensor,
         );
-        /// dfeatures += dlogits_b * embed[labels_b].
+        /// dfeatures += dlogits_b * embed`[labels_b]`.
         fn projection_backward_input(
             dlogits: &Self::Tensor,
             embed: &Self::Tensor,
             labels: &Self::Tensor,
             dfeatures: &Self::Tensor,
         );
-        /// dembed[c] += sum over rows labelled c of dlogits_b * features_b.
+        /// `dembed[c]` += sum over rows labelled c of dlogits_b * features_b.
         fn projection_backward_params(
             dlogits: &Self::Tensor,
             features: &Self::Tensor,
@@ -421,6 +436,7 @@ pub(crate) enum Buffer {
 /// GPU backend: every operation becomes a prepared [`Dispatch`], appended in order; named
 /// inputs and outputs are declared for the [`Program`](crate::nn::Program) made from it.
 pub struct Recorder<'g> {
+    /// The GPU the dispatches are prepared for.
     pub gpu: &'g Gpu,
     pub(crate) dispatches: Vec<Dispatch>,
     /// (index in `dispatches`, kind) of every dispatch whose parameters come from the run.
@@ -430,6 +446,7 @@ pub struct Recorder<'g> {
 }
 
 impl<'g> Recorder<'g> {
+    /// An empty recording on `gpu`.
     pub fn new(gpu: &'g Gpu) -> Recorder<'g> {
         Recorder {
             gpu,
@@ -467,7 +484,26 @@ impl<'g> Recorder<'g> {
 }
 
 /// CPU backend: every operation runs its CPU reference at once, with `run`'s per-run values.
+///
+/// The same layer code as on the GPU (the crate's example), run at once on the CPU: the
+/// reference a GPU program is checked against.
+///
+/// ```
+/// use wgsl_gan::{Activation, Backend, Cpu, Linear, ParamStore, linear_specs};
+///
+/// let mut be = Cpu::default();
+/// let store = ParamStore::new(&mut be, linear_specs("fc", 3, 2))?;
+/// store.initialize(&mut be, 0)?; // Keras' Glorot uniform, seeded
+/// let fc = Linear::new(&be, &store, "fc", 3, 2)?;
+/// let (x, y) = (be.zeros(&[4, 3])?, be.zeros(&[4, 2])?);
+/// be.write(&x, &[1.0; 12])?;
+/// fc.forward(&mut be, &x, &y, Activation::Relu)?;
+/// let y = be.read(&y)?;
+/// assert!(y.len() == 8 && y.iter().all(|v| *v >= 0.0));
+/// # Ok::<(), wgsl_gan::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu {
+    /// The per-run values (step, batch offset, Adam's learning rate) the run-dependent ops use.
     pub run: Run,
 }

@@ -138,10 +138,12 @@ impl<T> Clone for Backprop<'_, T> {
 impl<T> Copy for Backprop<'_, T> {}
 
 impl<'a, T> Backprop<'a, T> {
+    /// Whether the parameters' gradients are wanted.
     pub fn params(self) -> bool {
         !matches!(self, Backprop::Input(_))
     }
 
+    /// Where the input gradient goes, if it is wanted.
     pub fn input(self) -> Option<&'a T> {
         match self {
             Backprop::Params => None,
@@ -178,6 +180,8 @@ pub struct Linear<B: Backend> {
 }
 
 impl<B: Backend> Linear<B> {
+    /// The layer over the parameters `{prefix}.weight` [out, in] and `{prefix}.bias` `[out]` of
+    /// `store` (made with [`linear_specs`]).
     pub fn new(
         be: &B,
         store: &ParamStore<B>,
@@ -194,6 +198,7 @@ impl<B: Backend> Linear<B> {
         })
     }
 
+    /// y = act(x W^T + b), the activation fused into the product (one that saves its output).
     pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
         act.ensure_fusable("Linear")?;
         be.matmul(
@@ -230,6 +235,7 @@ impl<B: Backend> Linear<B> {
 /// shape of as many elements (a previous convolution's [B*OH*OW, C] rows as this one's x, or
 /// y as [B, OH, OW, out]): the layer reads them in these layouts.
 pub struct Conv2d<B: Backend> {
+    /// The convolution's geometry (batch included).
     pub geom: ConvGeom,
     output: usize,
     weight: B::Tensor,
@@ -239,6 +245,8 @@ pub struct Conv2d<B: Backend> {
 }
 
 impl<B: Backend> Conv2d<B> {
+    /// The layer over `{prefix}.weight` [out, in, k, k] and `{prefix}.bias` `[out]` of `store`
+    /// (made with [`conv_specs`]), for inputs of `geom`.
     pub fn new(
         be: &mut B,
         store: &ParamStore<B>,
@@ -268,6 +276,7 @@ impl<B: Backend> Conv2d<B> {
         be.reshape(y, &[self.geom.cols_shape()[0], self.output])
     }
 
+    /// y = act(conv(x) + b), the activation fused into the product (one that saves its output).
     pub fn forward(&self, be: &mut B, x: &B::Tensor, y: &B::Tensor, act: Activation) -> Result<()> {
         act.ensure_fusable("Conv2d")?;
         let (x, y) = (self.input(be, x)?, self.rows(be, y)?);
@@ -307,6 +316,7 @@ impl<B: Backend> Conv2d<B> {
 /// x [B, H, W, C_in] as col2im(x W) + b, where `geom` is the convolution from y's shape back to
 /// x's (so its im2col matrix is [B*H*W, C_out*K*K], PyTorch's [in, out, k, k] weight flattened).
 pub struct ConvTranspose2d<B: Backend> {
+    /// The convolution from y's shape back to x's (batch included).
     pub geom: ConvGeom,
     weight: B::Tensor,
     bias: B::Tensor,
@@ -381,11 +391,15 @@ pub struct BatchNorm<B: Backend> {
     running_var: B::Tensor,
     mean: B::Tensor,
     invstd: B::Tensor,
+    /// Keras' momentum: running = momentum * running + (1 - momentum) * batch.
     pub momentum: f32,
+    /// Added to the variance before the square root.
     pub eps: f32,
 }
 
 impl<B: Backend> BatchNorm<B> {
+    /// The layer over `{prefix}.weight` (gamma), `{prefix}.bias` (beta) and the running statistics
+    /// of `store` (made with [`batch_norm_specs`]).
     pub fn new(
         be: &mut B,
         store: &ParamStore<B>,
@@ -478,8 +492,14 @@ impl<B: Backend> BatchNorm<B> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
+/// How a batch norm normalises.
 pub enum BnMode {
-    Train { update_running: bool },
+    /// With the batch's statistics; `update_running` also moves the running statistics.
+    Train {
+        /// Also move the running statistics.
+        update_running: bool,
+    },
+    /// With the running statistics.
     Inference,
 }
 

@@ -7,17 +7,23 @@ use crate::nn::Backend;
 use crate::rng::SplitMix64;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
+/// How a parameter starts.
 pub enum Init {
     /// Keras' Glorot uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
     GlorotUniform {
+        /// Inputs per output unit (times the kernel's area for a convolution).
         fan_in: usize,
+        /// Outputs per input unit (times the kernel's area for a convolution).
         fan_out: usize,
     },
+    /// All zeros (biases, beta, running means).
     Zeros,
+    /// All ones (gamma, running variances).
     Ones,
 }
 
 #[derive(Clone, Debug, PartialEq)]
+/// One parameter or state tensor of a model: its PyTorch name, shape and layout, and how it starts.
 pub struct ParamSpec {
     /// PyTorch's name, e.g. `generator.0.weight`.
     pub name: String,
@@ -25,6 +31,7 @@ pub struct ParamSpec {
     pub shape: Vec<usize>,
     /// Non-trainable state (running statistics) lives outside params/grads/m/v.
     pub trainable: bool,
+    /// How it starts.
     pub init: Init,
     /// How PyTorch lays the same values out (checkpoints hold PyTorch's layout).
     pub layout: Layout,
@@ -92,9 +99,11 @@ pub fn convert_layouts(specs: &[ParamSpec], values: &mut NamedValues, to_pytorch
 }
 
 impl ParamSpec {
+    /// Number of elements.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
+    /// Whether it has no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -103,17 +112,26 @@ impl ParamSpec {
 /// Values by name, in the store's order: what checkpoints hold.
 pub type NamedValues = Vec<(String, Vec<usize>, Vec<f32>)>;
 
+/// A model's parameters, their gradients and Adam's moments, each in one buffer (so that one Adam
+/// dispatch updates them all), and the non-trainable state in another; by name, in PyTorch's
+/// layouts when saved or loaded.
 pub struct ParamStore<B: Backend> {
+    /// The specs, in the buffers' order.
     pub specs: Vec<ParamSpec>,
     /// Offset of each spec inside `params` (trainable) or `state` (not).
     offsets: Vec<usize>,
     /// Padded lengths of the trainable buffers and of the state buffer.
     len: usize,
     state_len: usize,
+    /// The trainable parameters.
     pub params: B::Tensor,
+    /// Their gradients, same layout.
     pub grads: B::Tensor,
+    /// Adam's first moments, same layout.
     pub m: B::Tensor,
+    /// Adam's second moments, same layout.
     pub v: B::Tensor,
+    /// The non-trainable state (batch norm's running statistics).
     pub state: B::Tensor,
 }
 
@@ -300,6 +318,7 @@ impl<B: Backend> ParamStore<B> {
         self.len
     }
 
+    /// Whether the store has no trainable values.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

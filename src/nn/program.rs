@@ -10,6 +10,8 @@ use crate::gpu::{Dispatch, Gpu, Readback, ready_now};
 use crate::nn::backend::{Buffer, Dynamic, Recorder};
 use crate::nn::run::Run;
 
+/// A recorded sequence of dispatches with named inputs and outputs, run as one compute pass and
+/// one submit per [`Program::run`]; made once from a [`Recorder`], run many times.
 pub struct Program<'g> {
     gpu: &'g Gpu,
     dispatches: Vec<Dispatch>,
@@ -79,6 +81,7 @@ impl<'g> Program<'g> {
         ready_now(self.run_and_read_async(run, name))
     }
 
+    /// [`Program::run_and_read`] without blocking (the browser's way).
     pub async fn run_and_read_async(&mut self, run: &Run, name: &str) -> Result<Vec<f32>> {
         let i = self.output(name)?;
         self.submit(run, Some(i))?;
@@ -91,6 +94,7 @@ impl<'g> Program<'g> {
         ready_now(self.read_async(name))
     }
 
+    /// [`Program::read`] without blocking (the browser's way).
     pub async fn read_async(&mut self, name: &str) -> Result<Vec<f32>> {
         self.finish()?;
         let readback = &self.outputs[self.output(name)?].1;

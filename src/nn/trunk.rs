@@ -20,11 +20,14 @@ const CHANNELS: [usize; 4] = [1, 32, 64, 128];
 /// 2048 features; the evaluation classifier).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrunkShape {
+    /// Padding of each convolution.
     pub padding: usize,
 }
 
 impl TrunkShape {
+    /// No padding: the article's discriminator.
     pub const VALID: TrunkShape = TrunkShape { padding: 0 };
+    /// Padding 1: the evaluation classifier.
     pub const PADDED: TrunkShape = TrunkShape { padding: 1 };
 
     /// The three convolutions' geometries for a batch.
@@ -43,11 +46,13 @@ impl TrunkShape {
         [g.out_height(), g.out_width(), CHANNELS[3]]
     }
 
+    /// Number of output features (512 for VALID, 2048 for PADDED).
     pub fn feature_count(self) -> usize {
         self.features().iter().product()
     }
 }
 
+/// The trunk's parameters under `prefix` (`{prefix}.0` ... ), in PyTorch's names.
 pub fn conv_trunk_specs(prefix: &str) -> Vec<ParamSpec> {
     let mut s = conv_specs(&format!("{prefix}.0"), 1, 32, 3);
     s.extend(conv_specs(&format!("{prefix}.2"), 32, 64, 3));
@@ -113,6 +118,7 @@ impl<B: Backend> ConvTrunk<B> {
         })
     }
 
+    /// Runs the three convolutions on the trunk's input, batch norm in `mode`.
     pub fn forward(&self, be: &mut B, mode: BnMode) -> Result<()> {
         // Kernels check element counts, so NHWC maps pass as their [rows, C] matrices.
         let none = Activation::Identity;
