@@ -653,7 +653,7 @@ fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
                 .lines()
                 .next()
                 .unwrap()
-                .ends_with(",fid,coverage,class_accuracy"),
+                .ends_with(",fid,coverage,top_digit,top_share,class_accuracy"),
         "{metrics}"
     );
     let accuracies: Vec<f64> = metrics
@@ -721,7 +721,7 @@ fn the_conditional_gan_resumes_exactly_and_samples_chosen_digits() {
             .lines()
             .next()
             .unwrap()
-            .ends_with(",fid,coverage"),
+            .ends_with(",fid,coverage,top_digit,top_share"),
         "{plain_metrics}"
     );
     let plain_ckpt = plain.join("checkpoint.safetensors");
@@ -1004,5 +1004,57 @@ fn plot_says_what_it_drew_and_draws_only_finite_values() {
             .read_info()
             .is_ok()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The red of metrics.png's marks, counted in a decoded RGB picture.
+fn mark_pixels(png_path: &Path) -> usize {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(std::fs::read(png_path).unwrap()))
+        .read_info()
+        .unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    pixels[..info.buffer_size()]
+        .chunks(3)
+        .filter(|p| p == &[214, 39, 40])
+        .count()
+}
+
+#[test]
+fn plot_says_and_marks_what_the_curves_show() {
+    let dir = temp_dir("diagnosis");
+    std::fs::create_dir_all(dir.join("samples")).unwrap();
+    let csv = dir.join("metrics.csv");
+    let d = dir.to_str().unwrap();
+    let header = "step,epoch,d_loss,g_loss,d_real,d_fake,fid,coverage,top_digit,top_share\n";
+    // Epoch 1 healthy; epoch 2: D(G(z)) 0.02 while G's loss rises, and digit 1 is 60% of the
+    // scored images; epoch 3: no better FID than epoch 1's for two epochs.
+    let rows = "50,1,0.6,1.0,0.6,0.4,,,,\n100,1,0.6,1.2,0.6,0.4,90,9,3,0.2\n\
+                150,2,0.1,3.0,0.9,0.02,,,,\n200,2,0.1,3.4,0.9,0.02,95,5,1,0.6\n\
+                250,3,0.6,1.0,0.6,0.4,,,,\n300,3,0.6,1.0,0.6,0.4,92,9,3,0.2\n";
+    std::fs::write(&csv, format!("{header}{rows}")).unwrap();
+    let o = run(&["plot", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    let findings: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with("diagnosis:"))
+        .collect();
+    assert_eq!(findings.len(), 3, "{said}");
+    assert!(findings[0].contains("epoch 2: the discriminator is winning: mean D(G(z)) 0.020"));
+    assert!(findings[1].contains("epoch 2: mode collapse: digit 1 is 60%"));
+    assert!(findings[2].contains("epoch 3: the generator has stalled: FID 92.0"));
+    let marked = mark_pixels(&dir.join("metrics.png"));
+    assert!(marked > 100, "{marked} mark pixels");
+
+    // The same curves without the failures: nothing said, nothing marked.
+    let rows = rows.replace(",0.02,", ",0.4,").replace(",0.6\n", ",0.2\n");
+    let rows = rows.replace("92,9", "80,9");
+    std::fs::write(&csv, format!("{header}{rows}")).unwrap();
+    let o = run(&["plot", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(!said.contains("diagnosis:"), "{said}");
+    assert_eq!(mark_pixels(&dir.join("metrics.png")), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod dcgan;
+pub mod diagnosis;
 pub mod generator;
 pub mod model;
 pub mod objective;

@@ -11,6 +11,7 @@ use crate::data::{Schedule, load_dataset};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluator, Report};
 use crate::gan::checkpoint::{CHECKPOINT, Resumed, RunMeta};
+use crate::gan::diagnosis;
 use crate::gan::generator::GeneratorKind;
 use crate::gan::objective::StepStats;
 use crate::gan::step::StepConfig;
@@ -341,7 +342,7 @@ impl<'g> EpochScorer<'g> {
 
 /// The columns of metrics.csv filled at an epoch's end, and their values in a report.
 fn score_columns(conditional: bool) -> Vec<&'static str> {
-    let mut columns = vec!["fid", "coverage"];
+    let mut columns = vec!["fid", "coverage", "top_digit", "top_share"];
     if conditional {
         columns.push("class_accuracy");
     }
@@ -349,7 +350,18 @@ fn score_columns(conditional: bool) -> Vec<&'static str> {
 }
 
 fn score_values(report: &Report) -> Vec<f64> {
-    let mut values = vec![report.fid, report.coverage as f64];
+    let (top_digit, top_share) = report
+        .shares
+        .iter()
+        .copied()
+        .enumerate()
+        .fold((0, 0.0), |best, s| if s.1 > best.1 { s } else { best });
+    let mut values = vec![
+        report.fid,
+        report.coverage as f64,
+        top_digit as f64,
+        top_share,
+    ];
     values.extend(report.class_accuracy);
     values
 }
@@ -660,6 +672,7 @@ impl RunOutputs {
         }
         let line = self.epoch_log.summary(epoch + 1, done, self.batch, score);
         say(&self.bar, line);
+        self.diagnose(epoch + 1);
         let samples = self.out.join("samples");
         image::write_grid(
             &samples.join(format!("epoch_{:03}.png", epoch + 1)),
@@ -672,6 +685,22 @@ impl RunOutputs {
         write_progress(&samples);
         self.epoch_log = EpochLog::new(done);
         Ok(())
+    }
+
+    /// One line for each failure shape the run's curves show at the end of `epoch` (1-based).
+    fn diagnose(&mut self, epoch: u64) {
+        let csv = self.out.join("metrics.csv");
+        match self
+            .metrics
+            .sync()
+            .and_then(|()| diagnosis::diagnose_file(&csv))
+        {
+            Ok(found) => found
+                .into_iter()
+                .filter(|f| f.epoch == epoch)
+                .for_each(|f| say(&self.bar, format!("  diagnosis: {}", f.text))),
+            Err(e) => say(&self.bar, format!("warning: no diagnosis this epoch: {e}")),
+        }
     }
 
     /// A run that stops mid-epoch (--max-steps) ends its animation with a final grid.
@@ -711,9 +740,8 @@ impl RunOutputs {
 
 /// OUT/metrics.png from OUT/metrics.csv; like progress.png, never a reason to fail a run.
 fn write_metrics_png(out: &Path) {
-    if let Err(e) =
-        crate::io::plot::write_metrics_png(&out.join("metrics.csv"), &out.join("metrics.png"))
-    {
+    let png = diagnosis::metrics_png(&out.join("metrics.csv"));
+    if let Err(e) = png.and_then(|png| crate::io::write_atomic(&out.join("metrics.png"), &png)) {
         eprintln!("warning: metrics.png not written: {e}");
     }
 }

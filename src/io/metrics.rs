@@ -81,3 +81,113 @@ impl Metrics {
             .map_err(|e| Error::file(&self.path, format!("cannot sync: {e}")))
     }
 }
+
+/// What a metrics.csv holds: the logged steps' figures, and each scored epoch's scores.
+pub struct MetricsLog {
+    /// The logged steps.
+    pub steps: Vec<f64>,
+    /// The 1-based epoch of each logged step.
+    pub epochs: Vec<f64>,
+    /// D's loss at each logged step.
+    pub d_loss: Vec<f64>,
+    /// G's loss at each logged step.
+    pub g_loss: Vec<f64>,
+    /// Mean D(x) over the real batch at each logged step.
+    pub d_real: Vec<f64>,
+    /// Mean D(G(z)) over the generated batch at each logged step.
+    pub d_fake: Vec<f64>,
+    /// Each epoch's end that was scored.
+    pub scores: Vec<EpochScore>,
+}
+
+/// One epoch's scores (its last row).
+pub struct EpochScore {
+    /// The 1-based epoch.
+    pub epoch: f64,
+    /// The step the epoch ended at.
+    pub step: f64,
+    /// FID of the generated images.
+    pub fid: f64,
+    /// Digits with at least 5% of the generated images.
+    pub coverage: f64,
+    /// The most frequent digit and its share (absent in files written before these columns).
+    pub top_digit: Option<(f64, f64)>,
+    /// Logged for class-conditional models only.
+    pub class_accuracy: Option<f64>,
+}
+
+/// Reads a metrics.csv (a missing score column is read as absent).
+pub fn read(csv: &Path) -> Result<MetricsLog> {
+    let text = std::fs::read_to_string(csv).map_err(|e| Error::file(csv, e.to_string()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| Error::file(csv, format!("no column '{name}'")))
+    };
+    let [step, epoch, d_loss, g_loss, d_real, d_fake, fid, coverage] = [
+        "step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "fid", "coverage",
+    ]
+    .map(col);
+    let (step, epoch, d_loss, g_loss) = (step?, epoch?, d_loss?, g_loss?);
+    let (d_real, d_fake, fid, coverage) = (d_real?, d_fake?, fid?, coverage?);
+    let accuracy = col("class_accuracy").ok();
+    let top = col("top_digit").ok().zip(col("top_share").ok());
+    let mut run = MetricsLog {
+        steps: Vec::new(),
+        epochs: Vec::new(),
+        d_loss: Vec::new(),
+        g_loss: Vec::new(),
+        d_real: Vec::new(),
+        d_fake: Vec::new(),
+        scores: Vec::new(),
+    };
+    for (i, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        let num = |c: usize| -> Result<Option<f64>> {
+            match cells.get(c).map(|s| s.trim()) {
+                None | Some("") => Ok(None),
+                Some(s) => s
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| Error::file(csv, format!("row {}: '{s}' is not a number", i + 2))),
+            }
+        };
+        let need = |c: usize| {
+            num(c)?.ok_or_else(|| Error::file(csv, format!("row {}: a value is missing", i + 2)))
+        };
+        run.steps.push(need(step)?);
+        run.epochs.push(need(epoch)?);
+        run.d_loss.push(need(d_loss)?);
+        run.g_loss.push(need(g_loss)?);
+        run.d_real.push(need(d_real)?);
+        run.d_fake.push(need(d_fake)?);
+        if let (Some(fid), Some(coverage)) = (num(fid)?, num(coverage)?) {
+            let top_digit = match top {
+                Some((d, s)) => num(d)?.zip(num(s)?),
+                None => None,
+            };
+            run.scores.push(EpochScore {
+                epoch: need(epoch)?,
+                step: need(step)?,
+                fid,
+                coverage,
+                top_digit,
+                class_accuracy: accuracy.map(num).transpose()?.flatten(),
+            });
+        }
+    }
+    Ok(run)
+}
+
+/// A moment marked on the curves: the step and epoch it was seen at, and a short label.
+pub struct Mark {
+    /// The step (x of the step panels).
+    pub step: f64,
+    /// The 1-based epoch (x of the epoch panel).
+    pub epoch: f64,
+    /// A word or two ("D wins").
+    pub label: String,
+}

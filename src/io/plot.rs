@@ -6,89 +6,56 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::error::{Error, Result};
+use crate::io::metrics::{Mark, read};
 use crate::io::write_atomic;
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const WIDTH: u32 = 960;
 const PANEL_HEIGHT: u32 = 300;
 
-/// The columns of metrics.csv a plot reads.
-struct Run {
-    steps: Vec<f64>,
-    d_loss: Vec<f64>,
-    g_loss: Vec<f64>,
-    d_real: Vec<f64>,
-    d_fake: Vec<f64>,
-    /// Each epoch's end that was scored.
-    scores: Vec<EpochScore>,
-}
+const MARK: RGBColor = RGBColor(214, 39, 40);
 
-struct EpochScore {
-    epoch: f64,
-    fid: f64,
-    coverage: f64,
-    /// Logged for class-conditional models only.
-    class_accuracy: Option<f64>,
-}
-
-fn read_run(csv: &Path) -> Result<Run> {
-    let text = std::fs::read_to_string(csv).map_err(|e| Error::file(csv, e.to_string()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| Error::file(csv, format!("no column '{name}'")))
-    };
-    let [step, epoch, d_loss, g_loss, d_real, d_fake, fid, coverage] = [
-        "step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "fid", "coverage",
-    ]
-    .map(col);
-    let (step, epoch, d_loss, g_loss) = (step?, epoch?, d_loss?, g_loss?);
-    let (d_real, d_fake, fid, coverage) = (d_real?, d_fake?, fid?, coverage?);
-    let accuracy = col("class_accuracy").ok();
-    let mut run = Run {
-        steps: Vec::new(),
-        d_loss: Vec::new(),
-        g_loss: Vec::new(),
-        d_real: Vec::new(),
-        d_fake: Vec::new(),
-        scores: Vec::new(),
-    };
-    for (i, line) in lines.enumerate() {
-        let cells: Vec<&str> = line.split(',').collect();
-        let num = |c: usize| -> Result<Option<f64>> {
-            match cells.get(c).map(|s| s.trim()) {
-                None | Some("") => Ok(None),
-                Some(s) => s
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| Error::file(csv, format!("row {}: '{s}' is not a number", i + 2))),
+/// A red dashed line across the panel at each mark's x, its label at the top; marks at one x
+/// share a line and their labels stack.
+fn draw_marks<'a, DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    marks: impl Iterator<Item = (f64, &'a str)>,
+    y: std::ops::Range<f64>,
+) -> Result<()> {
+    let mut stacked: Vec<(f64, usize)> = Vec::new();
+    for (x, label) in marks {
+        let row = match stacked.iter_mut().find(|(at, _)| *at == x) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                stacked.push((x, 0));
+                let line = vec![(x, y.start), (x, y.end)];
+                chart
+                    .draw_series(DashedLineSeries::new(line, 6, 4, MARK.stroke_width(1)))
+                    .map_err(drawing)?;
+                0
             }
         };
-        let need = |c: usize| {
-            num(c)?.ok_or_else(|| Error::file(csv, format!("row {}: a value is missing", i + 2)))
-        };
-        run.steps.push(need(step)?);
-        run.d_loss.push(need(d_loss)?);
-        run.g_loss.push(need(g_loss)?);
-        run.d_real.push(need(d_real)?);
-        run.d_fake.push(need(d_fake)?);
-        if let (Some(fid), Some(coverage)) = (num(fid)?, num(coverage)?) {
-            run.scores.push(EpochScore {
-                epoch: need(epoch)?,
-                fid,
-                coverage,
-                class_accuracy: accuracy.map(num).transpose()?.flatten(),
-            });
-        }
+        let offset = (4, 4 + 14 * row as i32);
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((x, y.end))
+                    + Text::new(
+                        label.to_string(),
+                        offset,
+                        ("sans-serif", 13).into_font().color(&MARK),
+                    ),
+            ))
+            .map_err(drawing)?;
     }
-    Ok(run)
+    Ok(())
 }
 
 fn register_font() {
@@ -154,14 +121,15 @@ fn not_drawn(values: &[&[f64]]) -> String {
     }
 }
 
-/// Draws the curves of `csv` (a metrics.csv) into `out` (a PNG), atomically.
-pub fn write_metrics_png(csv: &Path, out: &Path) -> Result<()> {
-    write_atomic(out, &metrics_png(csv)?)
+/// Draws the curves of `csv` (a metrics.csv) with `marks` into `out` (a PNG), atomically.
+pub fn write_metrics_png(csv: &Path, out: &Path, marks: &[Mark]) -> Result<()> {
+    write_atomic(out, &metrics_png(csv, marks)?)
 }
 
-/// The curves of `csv` (a metrics.csv) as PNG bytes.
-pub fn metrics_png(csv: &Path) -> Result<Vec<u8>> {
-    let run = read_run(csv)?;
+/// The curves of `csv` (a metrics.csv) as PNG bytes, each of `marks` a red dashed line with its
+/// label on every panel.
+pub fn metrics_png(csv: &Path, marks: &[Mark]) -> Result<Vec<u8>> {
+    let run = read(csv)?;
     if run.steps.is_empty() {
         return Err(Error::file(
             csv,
@@ -189,7 +157,7 @@ pub fn metrics_png(csv: &Path) -> Result<Vec<u8>> {
                 .margin(10)
                 .x_label_area_size(30)
                 .y_label_area_size(50)
-                .build_cartesian_2d(0.0..last_step, y)
+                .build_cartesian_2d(0.0..last_step, y.clone())
                 .map_err(drawing)?;
             chart
                 .configure_mesh()
@@ -219,6 +187,8 @@ pub fn metrics_png(csv: &Path) -> Result<Vec<u8>> {
                     });
                 }
             }
+            let at = marks.iter().map(|m| (m.step, m.label.as_str()));
+            draw_marks(&mut chart, at, y.clone())?;
             chart
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.8))
@@ -262,7 +232,7 @@ pub fn metrics_png(csv: &Path) -> Result<Vec<u8>> {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d(0.5..last_epoch + 0.5, fid_range)
+            .build_cartesian_2d(0.5..last_epoch + 0.5, fid_range.clone())
             .map_err(drawing)?;
         chart
             .configure_mesh()
@@ -286,6 +256,8 @@ pub fn metrics_png(csv: &Path) -> Result<Vec<u8>> {
                     + Text::new(label, (6, -16), ("sans-serif", 14))
             }))
             .map_err(drawing)?;
+        let at = marks.iter().map(|m| (m.epoch, m.label.as_str()));
+        draw_marks(&mut chart, at, fid_range)?;
         root.present().map_err(drawing)?;
     }
     let mut bytes = Vec::new();

@@ -1,0 +1,312 @@
+//! What a run's curves say, in words: the common ways a GAN fails, recognised from its own
+//! metrics.csv at each epoch's end. `train` prints a line for each finding of the epoch just
+//! ended; metrics.png marks every finding (`wgsl-gan plot` prints them too). A pure function of
+//! the file, so a run, its resumption and a later `plot` say the same.
+
+use std::path::Path;
+
+use crate::error::Result;
+use crate::io::metrics::{self, Mark, MetricsLog};
+
+/// Mean D(G(z)) over an epoch below this: the discriminator is sure every generated image is
+/// fake (if G's loss is rising too, it is winning).
+pub const D_WINS_BELOW: f64 = 0.05;
+/// Digits with at least 5% of the scored images: this many or fewer is mode collapse.
+pub const COLLAPSE_COVERAGE: f64 = 3.0;
+/// One digit above this share of the scored images is mode collapse.
+pub const COLLAPSE_SHARE: f64 = 0.5;
+/// Epochs without a better FID than the best before them: the generator has stalled.
+pub const STALLED_EPOCHS: usize = 2;
+
+/// A failure shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// D(G(z)) near 0 while G's loss rises.
+    DiscriminatorWins,
+    /// A few digits, or one, make up the generated images.
+    ModeCollapse,
+    /// FID no longer improves.
+    Stalled,
+}
+
+/// One finding: where it was seen and what it means.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// The 1-based epoch at whose end it was seen.
+    pub epoch: u64,
+    /// The step that epoch ended at.
+    pub step: f64,
+    /// Which failure shape.
+    pub kind: Kind,
+    /// One line: what is seen, and what it means.
+    pub text: String,
+}
+
+impl Finding {
+    /// Its mark on metrics.png.
+    pub fn mark(&self) -> Mark {
+        let label = match self.kind {
+            Kind::DiscriminatorWins => "D wins",
+            Kind::ModeCollapse => "collapse",
+            Kind::Stalled => "stalled",
+        };
+        Mark {
+            step: self.step,
+            epoch: self.epoch as f64,
+            label: label.to_string(),
+        }
+    }
+}
+
+/// One epoch's logged figures.
+struct Epoch {
+    number: u64,
+    last_step: f64,
+    g_loss: Vec<f64>,
+    d_fake: Vec<f64>,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// The logged rows grouped by epoch, in order.
+fn epochs(log: &MetricsLog) -> Vec<Epoch> {
+    let mut out: Vec<Epoch> = Vec::new();
+    for i in 0..log.steps.len() {
+        let number = log.epochs[i] as u64;
+        if out.last().is_none_or(|e| e.number != number) {
+            out.push(Epoch {
+                number,
+                last_step: log.steps[i],
+                g_loss: Vec::new(),
+                d_fake: Vec::new(),
+            });
+        }
+        let e = out.last_mut().expect("pushed above");
+        e.last_step = log.steps[i];
+        e.g_loss.push(log.g_loss[i]);
+        e.d_fake.push(log.d_fake[i]);
+    }
+    out
+}
+
+/// Every finding of the run, epoch by epoch (a last epoch cut short is judged on its rows).
+pub fn diagnose(log: &MetricsLog) -> Vec<Finding> {
+    let epochs = epochs(log);
+    let mut found = Vec::new();
+    for (i, e) in epochs.iter().enumerate() {
+        let at = |kind, text: String| Finding {
+            epoch: e.number,
+            step: e.last_step,
+            kind,
+            text: format!("epoch {}: {text}", e.number),
+        };
+        if let Some(text) = discriminator_wins(e, i.checked_sub(1).map(|p| &epochs[p])) {
+            found.push(at(Kind::DiscriminatorWins, text));
+        }
+        let scored: Vec<_> = log
+            .scores
+            .iter()
+            .filter(|s| s.epoch as u64 <= e.number)
+            .collect();
+        if let Some(s) = scored.last().filter(|s| s.epoch as u64 == e.number) {
+            if let Some(text) = mode_collapse(s.coverage, s.top_digit) {
+                found.push(at(Kind::ModeCollapse, text));
+            }
+            let fids: Vec<(f64, f64)> = scored.iter().map(|s| (s.epoch, s.fid)).collect();
+            if let Some(text) = stalled(&fids) {
+                found.push(at(Kind::Stalled, text));
+            }
+        }
+    }
+    found
+}
+
+/// D(G(z)) under the threshold for the epoch while G's loss rises: against the previous epoch's
+/// mean, or, for the first epoch, from its first half to its second.
+fn discriminator_wins(e: &Epoch, previous: Option<&Epoch>) -> Option<String> {
+    let fake = mean(&e.d_fake);
+    // NaN (no logged steps) is not a finding either.
+    if fake.is_nan() || fake >= D_WINS_BELOW {
+        return None;
+    }
+    let (from, to) = match previous {
+        Some(p) => (mean(&p.g_loss), mean(&e.g_loss)),
+        None if e.g_loss.len() >= 2 => {
+            let (a, b) = e.g_loss.split_at(e.g_loss.len() / 2);
+            (mean(a), mean(b))
+        }
+        None => return None,
+    };
+    (to > from).then(|| {
+        format!(
+            "the discriminator is winning: mean D(G(z)) {fake:.3} (under {D_WINS_BELOW}) while G's \
+             loss rose {from:.2} -> {to:.2}. D rejects every generated image so surely that G's \
+             gradient carries little; the article's model does this from its first epochs \
+             (README, \"Reading the curves\")"
+        )
+    })
+}
+
+/// Coverage of 3 digits or fewer, or one digit over half of the scored images.
+fn mode_collapse(coverage: f64, top: Option<(f64, f64)>) -> Option<String> {
+    let top = top.filter(|(_, share)| *share > COLLAPSE_SHARE);
+    if coverage > COLLAPSE_COVERAGE && top.is_none() {
+        return None;
+    }
+    let what = match top {
+        Some((digit, share)) => format!(
+            "digit {digit:.0} is {:.0}% of the scored images (coverage {coverage:.0}/10)",
+            100.0 * share
+        ),
+        None => format!("only {coverage:.0} of 10 digits have 5% of the scored images"),
+    };
+    Some(format!(
+        "mode collapse: {what}. G has found a few images D accepts and draws little else"
+    ))
+}
+
+/// The best FID is at least `STALLED_EPOCHS` scored epochs old.
+fn stalled(fids: &[(f64, f64)]) -> Option<String> {
+    let finite: Vec<(f64, f64)> = fids.iter().copied().filter(|f| f.1.is_finite()).collect();
+    if finite.len() <= STALLED_EPOCHS {
+        return None;
+    }
+    let (recent, before) = (
+        &finite[finite.len() - STALLED_EPOCHS..],
+        &finite[..finite.len() - STALLED_EPOCHS],
+    );
+    let best =
+        before
+            .iter()
+            .copied()
+            .fold((0.0, f64::INFINITY), |b, f| if f.1 < b.1 { f } else { b });
+    let now = finite[finite.len() - 1].1;
+    recent.iter().all(|f| f.1 >= best.1).then(|| {
+        format!(
+            "the generator has stalled: FID {now:.1}, no better than {:.1} at epoch {:.0} for \
+             {STALLED_EPOCHS} epochs. More epochs of this run are unlikely to help",
+            best.1, best.0
+        )
+    })
+}
+
+/// The findings of `csv` (a metrics.csv).
+pub fn diagnose_file(csv: &Path) -> Result<Vec<Finding>> {
+    Ok(diagnose(&metrics::read(csv)?))
+}
+
+/// metrics.png of `csv` with every finding marked.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn metrics_png(csv: &Path) -> Result<Vec<u8>> {
+    let marks: Vec<Mark> = diagnose_file(csv)?.iter().map(Finding::mark).collect();
+    crate::io::plot::metrics_png(csv, &marks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::metrics::EpochScore;
+
+    /// A log of one epoch per value of `g`, 4 logged steps each: G's loss and D(G(z)) per epoch
+    /// (flat within it), and (FID, coverage, digit 1's share) for the first `scores.len()`.
+    fn log(g: &[f64], fake: &[f64], scores: &[(f64, f64, f64)]) -> MetricsLog {
+        let mut m = MetricsLog {
+            steps: vec![],
+            epochs: vec![],
+            d_loss: vec![],
+            g_loss: vec![],
+            d_real: vec![],
+            d_fake: vec![],
+            scores: vec![],
+        };
+        for (e, (&g, &f)) in g.iter().zip(fake).enumerate() {
+            for s in 0..4 {
+                m.steps.push((e * 100 + (s + 1) * 25) as f64);
+                m.epochs.push(e as f64 + 1.0);
+                m.d_loss.push(0.1);
+                m.g_loss.push(g);
+                m.d_real.push(0.9);
+                m.d_fake.push(f);
+            }
+            if let Some(&(fid, coverage, share)) = scores.get(e) {
+                m.scores.push(EpochScore {
+                    epoch: e as f64 + 1.0,
+                    step: (e * 100 + 100) as f64,
+                    fid,
+                    coverage,
+                    top_digit: Some((1.0, share)),
+                    class_accuracy: None,
+                });
+            }
+        }
+        m
+    }
+
+    fn kinds(found: &[Finding]) -> Vec<(u64, Kind)> {
+        found.iter().map(|f| (f.epoch, f.kind)).collect()
+    }
+
+    #[test]
+    fn the_discriminator_wins_only_when_d_g_z_is_low_and_g_loss_rises() {
+        let s = [(90.0, 10.0, 0.12), (85.0, 10.0, 0.12), (80.0, 10.0, 0.12)];
+        // Low D(G(z)) and rising G loss from epoch 2 on.
+        let found = diagnose(&log(&[2.0, 3.0, 3.5], &[0.1, 0.03, 0.02], &s));
+        assert_eq!(
+            kinds(&found),
+            [(2, Kind::DiscriminatorWins), (3, Kind::DiscriminatorWins)]
+        );
+        assert!(found[0].text.contains("0.030") && found[0].text.contains("2.00 -> 3.00"));
+        // Low D(G(z)) but G's loss falling: not winning.
+        assert!(diagnose(&log(&[3.0, 2.0, 1.5], &[0.02; 3], &s)).is_empty());
+        // G's loss rising but D(G(z)) at 0.05 or above: not winning.
+        assert!(diagnose(&log(&[1.0, 2.0, 3.0], &[0.05; 3], &s)).is_empty());
+        // The first epoch compares its halves.
+        let mut first = log(&[1.0], &[0.01], &s);
+        first.g_loss = vec![1.0, 1.0, 2.0, 2.0];
+        assert_eq!(kinds(&diagnose(&first)), [(1, Kind::DiscriminatorWins)]);
+        first.g_loss.reverse();
+        assert!(diagnose(&first).is_empty());
+    }
+
+    #[test]
+    fn mode_collapse_is_three_digits_or_fewer_or_one_over_half() {
+        let g = [1.0, 1.0];
+        let fake = [0.3, 0.3];
+        let collapsed = diagnose(&log(&g, &fake, &[(80.0, 9.0, 0.2), (90.0, 3.0, 0.4)]));
+        assert_eq!(kinds(&collapsed), [(2, Kind::ModeCollapse)]);
+        assert!(
+            collapsed[0].text.contains("only 3 of 10"),
+            "{}",
+            collapsed[0].text
+        );
+        let one = diagnose(&log(&g, &fake, &[(80.0, 9.0, 0.51), (70.0, 9.0, 0.5)]));
+        assert_eq!(kinds(&one), [(1, Kind::ModeCollapse)]);
+        assert!(one[0].text.contains("digit 1 is 51%"), "{}", one[0].text);
+        assert!(diagnose(&log(&g, &fake, &[(80.0, 4.0, 0.5), (70.0, 10.0, 0.1)])).is_empty());
+    }
+
+    #[test]
+    fn the_generator_stalls_when_fid_has_not_improved_for_two_epochs() {
+        let g = [1.0; 5];
+        let fake = [0.3; 5];
+        let fid = |f: [f64; 5]| f.map(|f| (f, 10.0, 0.1));
+        let found = diagnose(&log(&g, &fake, &fid([100.0, 80.0, 85.0, 80.0, 90.0])));
+        assert_eq!(kinds(&found), [(4, Kind::Stalled), (5, Kind::Stalled)]);
+        assert!(found[0].text.contains("no better than 80.0 at epoch 2"));
+        assert!(diagnose(&log(&g, &fake, &fid([100.0, 80.0, 85.0, 79.0, 90.0]))).is_empty());
+        // Unscored epochs (--fid-samples 0) say nothing about FID.
+        assert!(diagnose(&log(&g, &fake, &[])).is_empty());
+    }
+
+    #[test]
+    fn each_finding_is_marked_at_its_epoch_end() {
+        let marks: Vec<Mark> = diagnose(&log(&[1.0, 3.0], &[0.3, 0.01], &[(80.0, 10.0, 0.1); 2]))
+            .iter()
+            .map(Finding::mark)
+            .collect();
+        assert_eq!((marks[0].step, marks[0].epoch), (200.0, 2.0));
+        assert_eq!(marks[0].label, "D wins");
+    }
+}
