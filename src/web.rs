@@ -11,12 +11,11 @@ use crate::data::{Schedule, idx};
 use crate::error::{Error, Result};
 use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
 use crate::gan::generator::GeneratorKind;
+use crate::gan::options::TrainOptions;
 use crate::gan::sample::{Digits, Request, generate_from_checkpoint};
-use crate::gan::step::StepConfig;
-use crate::gan::trainer::{GpuTrainer, Sampler, cycled_labels, generator_checksum, grid_seed};
+use crate::gan::trainer::{GpuTrainer, Sampler, generator_checksum, grid_seed};
 use crate::gpu::{Gpu, describe};
 use crate::io::checkpoint;
-use crate::spec::AdamSpec;
 
 fn js(e: Error) -> JsError {
     JsError::new(&e.to_string())
@@ -58,14 +57,15 @@ impl WebGan {
         images: Vec<u8>,
         labels: Vec<u8>,
     ) -> Result<WebGan> {
-        let model = match model {
-            "mlp" => GeneratorKind::Mlp,
-            "dcgan" => GeneratorKind::Dcgan,
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "unknown model '{model}' (mlp or dcgan)"
-                )));
-            }
+        let model = <GeneratorKind as clap::ValueEnum>::from_str(model, false)
+            .map_err(|_| Error::Invalid(format!("unknown model '{model}' (mlp or dcgan)")))?;
+        // The native run's options with the page's choices: the same defaults and range rules.
+        let opts = TrainOptions {
+            model,
+            conditional,
+            batch,
+            seed,
+            ..TrainOptions::defaults()
         };
         let (images_path, labels_path) = (
             Path::new("train-images-idx3-ubyte.gz"),
@@ -77,35 +77,17 @@ impl WebGan {
             labels_path,
             &idx::inflate_if_gzipped(labels_path, labels)?,
         )?;
-        // Batch norm needs two images per batch (see `train`).
-        if batch < 2 || batch > data.count {
-            return Err(Error::Invalid(format!(
-                "the batch size must be between 2 and {}, got {batch}",
-                data.count
-            )));
-        }
+        opts.validate_for(data.count)?;
         // The page keeps one run for its lifetime; the trainer borrows the device.
         let gpu: &'static Gpu = Box::leak(Box::new(Gpu::browser().await?));
-        let config = StepConfig {
-            conditional,
-            ..StepConfig::article(model, batch, seed)
-        };
+        let config = opts.step_config();
         let (images, labels) = (data.packed_images(), data.packed_labels());
         let mut trainer = GpuTrainer::new(gpu, config, &images, &labels, data.count)?;
         trainer.initialize()?;
         let store = &trainer.gan.g_store;
-        let labels = conditional.then(|| cycled_labels(64));
+        let labels = opts.sample_labels(64);
         let grid = Sampler::new(gpu, model, store, 64, grid_seed(seed), labels)?;
-        let meta = RunMeta {
-            model,
-            seed,
-            batch,
-            lr: AdamSpec::GAN.lr,
-            beta1: AdamSpec::GAN.beta1,
-            dataset_size: data.count,
-            data_digest: data.digest(),
-            conditional,
-        };
+        let meta = opts.run_meta(&data);
         Ok(WebGan {
             gpu,
             trainer,

@@ -177,11 +177,10 @@ fn stalled(fids: &[(f64, f64)]) -> Option<String> {
         &finite[finite.len() - STALLED_EPOCHS..],
         &finite[..finite.len() - STALLED_EPOCHS],
     );
-    let best =
-        before
-            .iter()
-            .copied()
-            .fold((0.0, f64::INFINITY), |b, f| if f.1 < b.1 { f } else { b });
+    let best = before
+        .iter()
+        .copied()
+        .fold((0.0, f64::INFINITY), |b, f| if f.1 < b.1 { f } else { b });
     let now = finite[finite.len() - 1].1;
     recent.iter().all(|f| f.1 >= best.1).then(|| {
         format!(

@@ -7,8 +7,7 @@ use crate::gan::model::{Generator, generator_input, generator_specs};
 use crate::nn::{Backend, BnMode, ParamSpec, ParamStore};
 
 /// Which generator a GAN uses (`--model mlp|dcgan`); the name is the checkpoint's `model`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum GeneratorKind {
     /// The article's MLP generator
     Mlp,

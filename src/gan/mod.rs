@@ -9,6 +9,7 @@ pub mod diagnosis;
 pub mod generator;
 pub mod model;
 pub mod objective;
+pub mod options;
 pub mod sample;
 pub mod step;
 #[cfg(not(target_arch = "wasm32"))]
