@@ -15,6 +15,9 @@ pub const D_WINS_BELOW: f64 = 0.05;
 pub const COLLAPSE_COVERAGE: f64 = 3.0;
 /// One digit above this share of the scored images is mode collapse.
 pub const COLLAPSE_SHARE: f64 = 0.5;
+/// Collapse is judged only on images that look like digits: at an FID above this (noise scores
+/// about 2,000) the classifier's shares mean little (at epoch 1 it calls noise one digit).
+pub const COLLAPSE_FID_UNDER: f64 = 1000.0;
 /// Epochs without a better FID than the best before them: the generator has stalled.
 pub const STALLED_EPOCHS: usize = 2;
 
@@ -111,7 +114,8 @@ pub fn diagnose(log: &MetricsLog) -> Vec<Finding> {
             .filter(|s| s.epoch as u64 <= e.number)
             .collect();
         if let Some(s) = scored.last().filter(|s| s.epoch as u64 == e.number) {
-            if let Some(text) = mode_collapse(s.coverage, s.top_digit) {
+            let digit_like = s.fid < COLLAPSE_FID_UNDER;
+            if let Some(text) = mode_collapse(s.coverage, s.top_digit).filter(|_| digit_like) {
                 found.push(at(Kind::ModeCollapse, text));
             }
             let fids: Vec<(f64, f64)> = scored.iter().map(|s| (s.epoch, s.fid)).collect();
@@ -284,6 +288,9 @@ mod tests {
         assert_eq!(kinds(&one), [(1, Kind::ModeCollapse)]);
         assert!(one[0].text.contains("digit 1 is 51%"), "{}", one[0].text);
         assert!(diagnose(&log(&g, &fake, &[(80.0, 4.0, 0.5), (70.0, 10.0, 0.1)])).is_empty());
+        // Noise (FID 1,000 or more) that the classifier calls one digit is not collapse.
+        let noise = diagnose(&log(&g, &fake, &[(1750.0, 1.0, 1.0), (1000.0, 2.0, 0.9)]));
+        assert!(noise.is_empty());
     }
 
     #[test]
