@@ -127,8 +127,9 @@ fn use_running(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(6) var<uniform> ap_p: Params;
 
 // Rows per invocation: the four per-channel loads are made once for them (on llvmpipe every
-// load is a loop over the lanes, so they cost as much as x's).
-const APPLY_ROWS: u32 = 8u;
+// load is a loop over the lanes, so they cost as much as x's). Set by the launcher, which sizes
+// the grid by it (src/gpu/ops.rs BN_APPLY_ROWS).
+override APPLY_ROWS: u32 = 8u;
 
 @compute @workgroup_size(256)
 fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -209,5 +210,91 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
             bw_dgamma[ch] = sums.y;
             bw_dbeta[ch] = sums.x;
         }
+    }
+}
+
+// ---- the same backward for CPU drivers, in two dispatches without workgroup memory or barriers
+// (a barrier is a coroutine switch on llvmpipe). backward_sums: one invocation per channel walks
+// its rows in order (deterministic, like stats_serial) and writes sum(dy) and sum(dy * xhat) into
+// sums[ch] and sums[c + ch] (and dgamma, dbeta per the flags); backward_dx: APPLY_ROWS rows of
+// one channel per invocation, like apply.
+@group(0) @binding(0) var<storage, read> bs_x: array<f32>;
+@group(0) @binding(1) var<storage, read> bs_mean: array<f32>;
+@group(0) @binding(2) var<storage, read> bs_invstd: array<f32>;
+@group(0) @binding(3) var<storage, read> bs_dy: array<f32>;
+@group(0) @binding(4) var<storage, read> bs_y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> bs_sums: array<f32>;
+@group(0) @binding(6) var<storage, read_write> bs_dgamma: array<f32>;
+@group(0) @binding(7) var<storage, read_write> bs_dbeta: array<f32>;
+@group(0) @binding(8) var<uniform> bs_p: Params;
+
+@compute @workgroup_size(8)
+fn backward_sums(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let n = bs_p.rows;
+    let c = bs_p.c;
+    let alpha = bs_p.alpha;
+    let flags = bs_p.flags;
+    let ch = (wg.x + wg.y * nwg.x) * 8u + li;
+    // Lanes past the last channel read it again and store nothing.
+    let read_ch = min(ch, c - 1u);
+    let mean = bs_mean[read_ch];
+    let invstd = bs_invstd[read_ch];
+    var s = vec2<f32>(0.0, 0.0);
+    for (var r = 0u; r < n; r++) {
+        let i = r * c + read_ch;
+        let dy = bs_dy[i] * derivative(bs_y[i], ACT_AFTER, alpha);
+        s += vec2<f32>(dy, dy * (bs_x[i] - mean) * invstd);
+    }
+    if (ch < c) {
+        bs_sums[ch] = s.x;
+        bs_sums[c + ch] = s.y;
+        if ((flags & 1u) != 0u) {
+            if ((flags & 2u) != 0u) {
+                bs_dgamma[ch] += s.y;
+                bs_dbeta[ch] += s.x;
+            } else {
+                bs_dgamma[ch] = s.y;
+                bs_dbeta[ch] = s.x;
+            }
+        }
+    }
+}
+
+@group(0) @binding(0) var<storage, read> bd_x: array<f32>;
+@group(0) @binding(1) var<storage, read> bd_mean: array<f32>;
+@group(0) @binding(2) var<storage, read> bd_invstd: array<f32>;
+@group(0) @binding(3) var<storage, read> bd_gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> bd_dy: array<f32>;
+@group(0) @binding(5) var<storage, read> bd_y: array<f32>;
+@group(0) @binding(6) var<storage, read> bd_sums: array<f32>;
+@group(0) @binding(7) var<storage, read_write> bd_dx: array<f32>;
+@group(0) @binding(8) var<uniform> bd_p: Params;
+
+@compute @workgroup_size(256)
+fn backward_dx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = flat_index(gid, nwg);
+    // Uniforms copied before the branch: read after it, each is a per-lane load on llvmpipe.
+    let c = bd_p.c;
+    let rows = bd_p.rows;
+    let alpha = bd_p.alpha;
+    let ch = idx % c;
+    let row0 = (idx / c) * APPLY_ROWS;
+    if (row0 >= rows) {
+        return;
+    }
+    let mean = bd_mean[ch];
+    let invstd = bd_invstd[ch];
+    let k = bd_gamma[ch] * invstd;
+    let inv_n = 1.0 / f32(rows);
+    let sum_dy = bd_sums[ch];
+    let sum_dy_xhat = bd_sums[c + ch];
+    for (var r = row0; r < min(row0 + APPLY_ROWS, rows); r++) {
+        let i = r * c + ch;
+        let x = bd_x[i];
+        let xhat = (x - mean) * invstd;
+        let dy = bd_dy[i] * derivative(bd_y[i], ACT_AFTER, alpha);
+        let dx = k * (dy - sum_dy * inv_n - xhat * sum_dy_xhat * inv_n);
+        bd_dx[i] = dx * derivative(x, ACT_BEFORE, alpha);
     }
 }

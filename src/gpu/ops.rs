@@ -632,6 +632,10 @@ pub fn batch_norm_use_running(
     )
 }
 
+/// Rows of one channel each invocation of the batch-norm apply and dx kernels handles (their
+/// `APPLY_ROWS`).
+const BN_APPLY_ROWS: usize = 8;
+
 /// y [rows.., C] = act(gamma * (x - mean) * invstd + beta).
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_apply(
@@ -652,7 +656,10 @@ pub fn batch_norm_apply(
     let key = PipelineKey {
         shader: Shader::BatchNorm,
         entry: "apply",
-        constants: vec![("ACT_AFTER", act.code())],
+        constants: vec![
+            ("ACT_AFTER", act.code()),
+            ("APPLY_ROWS", BN_APPLY_ROWS as u32),
+        ],
     };
     gpu.dispatch(
         key,
@@ -665,7 +672,7 @@ pub fn batch_norm_apply(
             y.binding(),
         ],
         &bn_params(rows, c, 0, 0.0, 0.0, act),
-        gpu.grid(rows * c),
+        gpu.grid(rows.div_ceil(BN_APPLY_ROWS) * c),
     )
 }
 
@@ -708,21 +715,55 @@ pub fn batch_norm_backward(
         ParamGrads::Write => 1,
         ParamGrads::Accumulate => 3,
     };
-    // One workgroup per channel on every adapter. A serial variant for CPU drivers (one lane per
-    // channel) was about 10 ms per step faster on lavapipe, but a resumed run did not repeat an
-    // uninterrupted one exactly with it (the first steps after a start differed in the last
-    // bits); the cause was not found, so it was removed.
-    let (entry, grid) = ("backward", gpu.grid_of_groups(c));
-    let key = PipelineKey {
+    let key = |entry, rows_each: usize| PipelineKey {
         shader: Shader::BatchNorm,
         entry,
         constants: vec![
             ("ACT_AFTER", act_after.code()),
             ("ACT_BEFORE", before.code()),
+            ("APPLY_ROWS", rows_each as u32),
         ],
     };
+    let params = [u(rows), u(c), flags, 0, 0, f(alpha)];
+    if gpu.style == KernelStyle::Cpu {
+        // Two barrier-free dispatches: per-channel sums in row order, then dx row-parallel.
+        let sums = Tensor::zeros(gpu, &[2, c])?;
+        let reduce = gpu.dispatch(
+            key("backward_sums", BN_APPLY_ROWS),
+            &[
+                x.binding(),
+                mean.binding(),
+                invstd.binding(),
+                dy.binding(),
+                y.binding(),
+                sums.binding(),
+                dgamma.binding(),
+                dbeta.binding(),
+            ],
+            &params,
+            gpu.grid_of_groups(c.div_ceil(8)),
+        )?;
+        let dx = gpu.dispatch(
+            key("backward_dx", BN_APPLY_ROWS),
+            &[
+                x.binding(),
+                mean.binding(),
+                invstd.binding(),
+                gamma.binding(),
+                dy.binding(),
+                y.binding(),
+                sums.binding(),
+                dx.binding(),
+            ],
+            &params,
+            gpu.grid(rows.div_ceil(BN_APPLY_ROWS) * c),
+        )?;
+        let mut d = reduce.then(dx);
+        d.name = "batch_norm_backward";
+        return Ok(d);
+    }
     gpu.dispatch(
-        key,
+        key("backward", BN_APPLY_ROWS),
         &[
             x.binding(),
             mean.binding(),
@@ -734,8 +775,8 @@ pub fn batch_norm_backward(
             dbeta.binding(),
             y.binding(),
         ],
-        &[u(rows), u(c), flags, 0, 0, f(alpha)],
-        grid,
+        &params,
+        gpu.grid_of_groups(c),
     )
 }
 

@@ -25,6 +25,7 @@ const MARK: RGBColor = RGBColor(214, 39, 40);
 fn draw_marks<'a, DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     marks: impl Iterator<Item = (f64, &'a str)>,
+    xs: std::ops::Range<f64>,
     y: std::ops::Range<f64>,
 ) -> Result<()> {
     let mut stacked: Vec<(f64, usize)> = Vec::new();
@@ -43,7 +44,14 @@ fn draw_marks<'a, DB: DrawingBackend>(
                 0
             }
         };
-        let offset = (4, 4 + 14 * row as i32);
+        // Labels go right of their line, or left of it near the right edge.
+        let width = 7 * label.len() as i32;
+        let dx = if x > xs.start + 0.85 * (xs.end - xs.start) {
+            -width - 4
+        } else {
+            4
+        };
+        let offset = (dx, 4 + 14 * row as i32);
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((x, y.end))
@@ -188,7 +196,7 @@ pub fn metrics_png(csv: &Path, marks: &[Mark]) -> Result<Vec<u8>> {
                 }
             }
             let at = marks.iter().map(|m| (m.step, m.label.as_str()));
-            draw_marks(&mut chart, at, y.clone())?;
+            draw_marks(&mut chart, at, 0.0..last_step, y.clone())?;
             chart
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.8))
@@ -257,7 +265,7 @@ pub fn metrics_png(csv: &Path, marks: &[Mark]) -> Result<Vec<u8>> {
             }))
             .map_err(drawing)?;
         let at = marks.iter().map(|m| (m.epoch, m.label.as_str()));
-        draw_marks(&mut chart, at, fid_range)?;
+        draw_marks(&mut chart, at, 0.5..last_epoch + 0.5, fid_range)?;
         root.present().map_err(drawing)?;
     }
     let mut bytes = Vec::new();
