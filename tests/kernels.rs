@@ -274,6 +274,12 @@ fn geoms() -> Vec<ConvGeom> {
         g(1, 13, 11, 5, 3, 2, 0),
         g(2, 7, 7, 64, 3, 2, 1),
         g(1, 9, 9, 2, 4, 2, 1),
+        // Single-channel inputs (the first layer's case): the article's, with 8 outputs in the
+        // convolution test, and one with padding, stride 3 and K = 5.
+        g(3, 28, 28, 1, 3, 2, 0),
+        g(1, 6, 6, 4, 2, 2, 0),
+        g(2, 5, 5, 1, 3, 1, 1),
+        g(2, 10, 9, 1, 5, 3, 2),
     ]
 }
 
