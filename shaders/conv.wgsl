@@ -24,6 +24,14 @@ struct Params {
 override KERNEL: u32 = 3u;
 override STRIDE: u32 = 1u;
 override PAD: u32 = 0u;
+// The image's and the output's sides and the channels, constants for the same reason: the index
+// arithmetic divides by them (a few divisions per element otherwise dominate im2col on llvmpipe).
+// The batch stays a runtime value (Params.b), so every batch size shares these pipelines.
+override IN_H: u32 = 1u;
+override IN_W: u32 = 1u;
+override IN_C: u32 = 1u;
+override OUT_H: u32 = 1u;
+override OUT_W: u32 = 1u;
 // col2im: dx *= ACT'(y), the derivative of the activation whose output y this input was (a
 // constant, so that without one y is never read).
 override ACT: u32 = 0u;
@@ -43,11 +51,11 @@ fn divmod_index(a: u32, b: u32) -> vec2<u32> {
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
     // Uniforms copied before any branch: read later, each is a per-lane load on llvmpipe.
-    let h = p.h;
-    let w = p.w;
-    let c = p.c;
-    let oh = p.oh;
-    let ow = p.ow;
+    let h = IN_H;
+    let w = IN_W;
+    let c = IN_C;
+    let oh = OUT_H;
+    let ow = OUT_W;
     if (idx >= p.total) {
         return;
     }
@@ -93,11 +101,11 @@ override DCOLS_TEXTURE: bool = false;
 fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
     // Uniforms copied before any branch: read later, each is a per-lane load on llvmpipe.
-    let h = c2_p.h;
-    let w = c2_p.w;
-    let c = c2_p.c;
-    let oh = c2_p.oh;
-    let ow = c2_p.ow;
+    let h = IN_H;
+    let w = IN_W;
+    let c = IN_C;
+    let oh = OUT_H;
+    let ow = OUT_W;
     let alpha = c2_p.alpha;
     // Channels per pixel, or groups of four channels.
     let groups = select(c, c / 4u, DCOLS_TEXTURE);
@@ -150,6 +158,8 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 // COLS_MAJOR false: X = cols^T [C*K*K, B*OH*OW] (the forward's op(A): four windows per texel);
 // COLS_MAJOR true: X = cols [B*OH*OW, C*K*K] (the weight gradient's op(B): four columns).
 override COLS_MAJOR: bool = false;
+// The packed texture's width in texels (a constant: idx is divided by it).
+override TEX_W: u32 = 1u;
 
 @group(0) @binding(0) var<storage, read> ip_x: array<f32>;
 @group(0) @binding(1) var ip_packed: texture_storage_2d<rgba32float, write>;
@@ -165,9 +175,9 @@ struct Window {
 }
 
 fn window(r: u32, g: Params) -> Window {
-    let rows = g.b * g.oh * g.ow;
-    let t = divmod_index(min(r, rows - 1u), g.ow);
-    let u = divmod_index(t.x, g.oh);
+    let rows = g.b * OUT_H * OUT_W;
+    let t = divmod_index(min(r, rows - 1u), OUT_W);
+    let u = divmod_index(t.x, OUT_H);
     return Window(u.x, i32(u.y * STRIDE) - i32(PAD), i32(t.y * STRIDE) - i32(PAD), r < rows);
 }
 
@@ -175,22 +185,22 @@ fn window(r: u32, g: Params) -> Window {
 // itself is clamped into x, so no branch holds it.
 fn cols_at(win: Window, j: u32, g: Params) -> f32 {
     let area = KERNEL * KERNEL;
-    let jj = min(j, g.c * area - 1u);
+    let jj = min(j, IN_C * area - 1u);
     let ci = jj / area;
     let tap = jj % area;
     let iy = win.y0 + i32(tap / KERNEL);
     let ix = win.x0 + i32(tap % KERNEL);
-    let inside = iy >= 0 && iy < i32(g.h) && ix >= 0 && ix < i32(g.w) && win.live && j < g.c * area;
-    let sy = u32(clamp(iy, 0, i32(g.h) - 1));
-    let sx = u32(clamp(ix, 0, i32(g.w) - 1));
-    return select(0.0, ip_x[((win.bi * g.h + sy) * g.w + sx) * g.c + ci], inside);
+    let inside = iy >= 0 && iy < i32(IN_H) && ix >= 0 && ix < i32(IN_W) && win.live && j < IN_C * area;
+    let sy = u32(clamp(iy, 0, i32(IN_H) - 1));
+    let sx = u32(clamp(ix, 0, i32(IN_W) - 1));
+    return select(0.0, ip_x[((win.bi * IN_H + sy) * IN_W + sx) * IN_C + ci], inside);
 }
 
 @compute @workgroup_size(256)
 fn im2col_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
     let g = ip_p;
-    let at = divmod_index(idx, textureDimensions(ip_packed).x);
+    let at = divmod_index(idx, TEX_W);
     let x = at.y;
     let kk = at.x;
     var v: vec4<f32>;

@@ -327,6 +327,11 @@ fn conv_key(entry: &'static str, g: &ConvGeom, act: Activation) -> PipelineKey {
             ("KERNEL", u(g.kernel)),
             ("STRIDE", u(g.stride)),
             ("PAD", u(g.padding)),
+            ("IN_H", u(g.height)),
+            ("IN_W", u(g.width)),
+            ("IN_C", u(g.channels)),
+            ("OUT_H", u(g.out_height())),
+            ("OUT_W", u(g.out_width())),
             ("ACT", act.code()),
         ],
     }
@@ -439,6 +444,8 @@ fn im2col_packed(
     let texels = k * j.div_ceil(4);
     let mut key = conv_key("im2col_packed", &geom, Activation::Identity);
     key.constants.push(("COLS_MAJOR", u32::from(cols_major)));
+    // The texture's width (texture_of_rows), which the kernel divides by.
+    key.constants.push(("TEX_W", u(j.div_ceil(4))));
     let fill = gpu.dispatch(
         key,
         &[x.binding(), wgpu::BindingResource::TextureView(&view)],
