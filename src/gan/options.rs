@@ -14,8 +14,8 @@ use crate::io::assets::default_path;
 use crate::spec::AdamSpec;
 
 /// The training options, declared once: the `train` command's flags (clap derives them from
-/// these fields, with their defaults and help), and what [`train`] takes. Ranges are checked by
-/// [`TrainOptions::validate`], whose errors name the flag.
+/// these fields, with their defaults and help), and what [`train`](crate::gan::train::train)
+/// takes. Ranges are checked by [`TrainOptions::validate`], whose errors name the flag.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct TrainOptions {
     #[arg(long, value_enum, default_value = "mlp")]
