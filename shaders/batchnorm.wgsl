@@ -173,6 +173,15 @@ fn bw_dy_at(i: u32, alpha: f32) -> f32 {
     return bw_dy[i] * derivative(bw_y[i], ACT_AFTER, alpha);
 }
 
+// dx of one element from its x and dy (already through ACT_AFTER) and its channel's statistics
+// and sums (sum(dy), sum(dy * xhat)); k = gamma * invstd. Shared by both backward variants.
+fn bn_dx(x: f32, dy: f32, mean: f32, invstd: f32, k: f32, sums: vec2<f32>, inv_n: f32,
+         alpha: f32) -> f32 {
+    let xhat = (x - mean) * invstd;
+    let dx = k * (dy - sums.x * inv_n - xhat * sums.y * inv_n);
+    return dx * derivative(x, ACT_BEFORE, alpha);
+}
+
 @compute @workgroup_size(256)
 fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
@@ -197,10 +206,7 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     let inv_n = 1.0 / f32(n);
     for (var r = li; r < n; r += 256u) {
         let i = r * c + ch;
-        let x = bw_x[i];
-        let xhat = (x - mean) * invstd;
-        let dx = k * (bw_dy_at(i, alpha) - sums.x * inv_n - xhat * sums.y * inv_n);
-        bw_dx[i] = dx * derivative(x, ACT_BEFORE, alpha);
+        bw_dx[i] = bn_dx(bw_x[i], bw_dy_at(i, alpha), mean, invstd, k, sums, inv_n, alpha);
     }
     if (li == 0u && (bw_p.flags & 1u) != 0u) {
         if ((bw_p.flags & 2u) != 0u) {
@@ -287,14 +293,10 @@ fn backward_dx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let invstd = bd_invstd[ch];
     let k = bd_gamma[ch] * invstd;
     let inv_n = 1.0 / f32(rows);
-    let sum_dy = bd_sums[ch];
-    let sum_dy_xhat = bd_sums[c + ch];
+    let sums = vec2<f32>(bd_sums[ch], bd_sums[c + ch]);
     for (var r = row0; r < min(row0 + APPLY_ROWS, rows); r++) {
         let i = r * c + ch;
-        let x = bd_x[i];
-        let xhat = (x - mean) * invstd;
         let dy = bd_dy[i] * derivative(bd_y[i], ACT_AFTER, alpha);
-        let dx = k * (dy - sum_dy * inv_n - xhat * sum_dy_xhat * inv_n);
-        bd_dx[i] = dx * derivative(x, ACT_BEFORE, alpha);
+        bd_dx[i] = bn_dx(bd_x[i], dy, mean, invstd, k, sums, inv_n, alpha);
     }
 }

@@ -363,7 +363,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             // Both pictures are drawn before either is written: a bad metrics.csv changes nothing.
             let csv = out.join("metrics.csv");
-            let metrics = wgsl_gan::gan::diagnosis::metrics_png(&csv)?;
+            let (metrics, findings) = wgsl_gan::gan::diagnosis::curves(&csv)?;
             let progress = samples.join("progress.png");
             match wgsl_gan::io::image::write_progress(&samples)? {
                 0 => println!(
@@ -376,7 +376,7 @@ fn run(cli: Cli) -> Result<()> {
             wgsl_gan::io::write_atomic(&out.join("metrics.png"), &metrics)?;
             println!("wrote {}", out.join("metrics.png").display());
             // The failure shapes the curves show, as train said them at each epoch's end.
-            for finding in wgsl_gan::gan::diagnosis::diagnose_file(&csv)? {
+            for finding in findings {
                 println!("diagnosis: {}", finding.text);
             }
             Ok(())

@@ -200,11 +200,13 @@ pub fn diagnose_file(csv: &Path) -> Result<Vec<Finding>> {
     Ok(diagnose(&metrics::read(csv)?))
 }
 
-/// metrics.png of `csv` with every finding marked.
+/// metrics.png of `csv` with every finding marked, and the findings: one read of the file.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn metrics_png(csv: &Path) -> Result<Vec<u8>> {
-    let marks: Vec<Mark> = diagnose_file(csv)?.iter().map(Finding::mark).collect();
-    crate::io::plot::metrics_png(csv, &marks)
+pub fn curves(csv: &Path) -> Result<(Vec<u8>, Vec<Finding>)> {
+    let log = metrics::read(csv)?;
+    let found = diagnose(&log);
+    let marks: Vec<Mark> = found.iter().map(Finding::mark).collect();
+    Ok((crate::io::plot::metrics_png(&log, csv, &marks)?, found))
 }
 
 #[cfg(test)]

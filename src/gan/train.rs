@@ -508,8 +508,9 @@ impl RunOutputs {
 
 /// OUT/metrics.png from OUT/metrics.csv; like progress.png, never a reason to fail a run.
 fn write_metrics_png(out: &Path) {
-    let png = diagnosis::metrics_png(&out.join("metrics.csv"));
-    if let Err(e) = png.and_then(|png| crate::io::write_atomic(&out.join("metrics.png"), &png)) {
+    let png = diagnosis::curves(&out.join("metrics.csv"));
+    if let Err(e) = png.and_then(|(png, _)| crate::io::write_atomic(&out.join("metrics.png"), &png))
+    {
         eprintln!("warning: metrics.png not written: {e}");
     }
 }

@@ -11,8 +11,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::error::{Error, Result};
-use crate::io::metrics::{Mark, read};
-use crate::io::write_atomic;
+use crate::io::metrics::{Mark, MetricsLog};
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const WIDTH: u32 = 960;
@@ -129,15 +128,9 @@ fn not_drawn(values: &[&[f64]]) -> String {
     }
 }
 
-/// Draws the curves of `csv` (a metrics.csv) with `marks` into `out` (a PNG), atomically.
-pub fn write_metrics_png(csv: &Path, out: &Path, marks: &[Mark]) -> Result<()> {
-    write_atomic(out, &metrics_png(csv, marks)?)
-}
-
-/// The curves of `csv` (a metrics.csv) as PNG bytes, each of `marks` a red dashed line with its
-/// label on every panel.
-pub fn metrics_png(csv: &Path, marks: &[Mark]) -> Result<Vec<u8>> {
-    let run = read(csv)?;
+/// The curves of `run` (read from `csv`, named in errors) as PNG bytes, each of `marks` a red
+/// dashed line with its label on every panel.
+pub fn metrics_png(run: &MetricsLog, csv: &Path, marks: &[Mark]) -> Result<Vec<u8>> {
     if run.steps.is_empty() {
         return Err(Error::file(
             csv,
