@@ -35,3 +35,31 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let v_hat = vi / p.bias_correction2;
     params[i] -= p.lr * m_hat / (sqrt(v_hat) + p.eps);
 }
+
+// ---- an exponential moving average of a network: its parameters and its state (batch-norm
+// running statistics) in one dispatch; index i < n_params is a parameter, the rest are state.
+// avg = decay * avg + (1 - decay) * value
+struct EmaParams {
+    n_params: u32,
+    n_state: u32,
+    decay: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> avg_params: array<f32>;
+@group(0) @binding(1) var<storage, read> ema_params: array<f32>;
+@group(0) @binding(2) var<storage, read_write> avg_state: array<f32>;
+@group(0) @binding(3) var<storage, read> ema_state: array<f32>;
+@group(0) @binding(4) var<uniform> e: EmaParams;
+
+@compute @workgroup_size(256)
+fn ema(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    let keep = e.decay;
+    if (i < e.n_params) {
+        avg_params[i] = keep * avg_params[i] + (1.0 - keep) * ema_params[i];
+    } else if (i - e.n_params < e.n_state) {
+        let j = i - e.n_params;
+        avg_state[j] = keep * avg_state[j] + (1.0 - keep) * ema_state[j];
+    }
+}

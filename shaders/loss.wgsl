@@ -41,6 +41,50 @@ fn bce_with_logits(@builtin(local_invocation_index) li: u32) {
     }
 }
 
+// ---- hinge loss on the logits against a sign t (+1: real, -1: fake), one workgroup, same
+// statistics layout as the cross-entropy above (loss, then mean sigmoid(x): a monotone view of the
+// logit on the same scale as D(x) there).
+// margin = 1 (the discriminator's terms): loss = mean(max(0, 1 - t * x)), grad = -t [t x < 1] * scale / n
+// margin = 0 (the generator's term):      loss = mean(-t * x),            grad = -t * scale / n
+struct HingeParams {
+    n: u32,
+    slot: u32,
+    sign: f32,
+    scale: f32,
+    margin: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> h_logits: array<f32>;
+@group(0) @binding(1) var<storage, read_write> h_grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> h_stats: array<f32>;
+@group(0) @binding(3) var<uniform> h_p: HingeParams;
+
+@compute @workgroup_size(256)
+fn hinge(@builtin(local_invocation_index) li: u32) {
+    var acc = vec2<f32>(0.0, 0.0);
+    let t = h_p.sign;
+    let step = h_p.scale / f32(h_p.n);
+    for (var i = li; i < h_p.n; i += 256u) {
+        let x = h_logits[i];
+        var loss = -t * x;
+        var g = -t * step;
+        if (h_p.margin != 0u) {
+            loss = max(0.0, 1.0 - t * x);
+            g = select(0.0, g, t * x < 1.0);
+        }
+        acc += vec2<f32>(loss, sigmoid(x));
+        h_grad[i] = g;
+    }
+    let total = tree_sum(li, acc);
+    if (li == 0u) {
+        h_stats[h_p.slot] = total.x / f32(h_p.n);
+        h_stats[h_p.slot + 1u] = total.y / f32(h_p.n);
+    }
+}
+
 // ---- softmax cross-entropy over C classes, per row of logits [B, C], class indices as f32 [B].
 // grad = (softmax - onehot) * scale / B; stats[slot] = mean loss, stats[slot + 1] = accuracy
 // (share of rows whose largest logit is the label's; ties go to the lowest class).

@@ -95,6 +95,10 @@ enum Command {
         /// Print the scores as one JSON object
         #[arg(long)]
         json: bool,
+        /// Draw with the generator's own weights even when the checkpoint holds their moving
+        /// average (`train --ema`), which is used by default
+        #[arg(long)]
+        no_ema: bool,
     },
     /// Redraw a run folder's pictures: OUT/samples/progress.png (the animated grids) and
     /// OUT/metrics.png (losses, D's beliefs, FID per epoch)
@@ -136,6 +140,10 @@ enum Command {
         /// digit [default: 0..9 in turn]
         #[arg(long, value_parser = parse_digits)]
         digit: Option<Digits>,
+        /// Draw with the generator's own weights even when the checkpoint holds their moving
+        /// average (`train --ema`), which is used by default
+        #[arg(long)]
+        no_ema: bool,
     },
 }
 
@@ -311,6 +319,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             classifier,
             json,
+            no_ema,
         } => {
             if let Some(count) = count {
                 wgsl_gan::error::check_range("--count", count, 2, MAX_IMAGES)?;
@@ -325,7 +334,12 @@ fn run(cli: Cli) -> Result<()> {
                     if is_conditional(&wgsl_gan::io::checkpoint::load(&c)?) {
                         requested = Some(Digits::Cycled.labels(count));
                     }
-                    wgsl_gan::gan::sample::generate(&gpu, &c, count, seed)?
+                    let generated =
+                        wgsl_gan::gan::sample::generate(&gpu, &c, count, seed, !no_ema)?;
+                    if generated.averaged {
+                        eprintln!("{}", wgsl_gan::gan::sample::averaged_note(&c));
+                    }
+                    generated.images
                 }
                 (None, Some(i)) => {
                     let (in_file, images) =
@@ -392,6 +406,7 @@ fn run(cli: Cli) -> Result<()> {
             noise,
             noise_out,
             digit,
+            no_ema,
         } => {
             let gpu = Gpu::new(adapter)?;
             let files = wgsl_gan::gan::sample::SampleFiles {
@@ -402,6 +417,7 @@ fn run(cli: Cli) -> Result<()> {
                 npy: npy.as_deref(),
                 interpolate,
                 digits: digit,
+                ema: !no_ema,
             };
             wgsl_gan::gan::sample::sample(&gpu, &checkpoint, count, seed, &files)
         }

@@ -411,6 +411,37 @@ pub fn bce_dims(logits: &[usize], grad: &[usize], stats_len: usize, slot: usize)
     Ok(n)
 }
 
+/// The hinge loss's logits count; its sign must be +1 or -1.
+pub fn hinge_dims(
+    logits: &[usize],
+    grad: &[usize],
+    stats_len: usize,
+    slot: usize,
+    sign: f32,
+) -> Result<usize> {
+    ensure(sign == 1.0 || sign == -1.0, || {
+        format!("hinge sign {sign}, expected +1 (real) or -1 (fake)")
+    })?;
+    bce_dims(logits, grad, stats_len, slot)
+}
+
+/// The element counts (parameters, state) of a moving average over a network; the decay in
+/// [0, 1].
+pub fn ema_dims(
+    avg_params: &[usize],
+    params: &[usize],
+    avg_state: &[usize],
+    state: &[usize],
+    decay: f32,
+) -> Result<(usize, usize)> {
+    ensure((0.0..=1.0).contains(&decay), || {
+        format!("moving-average decay {decay} outside [0, 1]")
+    })?;
+    let n = same_len("moving average of parameters", avg_params, params)?;
+    let ns = same_len("moving average of state", avg_state, state)?;
+    Ok((n, ns))
+}
+
 /// Sums of x [rows, cols] over its rows (`over_rows`, into `[cols]`) or its columns (into `[rows]`).
 pub fn sum_dims(x: &[usize], out: &[usize], over_rows: bool) -> Result<(usize, usize)> {
     let (rows, cols) = matrix_dims(x)?;

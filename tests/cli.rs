@@ -83,6 +83,147 @@ fn resume_is_exact_on_mnist_at_a_small_batch() {
     assert_same_tensors(&ca, &cb, "after resume on MNIST");
 }
 
+/// `train --ema --label-smoothing --lr-d --lr-g` and `--loss hinge`: exact resume with the
+/// moving average in the checkpoint (`generator_ema.*`), `sample` drawing with it unless
+/// `--no-ema`, and the refusals that keep a run what it was.
+#[test]
+fn the_remedies_resume_exactly_and_sample_uses_the_moving_average() {
+    let dir = temp_dir("remedies");
+    let data = training_set(&dir, 96); // 6 steps per epoch at batch 16
+    let runs: [&[&str]; 2] = [
+        &[
+            "--ema",
+            "0.9",
+            "--label-smoothing",
+            "0.1",
+            "--lr-d",
+            "1e-4",
+            "--lr-g",
+            "3e-4",
+        ],
+        &["--loss", "hinge", "--model", "dcgan", "--ema", "0.5"],
+    ];
+    for (i, options) in runs.into_iter().enumerate() {
+        let (a, b) = (dir.join(format!("a{i}")), dir.join(format!("b{i}")));
+        let o = train(&data, &a, &[options, &["--epochs", "2"]].concat());
+        if i == 1 {
+            assert!(
+                stderr(&o).contains("D loss, G loss: hinge loss"),
+                "{}",
+                stderr(&o)
+            );
+        }
+        train(
+            &data,
+            &b,
+            &[options, &["--epochs", "2", "--max-steps", "4"]].concat(),
+        );
+        train(
+            &data,
+            &b,
+            &[options, &["--epochs", "2", "--resume"]].concat(),
+        );
+        let ca = checkpoint::load(&a.join("checkpoint.safetensors")).unwrap();
+        let cb = checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
+        assert_same_tensors(&ca, &cb, &format!("after resume with {options:?}"));
+        let average: Vec<_> = ca
+            .tensors
+            .iter()
+            .filter(|(n, _, _)| n.starts_with("generator_ema."))
+            .collect();
+        let generator = ca
+            .tensors
+            .iter()
+            .filter(|(n, _, _)| n.starts_with("generator."));
+        assert_eq!(
+            average.len(),
+            generator.count(),
+            "one average per generator tensor"
+        );
+        assert!(ca.meta["ema"] != "off" && ca.meta.contains_key("lr_g"));
+
+        // sample draws with the average and says so; --no-ema draws with G's own weights.
+        let ckpt = a.join("checkpoint.safetensors");
+        let png = |name: &str, extra: &[&str]| {
+            let path = dir.join(format!("{name}{i}.png"));
+            let mut args = vec!["sample", "--checkpoint", ckpt.to_str().unwrap()];
+            args.extend(["--png", path.to_str().unwrap()]);
+            args.extend_from_slice(extra);
+            let o = run(&args);
+            assert!(o.status.success(), "{}", stderr(&o));
+            (stderr(&o), std::fs::read(path).unwrap())
+        };
+        let (said, averaged) = png("averaged", &[]);
+        assert!(said.contains("moving average"), "{said}");
+        let (said, own) = png("own", &["--no-ema"]);
+        assert!(!said.contains("moving average"), "{said}");
+        assert_ne!(averaged, own, "--no-ema drew the same images");
+    }
+
+    // A resume that would change the run is refused, naming the flag.
+    let a = dir.join("a0");
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["train", "--data-dir", data.to_str().unwrap()];
+        args.extend([
+            "--out",
+            a.to_str().unwrap(),
+            "--batch-size",
+            "16",
+            "--seed",
+            "7",
+        ]);
+        args.extend(["--epochs", "3", "--resume"]);
+        args.extend_from_slice(extra);
+        stderr(&run(&args))
+    };
+    let base = [
+        "--label-smoothing",
+        "0.1",
+        "--lr-d",
+        "1e-4",
+        "--lr-g",
+        "3e-4",
+    ];
+    let err = resume(&base);
+    assert!(
+        err.contains("trained with --ema 0.9, this run asks for no --ema"),
+        "{err}"
+    );
+    let err = resume(&[&base[..2], &["--ema", "0.9"]].concat());
+    assert!(
+        err.contains("trained with --lr-d 0.0001 --lr-g 0.0003, this run asks for --lr 0.0002"),
+        "{err}"
+    );
+    // Options out of range or that do not go together.
+    let data_dir = data.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["--label-smoothing", "0.1", "--loss", "hinge"],
+            "--label-smoothing applies to --loss bce",
+        ),
+        (
+            vec!["--label-smoothing", "0.5"],
+            "--label-smoothing must be in [0, 0.5)",
+        ),
+        (vec!["--ema", "1"], "--ema must be in (0, 1)"),
+        (vec!["--lr-g", "0"], "--lr-g must be in (0, 1)"),
+        (vec!["--loss", "wasserstein"], "--loss"),
+    ] {
+        let out = dir.join("refused");
+        let mut full = vec![
+            "train",
+            "--data-dir",
+            data_dir,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        full.extend(args);
+        assert_refused(&full, needle);
+        assert!(!out.exists(), "a refused run created {}", out.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
     let dir = temp_dir("resume");

@@ -4,11 +4,14 @@
 mod common;
 
 use common::*;
+use wgsl_gan::gan::checkpoint::{averaged_name, ema_name};
 use wgsl_gan::gan::generator::GeneratorKind;
+use wgsl_gan::gan::objective::Objective;
 use wgsl_gan::gan::step::{Gan, StepConfig};
 use wgsl_gan::gan::trainer::GpuTrainer;
 use wgsl_gan::nn::{Cpu, Run};
 use wgsl_gan::rng::SplitMix64;
+use wgsl_gan::spec::AdamSpec;
 
 /// `count` synthetic 28x28 images: blobs at random places, packed 4 bytes per u32.
 pub fn synthetic_images(count: usize, seed: u64) -> Vec<u32> {
@@ -42,11 +45,51 @@ pub fn synthetic_labels(count: usize, seed: u64) -> Vec<u32> {
     bytemuck::pod_collect_to_vec(&bytes)
 }
 
+fn config(model: GeneratorKind, conditional: bool) -> StepConfig {
+    StepConfig {
+        conditional,
+        ..StepConfig::article(model, 16, 42)
+    }
+}
+
 #[test]
 fn gpu_step_matches_cpu_reference_for_three_steps() {
     for model in [GeneratorKind::Mlp, GeneratorKind::Dcgan] {
-        check_three_steps(model, false);
+        check_three_steps(config(model, false));
     }
+}
+
+/// The remedies (`train --ema --label-smoothing --lr-d --lr-g --loss hinge`): the moving
+/// average, the smoothed real targets, the two learning rates and the hinge loss, against the
+/// same on the CPU.
+#[test]
+fn gpu_step_with_the_remedies_matches_cpu_reference_for_three_steps() {
+    let two_rates = |c: StepConfig| StepConfig {
+        adam_d: AdamSpec {
+            lr: 1e-4,
+            ..c.adam_d
+        },
+        adam_g: AdamSpec {
+            lr: 4e-4,
+            ..c.adam_g
+        },
+        ..c
+    };
+    let mlp = config(GeneratorKind::Mlp, false);
+    check_three_steps(StepConfig {
+        ema: Some(0.9),
+        label_smoothing: 0.1,
+        ..two_rates(mlp)
+    });
+    check_three_steps(StepConfig {
+        objective: Objective::Hinge,
+        ..mlp
+    });
+    check_three_steps(StepConfig {
+        objective: Objective::Hinge,
+        ema: Some(0.5),
+        ..two_rates(config(GeneratorKind::Dcgan, true))
+    });
 }
 
 /// The class-conditional step: labels gathered with the batch, fake labels drawn on the device,
@@ -54,19 +97,16 @@ fn gpu_step_matches_cpu_reference_for_three_steps() {
 #[test]
 fn conditional_gpu_step_matches_cpu_reference_for_three_steps() {
     for model in [GeneratorKind::Mlp, GeneratorKind::Dcgan] {
-        check_three_steps(model, true);
+        check_three_steps(config(model, true));
     }
 }
 
-fn check_three_steps(model: GeneratorKind, conditional: bool) {
+fn check_three_steps(config: StepConfig) {
+    let (model, conditional) = (config.model, config.conditional);
     let gpu = gpu();
     let count = 48;
     let images = synthetic_images(count, 5);
     let labels = synthetic_labels(count, 6);
-    let config = StepConfig {
-        conditional,
-        ..StepConfig::article(model, 16, 42)
-    };
     let mut order: Vec<u32> = (0..count as u32).collect();
     SplitMix64::new(9).shuffle(&mut order);
 
@@ -88,6 +128,17 @@ fn check_three_steps(model: GeneratorKind, conditional: bool) {
     weights.extend(d.clone());
     let mut moments = zeros(&weights, "adam_m.");
     moments.extend(zeros(&weights, "adam_v."));
+    let averaged = |cpu: &mut Cpu| -> wgsl_gan::nn::NamedValues {
+        let Some(avg) = &reference.g_ema else {
+            return Vec::new();
+        };
+        let values = avg.values(cpu).unwrap();
+        values
+            .into_iter()
+            .map(|(n, s, v)| (ema_name(&n), s, v))
+            .collect()
+    };
+    weights.extend(averaged(&mut cpu));
     trainer.load(&weights, &moments).unwrap();
     trainer.set_order(&order).unwrap();
     wgsl_gan::nn::Backend::write_words(&mut cpu, &reference.order, &order).unwrap();
@@ -118,10 +169,17 @@ fn check_three_steps(model: GeneratorKind, conditional: bool) {
     let (gw, gm) = trainer.values().unwrap();
     let mut cw = reference.g_store.values(&mut cpu).unwrap();
     cw.extend(reference.d_store.values(&mut cpu).unwrap());
+    cw.extend(averaged(&mut cpu));
+    assert_eq!(
+        gw.iter().any(|(n, _, _)| n.starts_with("generator_ema.")),
+        config.ema.is_some()
+    );
     let mut cm = reference.g_store.moments(&mut cpu).unwrap();
     cm.extend(reference.d_store.moments(&mut cpu).unwrap());
     assert_eq!(gw.len(), cw.len());
-    for ((name, _, a), (_, _, b)) in gw.iter().zip(&cw).chain(gm.iter().zip(&cm)) {
+    for ((name, _, a), (other, _, b)) in gw.iter().zip(&cw).chain(gm.iter().zip(&cm)) {
+        assert_eq!(name, other);
+        let name = &averaged_name(name).unwrap_or(name.clone());
         let dcgan_zero = model == GeneratorKind::Dcgan
             && DCGAN_BIASES_BEFORE_BATCH_NORM
                 .iter()
@@ -136,16 +194,15 @@ fn check_three_steps(model: GeneratorKind, conditional: bool) {
                 .map(|(x, y)| (x - y).abs())
                 .fold(0.0, f32::max);
             assert!(
-                worst <= 2.0 * 3.0 * config.adam.lr * 1.01,
+                worst <= 2.0 * 3.0 * config.adam_d.lr.max(config.adam_g.lr) * 1.01,
                 "{model:?} conditional {conditional} {name}: differs by {worst}"
             );
             continue;
         }
+        // Three Adam steps: each parameter moves by about lr * sign(gradient), so a rounding
+        // difference in a small gradient shows at the 1e-4 level in parameters that started at 0.
         let e = rel_err(a, b);
-        assert!(
-            e < 1e-4,
-            "{model:?} conditional {conditional} {name}: relative error {e:e}"
-        );
+        assert!(e < 2e-4, "{config:?} {name}: relative error {e:e}");
     }
     // The weights did move.
     let moved = gw

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use common::*;
 use safetensors::{Dtype, SafeTensors};
+use wgsl_gan::gan::checkpoint::{averaged_name, ema_name, ema_specs};
 use wgsl_gan::gan::generator::GeneratorKind;
 use wgsl_gan::gan::model::{PIXELS, discriminator_specs};
 use wgsl_gan::gan::objective::{Objective, StepStats};
@@ -28,8 +29,14 @@ const TENSOR_TOL: f64 = 1e-4;
 const ADAM_STEP_TOL: f64 = 1e-2;
 
 struct Golden {
-    /// Both networks' parameter specs.
+    model: GeneratorKind,
+    /// Both networks' parameter specs (and the generator's moving average's, if kept).
     specs: Vec<ParamSpec>,
+    /// The run's remedies (golden.py --ema, --label-smoothing, --lr-d, --lr-g).
+    ema: Option<f32>,
+    label_smoothing: f32,
+    lr_d: f32,
+    lr_g: f32,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
     real: Vec<u8>,
     batch: usize,
@@ -37,9 +44,10 @@ struct Golden {
 }
 
 impl Golden {
-    fn load(model: GeneratorKind) -> Golden {
+    /// tests/golden/`<model name><suffix>`.safetensors.
+    fn load(model: GeneratorKind, suffix: &str) -> Golden {
         let path = format!(
-            "{}/tests/golden/{}.safetensors",
+            "{}/tests/golden/{}{suffix}.safetensors",
             env!("CARGO_MANIFEST_DIR"),
             model.model_name()
         );
@@ -60,12 +68,29 @@ impl Golden {
                 other => panic!("{path}: unexpected dtype {other:?} of {name}"),
             }
         }
+        // Files from before the remedies record one "lr" and none of the others.
+        let number = |key: &str, default: f32| -> f32 {
+            let value = meta.get(key).or(meta.get("lr"));
+            value.map_or(default, |v| v.parse().unwrap())
+        };
+        let ema = meta
+            .get("ema")
+            .filter(|v| *v != "off")
+            .map(|v| v.parse().unwrap());
+        let mut specs = model.specs(false);
+        if ema.is_some() {
+            specs.extend(ema_specs(&specs));
+        }
+        specs.extend(discriminator_specs(false));
         Golden {
-            specs: model
-                .specs(false)
-                .into_iter()
-                .chain(discriminator_specs(false))
-                .collect(),
+            model,
+            specs,
+            ema,
+            label_smoothing: meta
+                .get("label_smoothing")
+                .map_or(0.0, |v| v.parse().unwrap()),
+            lr_d: number("lr_d", AdamSpec::GAN.lr),
+            lr_g: number("lr_g", AdamSpec::GAN.lr),
             tensors,
             real,
             batch: meta["batch_size"].parse().unwrap(),
@@ -81,18 +106,42 @@ impl Golden {
             .1
     }
 
-    /// `prefix`.NAME for every spec, in our layouts.
+    /// `prefix`.NAME for every spec, in our layouts. The initial values (`init.`) have no
+    /// moving average: it starts as a copy of the generator.
     fn values(&self, prefix: &str) -> NamedValues {
         let mut v: NamedValues = self
             .specs
             .iter()
             .map(|s| {
-                let (shape, data) = &self.tensors[&format!("{prefix}{}", s.name)];
+                let name = match (prefix, averaged_name(&s.name)) {
+                    ("init.", Some(g)) => g,
+                    _ => s.name.clone(),
+                };
+                let (shape, data) = &self.tensors[&format!("{prefix}{name}")];
                 (s.name.clone(), shape.clone(), data.clone())
             })
             .collect();
         convert_layouts(&self.specs, &mut v, false);
         v
+    }
+
+    /// The step golden.py took: its noise given, its remedies.
+    fn config(&self) -> StepConfig {
+        let article = StepConfig::article(self.model, self.batch, 0);
+        StepConfig {
+            noise: Noise::Given,
+            adam_d: AdamSpec {
+                lr: self.lr_d,
+                ..article.adam_d
+            },
+            adam_g: AdamSpec {
+                lr: self.lr_g,
+                ..article.adam_g
+            },
+            label_smoothing: self.label_smoothing,
+            ema: self.ema,
+            ..article
+        }
     }
 
     /// Noise of step `t` (0-based): the D step's and the G step's.
@@ -108,7 +157,7 @@ impl Golden {
 fn compare(what: &str, golden: &Golden, ours: &NamedValues, steps: u64, zero_gradient: &[&str]) {
     let mut ours = ours.clone();
     convert_layouts(&golden.specs, &mut ours, true);
-    let lr = AdamSpec::GAN.lr;
+    let lr = golden.lr_d.max(golden.lr_g);
     for (name, _, a) in &ours {
         let golden_name = format!("step{steps}.{name}");
         let want = golden.get(&golden_name);
@@ -116,7 +165,9 @@ fn compare(what: &str, golden: &Golden, ours: &NamedValues, steps: u64, zero_gra
             .iter()
             .find_map(|p| name.strip_prefix(p))
             .unwrap_or(name);
-        if zero_gradient.iter().any(|z| base.ends_with(z)) {
+        let averaged = averaged_name(base);
+        let network_name = averaged.as_deref().unwrap_or(base);
+        if zero_gradient.iter().any(|z| network_name.ends_with(z)) {
             if name != base {
                 continue; // the moments of rounding noise
             }
@@ -183,27 +234,20 @@ type StepResult = (StepStats, NamedValues, NamedValues);
 /// Runs the golden file's steps through `step` (step index, the D step's and the G step's noise)
 /// and compares every result with PyTorch's.
 fn check(
-    model: GeneratorKind,
+    golden: &Golden,
     what: &str,
     mut step: impl FnMut(&Golden, u64, &[f32], &[f32]) -> StepResult,
 ) {
-    let golden = Golden::load(model);
+    let (golden, model) = (golden, golden.model);
     let zero = zero_gradient(model);
     for t in 0..golden.steps {
         let (zd, zg) = golden.noise(t);
-        let (stats, weights, moments) = step(&golden, t, zd, zg);
+        let (stats, weights, moments) = step(golden, t, zd, zg);
         check_stats(what, t, &stats, golden.get(&format!("step{}.stats", t + 1)));
-        compare(what, &golden, &weights, t + 1, &zero);
+        compare(what, golden, &weights, t + 1, &zero);
         if t + 1 == golden.steps {
-            compare(what, &golden, &moments, t + 1, &zero);
+            compare(what, golden, &moments, t + 1, &zero);
         }
-    }
-}
-
-fn config(model: GeneratorKind, golden: &Golden) -> StepConfig {
-    StepConfig {
-        noise: Noise::Given,
-        ..StepConfig::article(model, golden.batch, 0)
     }
 }
 
@@ -213,25 +257,26 @@ fn zero_moments(weights: &NamedValues) -> NamedValues {
         .flat_map(|p| {
             weights
                 .iter()
+                .filter(|(n, _, _)| averaged_name(n).is_none())
                 .map(move |(n, s, v)| (format!("{p}{n}"), s.clone(), vec![0.0; v.len()]))
         })
         .collect()
 }
 
-fn check_gpu(model: GeneratorKind) {
-    let golden = Golden::load(model);
+fn check_gpu(model: GeneratorKind, suffix: &str) {
+    let golden = Golden::load(model, suffix);
     let gpu = gpu();
     let images: Vec<u32> = bytemuck::pod_collect_to_vec(&golden.real);
     let count = golden.real.len() / PIXELS;
-    let mut trainer = GpuTrainer::new(&gpu, config(model, &golden), &images, &[], count).unwrap();
+    let mut trainer = GpuTrainer::new(&gpu, golden.config(), &images, &[], count).unwrap();
     let init = golden.values("init.");
     trainer.load(&init, &zero_moments(&init)).unwrap();
     trainer
         .set_order(&(0..count as u32).collect::<Vec<_>>())
         .unwrap();
     check(
-        model,
-        &format!("{model:?} on the GPU"),
+        &golden,
+        &format!("{model:?}{suffix} on the GPU"),
         |golden, t, zd, zg| {
             trainer.set_noise(zd, zg).unwrap();
             let offset = t as usize * golden.batch;
@@ -242,19 +287,23 @@ fn check_gpu(model: GeneratorKind) {
     );
 }
 
-fn check_cpu(model: GeneratorKind) {
-    let golden = Golden::load(model);
+fn check_cpu(model: GeneratorKind, suffix: &str) {
+    let golden = Golden::load(model, suffix);
     let images: Vec<u32> = bytemuck::pod_collect_to_vec(&golden.real);
     let count = golden.real.len() / PIXELS;
     let mut be = Cpu::default();
-    let gan = Gan::new(&mut be, config(model, &golden), &images, &[], count).unwrap();
+    let gan = Gan::new(&mut be, golden.config(), &images, &[], count).unwrap();
     let init = golden.values("init.");
     for store in [&gan.g_store, &gan.d_store] {
         store.load(&mut be, &init).unwrap();
     }
+    if let Some(avg) = &gan.g_ema {
+        let g = gan.g_store.values(&mut be).unwrap();
+        avg.load(&mut be, &g).unwrap();
+    }
     check(
-        model,
-        &format!("{model:?} on the CPU reference"),
+        &golden,
+        &format!("{model:?}{suffix} on the CPU reference"),
         |golden, t, zd, zg| {
             be.write(&gan.noise[0], zd).unwrap();
             be.write(&gan.noise[1], zg).unwrap();
@@ -266,6 +315,10 @@ fn check_cpu(model: GeneratorKind) {
             gan.step(&mut be).unwrap();
             let mut weights = gan.g_store.values(&mut be).unwrap();
             weights.extend(gan.d_store.values(&mut be).unwrap());
+            if let Some(avg) = &gan.g_ema {
+                let values = avg.values(&mut be).unwrap();
+                weights.extend(values.into_iter().map(|(n, s, v)| (ema_name(&n), s, v)));
+            }
             let mut moments = gan.g_store.moments(&mut be).unwrap();
             moments.extend(gan.d_store.moments(&mut be).unwrap());
             (Objective::Bce.stats(&gan.stats.to_vec()), weights, moments)
@@ -275,20 +328,32 @@ fn check_cpu(model: GeneratorKind) {
 
 #[test]
 fn mlp_gan_steps_match_pytorch_on_the_gpu() {
-    check_gpu(GeneratorKind::Mlp);
+    check_gpu(GeneratorKind::Mlp, "");
 }
 
 #[test]
 fn mlp_gan_steps_match_pytorch_on_the_cpu_reference() {
-    check_cpu(GeneratorKind::Mlp);
+    check_cpu(GeneratorKind::Mlp, "");
 }
 
 #[test]
 fn dcgan_steps_match_pytorch_on_the_gpu() {
-    check_gpu(GeneratorKind::Dcgan);
+    check_gpu(GeneratorKind::Dcgan, "");
 }
 
 #[test]
 fn dcgan_steps_match_pytorch_on_the_cpu_reference() {
-    check_cpu(GeneratorKind::Dcgan);
+    check_cpu(GeneratorKind::Dcgan, "");
+}
+
+/// The remedies as PyTorch users write them (golden.py --ema 0.9 --label-smoothing 0.1 --lr-d
+/// 1e-4 --lr-g 3e-4): a deep-copied G lerped after each step, smoothed real targets, two Adams.
+#[test]
+fn mlp_gan_steps_with_the_remedies_match_pytorch_on_the_gpu() {
+    check_gpu(GeneratorKind::Mlp, "-remedies");
+}
+
+#[test]
+fn mlp_gan_steps_with_the_remedies_match_pytorch_on_the_cpu_reference() {
+    check_cpu(GeneratorKind::Mlp, "-remedies");
 }

@@ -183,6 +183,31 @@ fn bce_gradient_matches_finite_differences() {
 }
 
 #[test]
+fn hinge_gradient_matches_finite_differences() {
+    // Logits away from the kinks at +-1, where the hinge has no derivative.
+    let mut values = random(6, 9, -3.0, 3.0);
+    for v in &mut values {
+        if (v.abs() - 1.0).abs() < 0.05 {
+            *v += 0.2;
+        }
+    }
+    let x = t(values, &[9, 1]);
+    for (sign, margin) in [(1.0, true), (-1.0, true), (1.0, false), (-1.0, false)] {
+        let grad = Tensor::zeros(&[9, 1]);
+        let stats = Tensor::zeros(&[2]);
+        ops::hinge(&x, &grad, &stats, 0, sign, margin, 0.5).unwrap();
+        let analytic = grad.to_vec();
+        let idx: Vec<usize> = (0..9).collect();
+        let num = numeric(&x, &idx, 1e-3, || {
+            ops::hinge(&x, &Tensor::zeros(&[9, 1]), &stats, 0, sign, margin, 0.5).unwrap();
+            0.5 * stats.to_vec()[0] as f64
+        });
+        let what = format!("hinge sign {sign} margin {margin}");
+        assert_grad(&what, &analytic, &num, 1e-3);
+    }
+}
+
+#[test]
 fn cross_entropy_gradient_matches_finite_differences() {
     let (rows, c) = (5, 4);
     let x = t(random(31, rows * c, -3.0, 3.0), &[rows, c]);

@@ -605,6 +605,74 @@ fn reductions_match_cpu() {
 }
 
 #[test]
+fn hinge_matches_cpu_for_every_term() {
+    let gpu = gpu();
+    for (i, n) in [1usize, 7, 64, 1000, 4097].into_iter().enumerate() {
+        let mut x = random(40 + i as u64, n, -3.0, 3.0);
+        // Exactly at the margin: the kernel and the reference take the same side of the kink.
+        x[0] = 1.0;
+        for (sign, margin) in [(1.0, true), (-1.0, true), (1.0, false), (-1.0, false)] {
+            let (gx, cx) = pair(&gpu, &x, &[n, 1]);
+            let (gg, cg) = nan_pair(&gpu, &[n, 1]);
+            let (gs, cs) = pair(&gpu, &[f32::NAN; 6], &[6]);
+            cs.write(&[0.0; 6]).unwrap();
+            let what = format!("hinge n={n} sign={sign} margin={margin}");
+            let d = ops::hinge(&gpu, &gx, &gg, &gs, 2, sign, margin, 0.5).unwrap();
+            gpu.run(&[&d]).unwrap();
+            cpu::ops::hinge(&cx, &cg, &cs, 2, sign, margin, 0.5).unwrap();
+            assert_close(&gpu, &gg, &cg, 1e-6, &what);
+            let (stats, want) = (gs.read(&gpu).unwrap(), cs.to_vec());
+            for s in 2..4 {
+                assert!(
+                    (stats[s] - want[s]).abs() <= 1e-5 * want[s].abs().max(1.0),
+                    "{what} stat {s}: {stats:?} vs {want:?}"
+                );
+            }
+        }
+    }
+    let (gx, _) = pair(&gpu, &[0.0; 4], &[4, 1]);
+    let (gs, _) = pair(&gpu, &[0.0; 2], &[2]);
+    let err = ops::hinge(&gpu, &gx, &gx, &gs, 0, 0.5, true, 1.0)
+        .err()
+        .expect("a sign of 0.5 is refused");
+    assert!(err.to_string().contains("sign"), "{err}");
+}
+
+#[test]
+fn ema_matches_cpu_over_parameters_and_state() {
+    let gpu = gpu();
+    for (i, (n, ns)) in [(1usize, 1usize), (7, 3), (1000, 257), (95_105, 640)]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = 60 + 4 * i as u64;
+        let (gap, cap) = random_pair(&gpu, seed, &[n]);
+        let (gp, cp) = random_pair(&gpu, seed + 1, &[n]);
+        let (gas, cas) = random_pair(&gpu, seed + 2, &[ns]);
+        let (gs, cs) = random_pair(&gpu, seed + 3, &[ns]);
+        for decay in [0.999, 0.5] {
+            let d = ops::ema(&gpu, &gap, &gp, &gas, &gs, decay).unwrap();
+            gpu.run(&[&d]).unwrap();
+            cpu::ops::ema(&cap, &cp, &cas, &cs, decay).unwrap();
+        }
+        assert_close(&gpu, &gap, &cap, 1e-6, &format!("ema params n={n}"));
+        assert_close(&gpu, &gas, &cas, 1e-6, &format!("ema state n={ns}"));
+        // The averaged values are untouched.
+        assert_eq!(gp.read(&gpu).unwrap(), cp.to_vec(), "ema source");
+    }
+    let (a, _) = random_pair(&gpu, 1, &[4]);
+    let (b, _) = random_pair(&gpu, 2, &[5]);
+    let err = ops::ema(&gpu, &a, &b, &a, &a, 0.9)
+        .err()
+        .expect("lengths differ");
+    assert!(err.to_string().contains("moving average"), "{err}");
+    let err = ops::ema(&gpu, &a, &a, &a, &a, 1.5)
+        .err()
+        .expect("decay above 1");
+    assert!(err.to_string().contains("decay"), "{err}");
+}
+
+#[test]
 fn adam_matches_cpu_over_several_steps() {
     let gpu = gpu();
     let spec = AdamSpec::GAN;

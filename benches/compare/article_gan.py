@@ -101,8 +101,9 @@ def adam(params, lr=2e-4, beta1=0.5):
     return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), eps=1e-7)
 
 
-def train_step(g, d, opt_g, opt_d, real, z_d, z_g):
-    """wgsl-gan's step: D on the real batch (target 1) and on G(z_d) (target 0) in two forward
+def train_step(g, d, opt_g, opt_d, real, z_d, z_g, real_label=1.0):
+    """wgsl-gan's step: D on the real batch (target real_label: 1, or 1 - p with one-sided label
+    smoothing p) and on G(z_d) (target 0) in two forward
     passes, loss = their mean, Adam on D; then G on z_g with target 1 through D (batch statistics,
     running statistics untouched), Adam on G. Both networks are in training mode throughout.
     Returns (d_loss_real, mean D(x), d_loss_fake, mean D(G(z)), g_loss, mean D(G(z')))."""
@@ -112,7 +113,7 @@ def train_step(g, d, opt_g, opt_d, real, z_d, z_g):
     set_update_running(d, True)
     opt_d.zero_grad(set_to_none=True)
     logits_real = d(real)
-    loss_real = F.binary_cross_entropy_with_logits(logits_real, ones)
+    loss_real = F.binary_cross_entropy_with_logits(logits_real, torch.full_like(ones, real_label))
     (0.5 * loss_real).backward()
     with torch.no_grad():
         fake = g(z_d)

@@ -409,6 +409,41 @@ pub fn bce_with_logits(
     Ok(())
 }
 
+/// CPU reference of [`gpu::ops::hinge`](crate::gpu::ops::hinge): same arguments and shape rules,
+/// computed at once (in f64 where it sums).
+#[allow(clippy::too_many_arguments)]
+pub fn hinge(
+    logits: &Tensor,
+    grad: &Tensor,
+    stats: &Tensor,
+    slot: usize,
+    sign: f32,
+    margin: bool,
+    scale: f32,
+) -> Result<()> {
+    let n = spec::hinge_dims(logits.shape(), grad.shape(), stats.len(), slot, sign)?;
+    let x = logits.to_vec();
+    let step = scale / n as f32;
+    let (mut loss, mut mean_sig) = (0.0f64, 0.0f64);
+    let mut g = Vec::with_capacity(n);
+    for &v in &x {
+        let (l, d) = match margin {
+            true if sign * v < 1.0 => (1.0 - sign * v, -sign * step),
+            true => (0.0, 0.0),
+            false => (-sign * v, -sign * step),
+        };
+        loss += l as f64;
+        mean_sig += 1.0 / (1.0 + (-(v as f64)).exp());
+        g.push(d);
+    }
+    grad.write(&g)?;
+    stats.update(|s| {
+        s[slot] = (loss / n as f64) as f32;
+        s[slot + 1] = (mean_sig / n as f64) as f32;
+    });
+    Ok(())
+}
+
 /// CPU reference of [`gpu::ops::softmax_cross_entropy`](crate::gpu::ops::softmax_cross_entropy): same arguments and shape
 /// rules, computed at once (in f64 where it sums).
 pub fn softmax_cross_entropy(
@@ -499,6 +534,32 @@ pub fn mean_all(x: &Tensor, out: &Tensor) -> Result<()> {
     spec::mean_all_dims(x.shape(), out.shape())?;
     let v = x.to_vec();
     out.write(&[(v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64) as f32])
+}
+
+/// CPU reference of [`gpu::ops::ema`](crate::gpu::ops::ema): same arguments and shape rules.
+pub fn ema(
+    avg_params: &Tensor,
+    params: &Tensor,
+    avg_state: &Tensor,
+    state: &Tensor,
+    decay: f32,
+) -> Result<()> {
+    spec::ema_dims(
+        avg_params.shape(),
+        params.shape(),
+        avg_state.shape(),
+        state.shape(),
+        decay,
+    )?;
+    for (avg, value) in [(avg_params, params), (avg_state, state)] {
+        let value = value.to_vec();
+        avg.update(|a| {
+            for (a, v) in a.iter_mut().zip(&value) {
+                *a = decay * *a + (1.0 - decay) * v;
+            }
+        });
+    }
+    Ok(())
 }
 
 /// CPU reference of [`gpu::ops::adam`](crate::gpu::ops::adam): same arguments and shape

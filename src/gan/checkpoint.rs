@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::gan::generator::GeneratorKind;
 use crate::gan::model::discriminator_specs;
+use crate::gan::objective::Objective;
 use crate::gan::trainer::GpuTrainer;
 use crate::gpu::ready_now;
 use crate::io::checkpoint::{self, Checkpoint};
@@ -34,13 +35,61 @@ pub struct RunMeta {
     pub model: GeneratorKind,
     pub seed: u64,
     pub batch: usize,
-    pub lr: f32,
+    /// The discriminator's and the generator's learning rates.
+    pub lr_d: f32,
+    pub lr_g: f32,
     pub beta1: f32,
+    pub loss: Objective,
+    pub label_smoothing: f32,
+    /// The decay of G's moving average, if the run keeps one.
+    pub ema: Option<f32>,
     pub dataset_size: usize,
     /// `Dataset::digest` of the training set.
     pub data_digest: String,
     /// Class-conditional (`train --conditional`).
     pub conditional: bool,
+}
+
+/// The generator's moving average is saved as a module `generator_ema` beside `generator`: the
+/// same PyTorch names under another prefix (`generator_ema.0.weight`).
+const G_PREFIX: &str = "generator.";
+const EMA_PREFIX: &str = "generator_ema.";
+
+/// The name of the moving average of generator tensor `name`.
+pub fn ema_name(name: &str) -> String {
+    match name.strip_prefix(G_PREFIX) {
+        Some(rest) => format!("{EMA_PREFIX}{rest}"),
+        None => name.to_string(),
+    }
+}
+
+/// The generator tensor whose moving average is named `name`, if it is one.
+pub fn averaged_name(name: &str) -> Option<String> {
+    name.strip_prefix(EMA_PREFIX)
+        .map(|rest| format!("{G_PREFIX}{rest}"))
+}
+
+/// The generator's specs under the moving average's names (layouts and shapes as the generator's).
+pub fn ema_specs(generator: &[ParamSpec]) -> Vec<ParamSpec> {
+    generator
+        .iter()
+        .map(|s| ParamSpec {
+            name: ema_name(&s.name),
+            ..s.clone()
+        })
+        .collect()
+}
+
+/// Whether a checkpoint holds a moving average of its generator.
+pub fn has_ema(ckpt: &Checkpoint) -> bool {
+    ckpt.tensors
+        .iter()
+        .any(|(n, _, _)| n.starts_with(EMA_PREFIX))
+}
+
+/// The checkpoint's spelling of a moving average's decay, or of none.
+fn ema_text(decay: Option<f32>) -> String {
+    decay.map_or("off".into(), |d| d.to_string())
 }
 
 /// Whether a checkpoint is of a class-conditional model (absent in older checkpoints: no).
@@ -49,12 +98,26 @@ pub fn is_conditional(ckpt: &Checkpoint) -> bool {
 }
 
 impl RunMeta {
+    /// The tensors a checkpoint of this run holds (without Adam's moments): both networks', then
+    /// the generator's moving average if the run keeps one.
     fn specs(&self) -> Vec<ParamSpec> {
-        self.model
-            .specs(self.conditional)
-            .into_iter()
+        let g = self.model.specs(self.conditional);
+        let ema = match self.ema {
+            Some(_) => ema_specs(&g),
+            None => Vec::new(),
+        };
+        g.into_iter()
             .chain(discriminator_specs(self.conditional))
+            .chain(ema)
             .collect()
+    }
+
+    /// The tensors Adam updates (and has moments of): both networks' parameters.
+    fn trained_specs(&self) -> Vec<ParamSpec> {
+        let mut specs = self.model.specs(self.conditional);
+        specs.extend(discriminator_specs(self.conditional));
+        specs.retain(|s| s.trainable);
+        specs
     }
 
     fn meta(&self, step: u64) -> BTreeMap<String, String> {
@@ -66,8 +129,12 @@ impl RunMeta {
             ("epoch", (step / steps_per_epoch).to_string()),
             ("seed", self.seed.to_string()),
             ("batch_size", self.batch.to_string()),
-            ("lr", self.lr.to_string()),
+            ("lr_d", self.lr_d.to_string()),
+            ("lr_g", self.lr_g.to_string()),
             ("beta1", self.beta1.to_string()),
+            ("loss", self.loss.name().to_string()),
+            ("label_smoothing", self.label_smoothing.to_string()),
+            ("ema", ema_text(self.ema)),
             ("dataset_size", self.dataset_size.to_string()),
             ("data_digest", self.data_digest.clone()),
             (
@@ -101,17 +168,66 @@ impl RunMeta {
                 "--resume: the checkpoint is of {have} model; {flag} or use another --out"
             )));
         }
-        for (key, flag, want) in [
-            ("batch_size", "--batch-size", self.batch.to_string()),
-            ("seed", "--seed", self.seed.to_string()),
-            ("lr", "--lr", self.lr.to_string()),
-            ("beta1", "--beta1", self.beta1.to_string()),
+        // A key recorded only by newer versions has, in an older checkpoint, the value it implies:
+        // one --lr for both networks, bce, no smoothing, no average.
+        let recorded = |key: &str, before: Option<&str>| -> Result<String> {
+            match (ckpt.meta.get(key), before) {
+                (Some(v), _) => Ok(v.clone()),
+                (None, Some(v)) => Ok(v.to_string()),
+                (None, None) => ckpt.meta(path, key).map(str::to_string),
+            }
+        };
+        let lr = ckpt.meta.get("lr").map(String::as_str);
+        let rates = (recorded("lr_d", lr)?, recorded("lr_g", lr)?);
+        let asked = (self.lr_d.to_string(), self.lr_g.to_string());
+        if rates != asked {
+            // One rate for both is spelled as --lr, the way it was most likely given.
+            let spell = |(d, g): &(String, String)| match d == g {
+                true => format!("--lr {d}"),
+                false => format!("--lr-d {d} --lr-g {g}"),
+            };
+            return Err(Error::Invalid(format!(
+                "--resume: the checkpoint in {} was trained with {}, this run asks for {}; give {} or another --out",
+                path.display(),
+                spell(&rates),
+                spell(&asked),
+                spell(&rates)
+            )));
+        }
+        for (flag, want, have) in [
+            (
+                "--batch-size",
+                self.batch.to_string(),
+                recorded("batch_size", None)?,
+            ),
+            ("--seed", self.seed.to_string(), recorded("seed", None)?),
+            ("--beta1", self.beta1.to_string(), recorded("beta1", None)?),
+            (
+                "--loss",
+                self.loss.name().into(),
+                recorded("loss", Some("bce"))?,
+            ),
+            (
+                "--label-smoothing",
+                self.label_smoothing.to_string(),
+                recorded("label_smoothing", Some("0"))?,
+            ),
+            ("--ema", ema_text(self.ema), recorded("ema", Some("off"))?),
         ] {
-            let have = ckpt.meta(path, key)?;
             if have != want {
+                let spell = |v: &str| match v {
+                    "off" => format!("no {flag}"),
+                    v => format!("{flag} {v}"),
+                };
+                let remedy = match have.as_str() {
+                    "off" => format!("drop {flag}"),
+                    v => format!("give {flag} {v}"),
+                };
                 return Err(Error::Invalid(format!(
-                    "--resume: the checkpoint in {} was trained with {flag} {have}, this run asks for {flag} {want}; give {flag} {have} or another --out",
-                    path.display()
+                    "--resume: the checkpoint in {} was trained with {}, this run asks for {}; {remedy} or another --out",
+                    path.display(),
+                    spell(&have),
+                    spell(&want)
                 )));
             }
         }
@@ -163,7 +279,7 @@ impl RunMeta {
         let ckpt = checkpoint::load(path)?;
         self.check(&ckpt, path)?;
         let specs = self.specs();
-        let trainable: Vec<_> = specs.iter().filter(|s| s.trainable).cloned().collect();
+        let trainable = self.trained_specs();
         let mut weights = ckpt.select(path, &specs, "")?;
         let mut moments = Vec::new();
         for prefix in MOMENT_PREFIXES {

@@ -147,8 +147,9 @@ fn discriminator_wins(e: &Epoch, previous: Option<&Epoch>) -> Option<String> {
         format!(
             "the discriminator is winning: mean D(G(z)) {fake:.3} (under {D_WINS_BELOW}) while G's \
              loss rose {from:.2} -> {to:.2}. D rejects every generated image so surely that G's \
-             gradient carries little; the article's model does this from its first epochs \
-             (README, \"Reading the curves\")"
+             gradient carries little; the article's model does this from its first epochs. \
+             Options that counter it: --label-smoothing 0.1, --lr-d below --lr-g, --loss hinge \
+             (README, \"Getting better samples\")"
         )
     })
 }

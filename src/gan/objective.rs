@@ -1,6 +1,6 @@
 //! The GAN's loss as one value the step is built with: which kernel scores D's logits against a
 //! target, which statistics slots each term writes, and how the slots read as a step's figures
-//! and metrics columns. Another loss (hinge, least squares) is another variant here.
+//! and metrics columns. Another loss (least squares, say) is another variant here.
 
 use crate::error::Result;
 use crate::nn::Backend;
@@ -21,11 +21,15 @@ pub enum Term {
     G,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The GAN's loss (`train --loss`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Objective {
-    /// Binary cross-entropy on D's logits (the article's): each term writes its mean loss and the
-    /// mean of sigmoid(logits), i.e. mean D(x).
+    /// Binary cross-entropy on D's logits (the article's): each term writes its mean loss and
+    /// the mean of sigmoid(logits), i.e. mean D(x)
     Bce,
+    /// Hinge loss: D minimises mean(max(0, 1 - D(x))) + mean(max(0, 1 + D(G(z)))), G minimises
+    /// -mean(D(G(z))) (on logits); the mean outputs are sigmoid(logits), as for bce
+    Hinge,
 }
 
 /// Losses and mean discriminator outputs of one step.
@@ -65,11 +69,15 @@ impl Objective {
 
     /// Scores `logits` against `target`: the loss and mean output go into the term's slots of
     /// `stats`, the gradient of the term's share of its network's loss into `dlogits`.
+    /// `real_label` is the target of D's real term under bce (1, or 1 - p with one-sided label
+    /// smoothing p).
+    #[allow(clippy::too_many_arguments)]
     pub fn score<B: Backend>(
         self,
         be: &mut B,
         term: Term,
         target: Target,
+        real_label: f32,
         logits: &B::Tensor,
         dlogits: &B::Tensor,
         stats: &B::Tensor,
@@ -79,14 +87,37 @@ impl Objective {
             Term::D => 0.5,
             Term::G => 1.0,
         };
+        let real = target == Target::Real;
         match self {
             Objective::Bce => {
-                let label = match target {
-                    Target::Real => 1.0,
-                    Target::Fake => 0.0,
+                let label = match (term, real) {
+                    (Term::D, true) => real_label,
+                    (Term::G, true) => 1.0,
+                    (_, false) => 0.0,
                 };
                 be.bce_with_logits(logits, dlogits, stats, slot, label, share)
             }
+            Objective::Hinge => {
+                let sign = if real { 1.0 } else { -1.0 };
+                let margin = term == Term::D;
+                be.hinge(logits, dlogits, stats, slot, sign, margin, share)
+            }
+        }
+    }
+
+    /// What the losses are, for the legend of the epoch lines.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Objective::Bce => "binary cross-entropy",
+            Objective::Hinge => "hinge loss on D's logits",
+        }
+    }
+
+    /// The name `--loss` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Bce => "bce",
+            Objective::Hinge => "hinge",
         }
     }
 

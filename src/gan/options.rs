@@ -8,6 +8,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gan::checkpoint::RunMeta;
 use crate::gan::generator::GeneratorKind;
+use crate::gan::objective::Objective;
 use crate::gan::step::StepConfig;
 use crate::gan::trainer::cycled_labels;
 use crate::io::assets::default_path;
@@ -48,8 +49,28 @@ pub struct TrainOptions {
     pub data_dir: PathBuf,
     #[arg(long, default_value_t = 2e-4, allow_hyphen_values = true)]
     pub lr: f32,
+    /// The discriminator's learning rate [default: --lr]
+    #[arg(long, value_name = "LR", allow_hyphen_values = true)]
+    pub lr_d: Option<f32>,
+    /// The generator's learning rate [default: --lr]
+    #[arg(long, value_name = "LR", allow_hyphen_values = true)]
+    pub lr_g: Option<f32>,
     #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub beta1: f32,
+    #[arg(long, value_enum, default_value = "bce")]
+    pub loss: Objective,
+    /// One-sided label smoothing: the discriminator's real targets are 1 - P (bce only)
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    pub label_smoothing: f32,
+    /// Keep an exponential moving average of the generator's weights with this decay (0.999,
+    /// say); sample grids, FID, `sample` and `eval` then use it (`--no-ema` there to compare)
+    #[arg(long, value_name = "DECAY", allow_hyphen_values = true)]
+    pub ema: Option<f32>,
     /// Also checkpoint every STEPS steps (always at each epoch's end)
     #[arg(long, value_name = "STEPS", value_parser = whole::<u64>)]
     pub checkpoint_every: Option<u64>,
@@ -111,8 +132,35 @@ impl TrainOptions {
                 self.batch
             ));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr < 1.0) {
-            return bad(format!("--lr must be in (0, 1), got {}", self.lr));
+        for (flag, lr) in [
+            ("--lr", Some(self.lr)),
+            ("--lr-d", self.lr_d),
+            ("--lr-g", self.lr_g),
+        ] {
+            if let Some(lr) = lr
+                && !(lr.is_finite() && lr > 0.0 && lr < 1.0)
+            {
+                return bad(format!("{flag} must be in (0, 1), got {lr}"));
+            }
+        }
+        let p = self.label_smoothing;
+        if !(p.is_finite() && (0.0..0.5).contains(&p)) {
+            return bad(format!(
+                "--label-smoothing must be in [0, 0.5) (real targets 1 - P stay above the fakes' 0), got {p}"
+            ));
+        }
+        if p > 0.0 && self.loss != Objective::Bce {
+            return bad(format!(
+                "--label-smoothing applies to --loss bce; --loss {} has no targets to smooth",
+                self.loss.name()
+            ));
+        }
+        if let Some(decay) = self.ema
+            && !(decay.is_finite() && decay > 0.0 && decay < 1.0)
+        {
+            return bad(format!(
+                "--ema must be in (0, 1) (0.999 keeps the last ~1000 steps), got {decay}"
+            ));
         }
         if !(self.beta1.is_finite() && (0.0..1.0).contains(&self.beta1)) {
             return bad(format!("--beta1 must be in [0, 1), got {}", self.beta1));
@@ -144,8 +192,12 @@ impl TrainOptions {
             model: self.model,
             seed: self.seed,
             batch: self.batch,
-            lr: self.lr,
+            lr_d: self.lr_d(),
+            lr_g: self.lr_g(),
             beta1: self.beta1,
+            loss: self.loss,
+            label_smoothing: self.label_smoothing,
+            ema: self.ema,
             dataset_size: data.count,
             data_digest: data.digest(),
             conditional: self.conditional,
@@ -176,6 +228,7 @@ impl TrainOptions {
             }
         };
         let d = TrainOptions::defaults();
+        let opt = |v: Option<f32>| v.map(|v| v.to_string()).unwrap_or_default();
         let model = match self.model {
             GeneratorKind::Mlp => "mlp",
             GeneratorKind::Dcgan => "dcgan",
@@ -196,7 +249,16 @@ impl TrainOptions {
             ),
             ("--seed", self.seed.to_string(), self.seed != d.seed),
             ("--lr", self.lr.to_string(), self.lr != d.lr),
+            ("--lr-d", opt(self.lr_d), self.lr_d.is_some()),
+            ("--lr-g", opt(self.lr_g), self.lr_g.is_some()),
             ("--beta1", self.beta1.to_string(), self.beta1 != d.beta1),
+            ("--loss", self.loss.name().to_string(), self.loss != d.loss),
+            (
+                "--label-smoothing",
+                self.label_smoothing.to_string(),
+                self.label_smoothing != d.label_smoothing,
+            ),
+            ("--ema", opt(self.ema), self.ema.is_some()),
             (
                 "--log-every",
                 self.log_every.to_string(),
@@ -237,14 +299,30 @@ impl TrainOptions {
         args
     }
 
-    /// The article's step with these options' batch size, seed and Adam settings.
+    /// The discriminator's learning rate: --lr-d, else --lr.
+    pub fn lr_d(&self) -> f32 {
+        self.lr_d.unwrap_or(self.lr)
+    }
+
+    /// The generator's learning rate: --lr-g, else --lr.
+    pub fn lr_g(&self) -> f32 {
+        self.lr_g.unwrap_or(self.lr)
+    }
+
+    /// The article's step with these options' batch size, seed, Adam settings, loss and
+    /// remedies.
     pub(crate) fn step_config(&self) -> StepConfig {
+        let adam = |lr| AdamSpec {
+            lr,
+            beta1: self.beta1,
+            ..AdamSpec::GAN
+        };
         StepConfig {
-            adam: AdamSpec {
-                lr: self.lr,
-                beta1: self.beta1,
-                ..AdamSpec::GAN
-            },
+            adam_d: adam(self.lr_d()),
+            adam_g: adam(self.lr_g()),
+            objective: self.loss,
+            label_smoothing: self.label_smoothing,
+            ema: self.ema,
             conditional: self.conditional,
             ..StepConfig::article(self.model, self.batch, self.seed)
         }

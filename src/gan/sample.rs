@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::data::MAX_IMAGES;
 use crate::error::{Error, Result};
-use crate::gan::checkpoint::is_conditional;
+use crate::gan::checkpoint::{averaged_name, ema_specs, has_ema, is_conditional};
 use crate::gan::generator::GeneratorKind;
 use crate::gan::model::{CLASSES, LATENT};
 use crate::gan::trainer::{SampleNoise, Sampler, cycled_labels, generator_store};
@@ -46,6 +46,27 @@ pub struct Request<'a> {
     pub keep_latents: bool,
     /// A class-conditional checkpoint's digits (default: 0..9 in turn).
     pub digits: Option<Digits>,
+    /// Draw with the generator's moving average when the checkpoint holds one (`train --ema`);
+    /// `false` (`--no-ema`): with the generator's own weights.
+    pub ema: bool,
+}
+
+/// What [`generate_with`] made.
+pub struct Generated {
+    /// Images [count, 784] in [-1, 1].
+    pub images: Vec<f32>,
+    /// The latent vectors [count, 100] used, when asked for (`keep_latents`); else empty.
+    pub latents: Vec<f32>,
+    /// Whether they come from the generator's moving average.
+    pub averaged: bool,
+}
+
+/// What `sample` and `eval` say about the weights they drew with, when it is the average.
+pub fn averaged_note(path: &Path) -> String {
+    format!(
+        "generator: the moving average of the weights in {} (generator_ema.*; --no-ema for the generator's own)",
+        path.display()
+    )
 }
 
 impl Request<'_> {
@@ -57,23 +78,27 @@ impl Request<'_> {
             z: None,
             keep_latents: false,
             digits: None,
+            ema: true,
         }
     }
 }
 
-/// `count` images [count, 784] in [-1, 1] from a checkpoint's generator (inference mode); a
-/// class-conditional one draws the digits 0..9 in turn.
-pub fn generate(gpu: &Gpu, path: &Path, count: usize, seed: u64) -> Result<Vec<f32>> {
-    Ok(generate_with(gpu, path, &Request::drawn(count, seed))?.0)
+/// `count` images from a checkpoint's generator (inference mode; its moving average if it has
+/// one and `ema`); a class-conditional one draws the digits 0..9 in turn.
+pub fn generate(gpu: &Gpu, path: &Path, count: usize, seed: u64, ema: bool) -> Result<Generated> {
+    generate_with(
+        gpu,
+        path,
+        &Request {
+            ema,
+            ..Request::drawn(count, seed)
+        },
+    )
 }
 
 /// Images, and with `keep_latents` the latent vectors [count, 100] they came from: `z` when
 /// given (count = its rows), else drawn from `seed`.
-pub fn generate_with(
-    gpu: &Gpu,
-    path: &Path,
-    request: &Request<'_>,
-) -> Result<(Vec<f32>, Vec<f32>)> {
+pub fn generate_with(gpu: &Gpu, path: &Path, request: &Request<'_>) -> Result<Generated> {
     let count = request.count;
     crate::error::check_range("--count", count, 1, MAX_IMAGES)?;
     let ckpt = checkpoint::load(path)?;
@@ -95,7 +120,11 @@ pub fn generate_with(
             ),
         ));
     }
-    Ok((images, z))
+    Ok(Generated {
+        images,
+        latents: z,
+        averaged: request.ema && has_ema(&ckpt),
+    })
 }
 
 /// [`generate_with`] on a checkpoint already read (`path` names it in errors); awaitable, for the
@@ -121,7 +150,14 @@ pub async fn generate_from_checkpoint(
         )
     })?;
     let specs = kind.specs(conditional);
-    let mut weights = ckpt.select(path, &specs, "")?;
+    let mut weights = match request.ema && has_ema(ckpt) {
+        true => ckpt
+            .select(path, &ema_specs(&specs), "")?
+            .into_iter()
+            .map(|(n, s, v)| (averaged_name(&n).unwrap_or(n), s, v))
+            .collect(),
+        false => ckpt.select(path, &specs, "")?,
+    };
     convert_layouts(&specs, &mut weights, false);
     let mut be = Recorder::new(gpu);
     let store = generator_store(&mut be, kind, conditional)?;
@@ -151,6 +187,8 @@ pub struct SampleFiles<'a> {
     pub interpolate: bool,
     /// The digits of a class-conditional checkpoint (`--digit`).
     pub digits: Option<Digits>,
+    /// Use the generator's moving average when the checkpoint has one (not `--no-ema`).
+    pub ema: bool,
 }
 
 /// Rows and steps of `sample --interpolate`.
@@ -278,8 +316,13 @@ pub fn sample(
         z: given,
         keep_latents: files.noise_out.is_some(),
         digits: files.digits,
+        ema: files.ema,
     };
-    let (images, z) = generate_with(gpu, path, &request)?;
+    let generated = generate_with(gpu, path, &request)?;
+    if generated.averaged {
+        eprintln!("{}", averaged_note(path));
+    }
+    let (images, z) = (generated.images, generated.latents);
     // Every file is encoded first and written all or none.
     let mut files_out: Vec<(&Path, Vec<u8>, String)> = Vec::new();
     if let Some(png) = files.png {

@@ -17,9 +17,17 @@ pub struct StepConfig {
     pub model: GeneratorKind,
     pub batch: usize,
     pub seed: u64,
-    pub adam: AdamSpec,
+    /// The discriminator's optimiser.
+    pub adam_d: AdamSpec,
+    /// The generator's optimiser (another learning rate: two time-scale updates).
+    pub adam_g: AdamSpec,
     pub noise: Noise,
     pub objective: Objective,
+    /// One-sided label smoothing p: D's real targets are 1 - p (bce only).
+    pub label_smoothing: f32,
+    /// Keep an exponential moving average of G's weights and running statistics with this
+    /// decay, updated after each of G's Adam steps.
+    pub ema: Option<f32>,
     /// Class-conditional: G takes [z | one_hot(y)], D adds the projection term; real labels come
     /// from the dataset, fake ones are drawn on the device from (seed, step).
     pub conditional: bool,
@@ -33,9 +41,12 @@ impl StepConfig {
             model,
             batch,
             seed,
-            adam: AdamSpec::GAN,
+            adam_d: AdamSpec::GAN,
+            adam_g: AdamSpec::GAN,
             noise: Noise::Drawn,
             objective: Objective::Bce,
+            label_smoothing: 0.0,
+            ema: None,
             conditional: false,
         }
     }
@@ -65,6 +76,8 @@ pub struct Gan<B: Backend> {
     pub config: StepConfig,
     pub g_store: ParamStore<B>,
     pub d_store: ParamStore<B>,
+    /// The moving average of G's parameters and state (`StepConfig::ema`), in G's layout.
+    pub g_ema: Option<ParamStore<B>>,
     pub generator: AnyGenerator<B>,
     pub discriminator: Discriminator<B>,
     /// The training images, 4 bytes per u32, uploaded once.
@@ -115,6 +128,10 @@ impl<B: Backend> Gan<B> {
         let c = config.conditional;
         let g_store = ParamStore::new(be, config.model.specs(c))?;
         let d_store = ParamStore::new(be, discriminator_specs(c))?;
+        let g_ema = match config.ema {
+            Some(_) => Some(ParamStore::new(be, config.model.specs(c))?),
+            None => None,
+        };
         let input = be.zeros(&[config.batch, PIXELS])?;
         let generator = AnyGenerator::new(config.model, be, &g_store, config.batch, &input, c)?;
         let discriminator = Discriminator::new(be, &d_store, config.batch, &input, c)?;
@@ -151,12 +168,17 @@ impl<B: Backend> Gan<B> {
             discriminator,
             g_store,
             d_store,
+            g_ema,
         })
     }
 
     pub fn initialize(&self, be: &mut B) -> Result<()> {
         let (g, d) = init_seeds(self.config.seed);
         self.g_store.initialize(be, g)?;
+        if let Some(avg) = &self.g_ema {
+            // The average starts at G's initial weights.
+            avg.initialize(be, g)?;
+        }
         self.d_store.initialize(be, d)
     }
 
@@ -189,6 +211,7 @@ impl<B: Backend> Gan<B> {
     pub fn step(&self, be: &mut B) -> Result<()> {
         let (d, g, c) = (&self.discriminator, &self.generator, &self.config);
         let (o, dlogits, stats) = (c.objective, &self.dlogits, &self.stats);
+        let real_label = 1.0 - c.label_smoothing;
         let [z_d, z_g] = &self.noise;
         if c.noise == Noise::Drawn {
             let per_run = NOISE_STREAMS_PER_STEP;
@@ -209,23 +232,54 @@ impl<B: Backend> Gan<B> {
             be.gather_labels(&l.all, &self.order, &l.real)?;
         }
         d.forward(be, BnMode::TRAIN, real)?;
-        o.score(be, Term::D, Target::Real, &d.logits, dlogits, stats)?;
+        o.score(
+            be,
+            Term::D,
+            Target::Real,
+            real_label,
+            &d.logits,
+            dlogits,
+            stats,
+        )?;
         d.backward(be, dlogits, Backprop::Params, real)?;
         let input = self.generator_input(be, z_d, 0)?;
         g.forward(be, input, BnMode::TRAIN)?;
         d.forward(be, BnMode::TRAIN, fake_d)?;
-        o.score(be, Term::D, Target::Fake, &d.logits, dlogits, stats)?;
+        o.score(
+            be,
+            Term::D,
+            Target::Fake,
+            real_label,
+            &d.logits,
+            dlogits,
+            stats,
+        )?;
         d.backward(be, dlogits, Backprop::Params, fake_d)?;
-        self.d_store.adam(be, c.adam)?;
+        self.d_store.adam(be, c.adam_d)?;
 
         // Generator: G(z_g) scored as real, gradients through D leaving D's state untouched.
         let input = self.generator_input(be, z_g, 1)?;
         g.forward(be, input, BnMode::TRAIN)?;
         d.forward(be, BnMode::TRAIN_KEEP_RUNNING, fake_g)?;
-        o.score(be, Term::G, Target::Real, &d.logits, dlogits, stats)?;
+        o.score(
+            be,
+            Term::G,
+            Target::Real,
+            real_label,
+            &d.logits,
+            dlogits,
+            stats,
+        )?;
         d.backward(be, dlogits, Backprop::Input(&self.dinput), fake_g)?;
         be.fill(&self.g_store.grads, 0.0)?;
         g.backward(be, input, &self.dinput)?;
-        self.g_store.adam(be, c.adam)
+        self.g_store.adam(be, c.adam_g)?;
+        match (&self.g_ema, c.ema) {
+            (Some(avg), Some(decay)) => {
+                let g = &self.g_store;
+                be.ema(&avg.params, &g.params, &avg.state, &g.state, decay)
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::eval::{Evaluator, Report};
 use crate::gan::checkpoint::{CHECKPOINT, Resumed, RunMeta};
 use crate::gan::diagnosis;
-use crate::gan::objective::StepStats;
+use crate::gan::objective::{Objective, StepStats};
 use crate::gan::options::{MAX_STEPS, TrainOptions};
 use crate::gan::trainer::{GpuTrainer, Sampler, grid_seed};
 use crate::gpu::Gpu;
@@ -100,7 +100,7 @@ impl<'g> EpochScorer<'g> {
         }
         match Evaluator::load(gpu, &opts.classifier) {
             Ok(evaluator) => {
-                let g = &trainer.gan.g_store;
+                let g = trainer.sampling_store();
                 let seed = grid_seed(opts.seed) ^ 1;
                 let labels = opts.sample_labels(opts.fid_samples);
                 let sampler = Sampler::new(gpu, opts.model, g, opts.fid_samples, seed, labels)?;
@@ -249,7 +249,7 @@ fn grid_sampler<'g>(
     opts: &TrainOptions,
     trainer: &GpuTrainer<'g>,
 ) -> Result<Sampler<'g>> {
-    let (g, labels) = (&trainer.gan.g_store, opts.sample_labels(64));
+    let (g, labels) = (trainer.sampling_store(), opts.sample_labels(64));
     Sampler::new(gpu, opts.model, g, 64, grid_seed(opts.seed), labels)
 }
 
@@ -436,7 +436,10 @@ impl RunOutputs {
         images: &[f32],
     ) -> Result<()> {
         if !std::mem::replace(&mut self.legend_said, true) {
-            say(&self.bar, legend(score));
+            say(
+                &self.bar,
+                legend(score, self.meta.loss, self.meta.ema.is_some()),
+            );
         }
         let line = self.epoch_log.summary(epoch + 1, done, self.batch, score);
         say(&self.bar, line);
@@ -516,13 +519,18 @@ fn write_metrics_png(out: &Path) {
 }
 
 /// What an epoch line's numbers mean, in two lines, for what that line shows.
-fn legend(score: Option<&Report>) -> String {
-    let mut legend = "D loss, G loss: binary cross-entropy; D(x), D(G(z)): the discriminator's \
-mean belief that real and generated images are real (both near 0.5 when neither side wins)"
-        .to_string();
+fn legend(score: Option<&Report>, loss: Objective, ema: bool) -> String {
+    let mut legend = format!(
+        "D loss, G loss: {}; D(x), D(G(z)): the discriminator's mean belief that real and \
+generated images are real (both near 0.5 when neither side wins)",
+        loss.describe()
+    );
     if let Some(report) = score {
         legend += "\nFID: generated images against the MNIST test set (lower is better: real \
 digits under 10, noise about 2,000); coverage: digits with at least 5% of them";
+        if ema {
+            legend += "; scored on the generator's moving average (--ema)";
+        }
         if report.class_accuracy.is_some() {
             legend += "; class accuracy: the share drawn as the digit asked for";
         }

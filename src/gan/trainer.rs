@@ -2,6 +2,7 @@
 //! number and batch offset as its inputs; losses are read back only when asked for.
 
 use crate::error::{Error, Result};
+use crate::gan::checkpoint::{averaged_name, ema_name};
 use crate::gan::generator::{AnyGenerator, GeneratorKind};
 use crate::gan::model::{CLASSES, LATENT, PIXELS, generator_input};
 use crate::gan::objective::StepStats;
@@ -92,7 +93,14 @@ impl<'g> GpuTrainer<'g> {
         self.program.finish()
     }
 
-    /// Both networks' parameters and running statistics, then Adam's moments.
+    /// The generator's weights the samples are drawn with: the moving average when the run
+    /// keeps one, else the generator's own.
+    pub fn sampling_store(&self) -> &ParamStore<Recorder<'g>> {
+        self.gan.g_ema.as_ref().unwrap_or(&self.gan.g_store)
+    }
+
+    /// Both networks' parameters and running statistics (and G's moving average under
+    /// `generator_ema.*`), then Adam's moments.
     pub fn values(&mut self) -> Result<(NamedValues, NamedValues)> {
         ready_now(self.values_async())
     }
@@ -109,6 +117,12 @@ impl<'g> GpuTrainer<'g> {
             let v = store.v.read_async(gpu).await?;
             moments.extend(store.moments_from(&m, &v));
         }
+        if let Some(avg) = &self.gan.g_ema {
+            let params = avg.params.read_async(gpu).await?;
+            let state = avg.state.read_async(gpu).await?;
+            let values = avg.values_from(&params, &state);
+            weights.extend(values.into_iter().map(|(n, s, v)| (ema_name(&n), s, v)));
+        }
         Ok((weights, moments))
     }
 
@@ -117,6 +131,13 @@ impl<'g> GpuTrainer<'g> {
         for store in [&self.gan.g_store, &self.gan.d_store] {
             store.load(&mut self.be, weights)?;
             store.load_moments(&mut self.be, moments)?;
+        }
+        if let Some(avg) = &self.gan.g_ema {
+            let values: NamedValues = weights
+                .iter()
+                .filter_map(|(n, s, v)| averaged_name(n).map(|n| (n, s.clone(), v.clone())))
+                .collect();
+            avg.load(&mut self.be, &values)?;
         }
         Ok(())
     }

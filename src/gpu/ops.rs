@@ -848,6 +848,29 @@ pub fn bce_with_logits(
     )
 }
 
+/// Hinge loss of logits against `sign` (+1: real, -1: fake): with `margin` (the
+/// discriminator's terms) mean(max(0, 1 - sign * x)), without (the generator's) mean(-sign * x),
+/// into stats`[slot]`, and mean sigmoid(x) into stats[slot + 1]; grad = scale * d(loss)/dx.
+#[allow(clippy::too_many_arguments)]
+pub fn hinge(
+    gpu: &Gpu,
+    logits: &Tensor,
+    grad: &Tensor,
+    stats: &Tensor,
+    slot: usize,
+    sign: f32,
+    margin: bool,
+    scale: f32,
+) -> Result<Dispatch> {
+    let n = spec::hinge_dims(logits.shape(), grad.shape(), stats.len(), slot, sign)?;
+    gpu.dispatch(
+        key(Shader::Loss, "hinge"),
+        &[logits.binding(), grad.binding(), stats.binding()],
+        &[u(n), u(slot), f(sign), f(scale), u(margin as usize)],
+        [1, 1, 1],
+    )
+}
+
 /// Mean softmax cross-entropy of logits [B, C] against class indices `labels` `[B]` (as f32) into
 /// stats`[slot]`, accuracy into stats[slot + 1]; grad [B, C] = (softmax - onehot) * scale / B.
 pub fn softmax_cross_entropy(
@@ -948,6 +971,36 @@ pub fn adam(
         &[params.binding(), grads.binding(), m.binding(), v.binding()],
         &adam_params(n, spec, t.max(1)),
         gpu.grid(n),
+    )
+}
+
+/// avg = decay * avg + (1 - decay) * value, for a network's parameters and its state (batch-norm
+/// running statistics) in one dispatch: the exponential moving average of its weights.
+pub fn ema(
+    gpu: &Gpu,
+    avg_params: &Tensor,
+    params: &Tensor,
+    avg_state: &Tensor,
+    state: &Tensor,
+    decay: f32,
+) -> Result<Dispatch> {
+    let (n, ns) = spec::ema_dims(
+        avg_params.shape(),
+        params.shape(),
+        avg_state.shape(),
+        state.shape(),
+        decay,
+    )?;
+    gpu.dispatch(
+        key(Shader::Adam, "ema"),
+        &[
+            avg_params.binding(),
+            params.binding(),
+            avg_state.binding(),
+            state.binding(),
+        ],
+        &[u(n), u(ns), f(decay)],
+        gpu.grid(n + ns),
     )
 }
 

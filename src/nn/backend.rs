@@ -412,6 +412,17 @@ backend! {
             target: f32,
             scale: f32,
         );
+        /// Hinge loss against `sign` (+1 real, -1 fake); `margin`: D's max(0, 1 - sign x),
+        /// else G's -sign x.
+        fn hinge(
+            logits: &Self::Tensor,
+            grad: &Self::Tensor,
+            stats: &Self::Tensor,
+            slot: usize,
+            sign: f32,
+            margin: bool,
+            scale: f32,
+        );
         fn softmax_cross_entropy(
             logits: &Self::Tensor,
             labels: &Self::Tensor,
@@ -419,6 +430,14 @@ backend! {
             stats: &Self::Tensor,
             slot: usize,
             scale: f32,
+        );
+        /// avg = decay * avg + (1 - decay) * value over a network's parameters and state.
+        fn ema(
+            avg_params: &Self::Tensor,
+            params: &Self::Tensor,
+            avg_state: &Self::Tensor,
+            state: &Self::Tensor,
+            decay: f32,
         );
         fn sum_over_rows(x: &Self::Tensor, out: &Self::Tensor, accumulate: bool);
         fn fill(dst: &Self::Tensor, value: f32);
