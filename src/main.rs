@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wgsl_gan::data::MAX_IMAGES;
 use wgsl_gan::gan::checkpoint::is_conditional;
+use wgsl_gan::gan::export::{GENERATOR, describe, export_generator};
 use wgsl_gan::gan::generator::GeneratorKind;
 use wgsl_gan::gan::options::{TrainOptions, whole};
 use wgsl_gan::gan::sample::Digits;
@@ -100,6 +101,22 @@ enum Command {
         #[arg(long)]
         no_ema: bool,
     },
+    /// Write a checkpoint's generator alone (its moving average if the run kept one), scored,
+    /// with the command that trained it in its metadata: the file `sample` uses by default
+    #[command(allow_negative_numbers = true)]
+    ExportGenerator {
+        /// A training checkpoint (`train --out`'s checkpoint.safetensors)
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value = "assets/generator.safetensors")]
+        out: PathBuf,
+        /// Images scored for the metadata's FID, coverage and class accuracy
+        #[arg(long, value_parser = whole::<usize>, default_value_t = 10_000)]
+        count: usize,
+        /// [default: ./assets/mnist-classifier.safetensors if present, else the built-in copy]
+        #[arg(long)]
+        classifier: Option<PathBuf>,
+    },
     /// Redraw a run folder's pictures: OUT/samples/progress.png (the animated grids) and
     /// OUT/metrics.png (losses, D's beliefs, FID per epoch)
     #[command(allow_negative_numbers = true)]
@@ -107,11 +124,13 @@ enum Command {
         /// The run folder (`train --out`)
         out: PathBuf,
     },
-    /// Generate images with a checkpoint's generator
+    /// Generate images with a checkpoint's generator, or with the built-in class-conditional one
     #[command(allow_negative_numbers = true)]
     Sample {
+        /// A training checkpoint or an exported generator [default: the built-in class-conditional
+        /// DCGAN generator (./assets/generator.safetensors if present)]
         #[arg(long)]
-        checkpoint: PathBuf,
+        checkpoint: Option<PathBuf>,
         /// How many images [default: 64, or as many as --noise holds]
         #[arg(long, value_parser = whole::<usize>)]
         count: Option<usize>,
@@ -367,6 +386,27 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::ExportGenerator {
+            checkpoint,
+            out,
+            count,
+            classifier,
+        } => {
+            let gpu = Gpu::new(adapter)?;
+            let classifier = classifier.unwrap_or_else(|| asset("mnist-classifier.safetensors"));
+            let e = export_generator(&gpu, &checkpoint, &out, count, &classifier)?;
+            let weights = match e.averaged {
+                true => "the moving average of the generator's weights",
+                false => "the generator's weights",
+            };
+            println!("{}", e.report);
+            println!(
+                "wrote {} ({weights}); made by:\n    {}",
+                out.display(),
+                e.command
+            );
+            Ok(())
+        }
         Command::Plot { out } => {
             let samples = out.join("samples");
             if !samples.is_dir() {
@@ -409,6 +449,19 @@ fn run(cli: Cli) -> Result<()> {
             no_ema,
         } => {
             let gpu = Gpu::new(adapter)?;
+            let checkpoint = match checkpoint {
+                Some(c) => c,
+                None => {
+                    let built_in = asset(GENERATOR);
+                    let ckpt = wgsl_gan::io::checkpoint::load(&built_in)?;
+                    let what = describe(&ckpt).unwrap_or_default();
+                    eprintln!(
+                        "generator: {} ({what}); --checkpoint FILE draws with another",
+                        built_in.display()
+                    );
+                    built_in
+                }
+            };
             let files = wgsl_gan::gan::sample::SampleFiles {
                 png: png.as_deref(),
                 idx: idx.as_deref(),

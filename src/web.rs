@@ -9,11 +9,14 @@ use wasm_bindgen::prelude::*;
 
 use crate::data::{Schedule, idx};
 use crate::error::{Error, Result};
+use crate::eval::Evaluator;
 use crate::gan::checkpoint::{CHECKPOINT, RunMeta};
 use crate::gan::generator::GeneratorKind;
 use crate::gan::options::TrainOptions;
-use crate::gan::sample::{Digits, Request, generate_from_checkpoint};
-use crate::gan::trainer::{GpuTrainer, Sampler, generator_checksum, grid_seed};
+use crate::gan::sample::{
+    Digits, Request, WALK_ROWS, WALK_STEPS, generate_from_checkpoint, latent_walk,
+};
+use crate::gan::trainer::{EpochScorer, GpuTrainer, Sampler, generator_checksum, grid_seed};
 use crate::gpu::{Gpu, describe};
 use crate::io::checkpoint;
 
@@ -27,6 +30,9 @@ pub struct WebGan {
     gpu: &'static Gpu,
     trainer: GpuTrainer<'static>,
     grid: Sampler<'static>,
+    /// Scores the generator at each epoch's end, once the page gives it the classifier.
+    scorer: Option<EpochScorer<'static>>,
+    opts: TrainOptions,
     meta: RunMeta,
     step: u64,
 }
@@ -92,9 +98,52 @@ impl WebGan {
             gpu,
             trainer,
             grid,
+            scorer: None,
+            opts,
             meta,
             step: 0,
         })
+    }
+
+    /// Scores `count` generated images at each call of [`WebGan::score`] with the evaluation
+    /// classifier in `classifier` (the bytes of `mnist-classifier.safetensors`), as `train`
+    /// scores them at each epoch's end.
+    pub fn enable_scoring(
+        &mut self,
+        classifier: Vec<u8>,
+        count: usize,
+    ) -> std::result::Result<(), JsError> {
+        let path = Path::new("mnist-classifier.safetensors");
+        let run = || -> Result<EpochScorer<'static>> {
+            crate::error::check_range("the scored image count", count, 2, 65_536)?;
+            let evaluator =
+                Evaluator::from_checkpoint(self.gpu, path, checkpoint::parse(path, &classifier)?)?;
+            EpochScorer::new(self.gpu, &self.opts, count, &self.trainer, evaluator)
+        };
+        self.scorer = Some(run().map_err(js)?);
+        Ok(())
+    }
+
+    /// The generator's scores now: FID, coverage, class accuracy (NaN for an unconditional
+    /// run) and the images scored.
+    pub async fn score(&mut self) -> std::result::Result<Vec<f64>, JsError> {
+        let scorer = self
+            .scorer
+            .as_mut()
+            .ok_or_else(|| js(Error::Invalid("call enable_scoring first".into())))?;
+        let r = scorer.score_async().await.map_err(js)?;
+        Ok(vec![
+            r.fid,
+            r.coverage as f64,
+            r.class_accuracy.unwrap_or(f64::NAN),
+            r.count as f64,
+        ])
+    }
+
+    /// The seed of the scored images' noise, in decimal: `eval --checkpoint --seed` with it
+    /// scores the same images.
+    pub fn score_seed(&self) -> String {
+        EpochScorer::noise_seed(self.opts.seed).to_string()
     }
 
     /// The adapter, as `wgsl-gan info` describes it.
@@ -172,29 +221,33 @@ impl WebGan {
     }
 }
 
-/// 64 images [64 * 784] in [-1, 1] from the generator of a checkpoint file's bytes (any GAN
-/// checkpoint `train` or the page wrote), drawn from `seed` as `sample --seed` draws them; for a
-/// class-conditional checkpoint, all of `digit` (`sample --digit`), or 0..9 in turn without one.
+/// Images in [-1, 1] from the generator of a checkpoint file's bytes (any GAN checkpoint `train`
+/// or the page wrote, or an exported generator such as the built-in one), as `sample --seed`
+/// draws them: 64 independent ones, or with `walk` the 80 of `sample --interpolate` (8 rows of 10
+/// steps). A class-conditional checkpoint draws all of `digit` (`sample --digit`), or 0..9 in turn
+/// without one.
 #[wasm_bindgen]
 pub async fn sample_checkpoint(
     bytes: Vec<u8>,
     seed: u32,
     digit: Option<u8>,
+    walk: bool,
 ) -> std::result::Result<Vec<f32>, JsError> {
     let path = Path::new("the checkpoint");
     let run = async {
+        if digit.is_some_and(|d| d > 9) {
+            return Err(Error::Invalid(format!("digit {digit:?}: expected 0..9")));
+        }
         let ckpt = checkpoint::parse(path, &bytes)?;
         let gpu = Gpu::browser().await?;
-        let (images, _) = generate_from_checkpoint(
-            &gpu,
-            path,
-            &ckpt,
-            &Request {
-                digits: digit.map(|d| Digits::One(d.min(9))),
-                ..Request::drawn(64, seed.into())
-            },
-        )
-        .await?;
+        let z = walk.then(|| latent_walk(seed.into()));
+        let request = Request {
+            digits: digit.map(Digits::One),
+            z: z.as_deref(),
+            count: if walk { WALK_ROWS * WALK_STEPS } else { 64 },
+            ..Request::drawn(64, seed.into())
+        };
+        let (images, _) = generate_from_checkpoint(&gpu, path, &ckpt, &request).await?;
         Ok(images)
     };
     run.await.map_err(js)

@@ -224,6 +224,107 @@ fn the_remedies_resume_exactly_and_sample_uses_the_moving_average() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `sample` with no checkpoint draws with the built-in class-conditional generator from any
+/// folder and says so; `export-generator` writes a checkpoint's generator (its moving average)
+/// that draws the very images the checkpoint draws, with the command that trained it.
+#[test]
+fn the_built_in_generator_draws_a_digit_and_export_writes_what_the_checkpoint_draws() {
+    let dir = temp_dir("built-in");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let o = bin()
+        .current_dir(&elsewhere)
+        .args(["sample", "--digit", "7", "--png", "seven.png"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("<built-in>/generator.safetensors")
+            && stderr(&o).contains("class-conditional"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("wrote seven.png (64 images"));
+    let o = bin()
+        .current_dir(&elsewhere)
+        .args(["sample", "--digit", "all", "--png", "all.png"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sheet = png::Decoder::new(std::io::Cursor::new(
+        std::fs::read(elsewhere.join("all.png")).unwrap(),
+    ))
+    .read_info()
+    .unwrap();
+    let (w, h) = (sheet.info().width, sheet.info().height);
+    // 10 images of 28 pixels a side, and the grid's gaps.
+    assert!(
+        w == h && (280..280 + 28).contains(&w),
+        "not a 10x10 sheet: {w}x{h}"
+    );
+
+    // A small conditional run with a moving average, exported.
+    let data = training_set(&dir, 96);
+    let run_dir = dir.join("run");
+    train(
+        &data,
+        &run_dir,
+        &["--conditional", "--epochs", "1", "--ema", "0.9"],
+    );
+    let ckpt = run_dir.join("checkpoint.safetensors");
+    let exported = dir.join("generator.safetensors");
+    let o = run(&[
+        "export-generator",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--out",
+        exported.to_str().unwrap(),
+        "--count",
+        "256",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        said.contains("moving average") && said.contains("class accuracy"),
+        "{said}"
+    );
+    let file = checkpoint::load(&exported).unwrap();
+    let command = &file.meta["command"];
+    assert!(
+        command.contains("--conditional")
+            && command.contains("--ema 0.9")
+            && command.contains("--epochs 1")
+            && command.contains("--data-dir '<the training set of data digest"),
+        "{command}"
+    );
+    assert!(file.meta.contains_key("fid") && file.meta.contains_key("class_accuracy"));
+    assert!(
+        file.tensors
+            .iter()
+            .all(|(n, _, _)| n.starts_with("generator."))
+    );
+    let draw = |from: &Path, name: &str| {
+        let out = dir.join(name);
+        let o = run(&[
+            "sample",
+            "--checkpoint",
+            from.to_str().unwrap(),
+            "--digit",
+            "3",
+            "--npy",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(
+        draw(&ckpt, "from-checkpoint.npy"),
+        draw(&exported, "from-export.npy"),
+        "the exported generator draws other images than its checkpoint"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn resume_after_a_stop_gives_the_same_tensors_as_an_uninterrupted_run() {
     let dir = temp_dir("resume");

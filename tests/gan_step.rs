@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use wgsl_gan::gan::checkpoint::{averaged_name, ema_name};
+use wgsl_gan::gan::ema::{averaged_name, ema_name};
 use wgsl_gan::gan::generator::GeneratorKind;
 use wgsl_gan::gan::objective::Objective;
 use wgsl_gan::gan::step::{Gan, StepConfig};

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use common::*;
 use safetensors::{Dtype, SafeTensors};
-use wgsl_gan::gan::checkpoint::{averaged_name, ema_name, ema_specs};
+use wgsl_gan::gan::ema::{averaged_name, ema_name, ema_specs};
 use wgsl_gan::gan::generator::GeneratorKind;
 use wgsl_gan::gan::model::{PIXELS, discriminator_specs};
 use wgsl_gan::gan::objective::{Objective, StepStats};

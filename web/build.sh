@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the browser module into web/pkg/ and puts the MNIST training files beside the page in
-# web/mnist/ (both ignored by git). Needs the wasm32 target (rustup) and wasm-bindgen-cli at the
+# web/mnist/, and the built-in generator and the evaluation classifier beside it (all ignored by
+# git). Needs the wasm32 target (rustup) and wasm-bindgen-cli at the
 # version Cargo.lock pins, which it installs with `cargo install` when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,5 @@ wasm-bindgen --target web --no-typescript --out-dir web/pkg \
     target/wasm32-unknown-unknown/release/wgsl_gan.wasm
 mkdir -p web/mnist
 cp assets/mnist/train-images-idx3-ubyte.gz assets/mnist/train-labels-idx1-ubyte.gz web/mnist/
+cp assets/generator.safetensors assets/mnist-classifier.safetensors web/
 echo "built web/pkg; serve with: web/serve.sh"

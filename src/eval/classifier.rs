@@ -234,6 +234,16 @@ pub fn classify<'g>(
     images: &[f32],
     chunk: usize,
 ) -> Result<(Rows, Rows)> {
+    crate::gpu::ready_now(classify_async(gpu, store, images, chunk))
+}
+
+/// [`classify`], awaitable (the browser build).
+pub async fn classify_async<'g>(
+    gpu: &'g Gpu,
+    store: &ParamStore<Recorder<'g>>,
+    images: &[f32],
+    chunk: usize,
+) -> Result<(Rows, Rows)> {
     let count = images.len() / PIXELS;
     let chunk = chunk.min(count).max(1);
     let mut be = Recorder::new(gpu);
@@ -251,8 +261,10 @@ pub fn classify<'g>(
         let mut batch = images[start * PIXELS..(start + n) * PIXELS].to_vec();
         batch.resize(chunk * PIXELS, 0.0);
         program.write("images", &batch)?;
-        let h = program.run_and_read(&Run::default(), "hidden")?;
-        let l = program.read("logits")?;
+        let h = program
+            .run_and_read_async(&Run::default(), "hidden")
+            .await?;
+        let l = program.read_async("logits").await?;
         for r in 0..n {
             features.push(
                 h[r * FEATURES..(r + 1) * FEATURES]
@@ -303,7 +315,19 @@ pub fn load<'g>(
     crate::eval::fid::Stats,
     Checkpoint,
 )> {
-    let ckpt = checkpoint::load(path)?;
+    load_parsed(gpu, path, checkpoint::load(path)?)
+}
+
+/// [`load`] of a checkpoint already read (`path` names it in errors).
+pub fn load_parsed<'g>(
+    gpu: &'g Gpu,
+    path: &Path,
+    ckpt: Checkpoint,
+) -> Result<(
+    ParamStore<Recorder<'g>>,
+    crate::eval::fid::Stats,
+    Checkpoint,
+)> {
     if ckpt.meta(path, "model")? != MODEL {
         return Err(Error::file(
             path,

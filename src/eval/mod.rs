@@ -125,6 +125,16 @@ impl<'g> Evaluator<'g> {
         Ok(Evaluator { gpu, store, test })
     }
 
+    /// [`Evaluator::load`] of a classifier checkpoint already read (`path` names it in errors).
+    pub fn from_checkpoint(
+        gpu: &'g Gpu,
+        path: &Path,
+        classifier: crate::io::checkpoint::Checkpoint,
+    ) -> Result<Evaluator<'g>> {
+        let (store, test, _) = classifier::load_parsed(gpu, path, classifier)?;
+        Ok(Evaluator { gpu, store, test })
+    }
+
     /// Scores images [N, 784] in [-1, 1] (N >= 2).
     pub fn evaluate(&self, images: &[f32]) -> Result<Report> {
         self.evaluate_requested(images, None)
@@ -133,7 +143,16 @@ impl<'g> Evaluator<'g> {
     /// [`Evaluator::evaluate`], and with `requested` (the digit each image was generated for)
     /// the class accuracy.
     pub fn evaluate_requested(&self, images: &[f32], requested: Option<&[f32]>) -> Result<Report> {
-        let (features, probs) = self.classify(images)?;
+        crate::gpu::ready_now(self.evaluate_requested_async(images, requested))
+    }
+
+    /// [`Evaluator::evaluate_requested`], awaitable (the browser build).
+    pub async fn evaluate_requested_async(
+        &self,
+        images: &[f32],
+        requested: Option<&[f32]>,
+    ) -> Result<Report> {
+        let (features, probs) = self.classify_async(images).await?;
         let mut report = self.report(&features, &probs)?;
         if let Some(y) = requested {
             let hits = probs
@@ -151,6 +170,14 @@ impl<'g> Evaluator<'g> {
 
     /// The classifier's penultimate features and class probabilities of images [N, 784].
     pub fn classify(&self, images: &[f32]) -> Result<(classifier::Rows, classifier::Rows)> {
+        crate::gpu::ready_now(self.classify_async(images))
+    }
+
+    /// [`Evaluator::classify`], awaitable (the browser build).
+    pub async fn classify_async(
+        &self,
+        images: &[f32],
+    ) -> Result<(classifier::Rows, classifier::Rows)> {
         let count = images.len() / crate::data::PIXELS;
         if count < 2 || !images.len().is_multiple_of(crate::data::PIXELS) {
             return Err(Error::Invalid(format!(
@@ -158,7 +185,7 @@ impl<'g> Evaluator<'g> {
                 images.len()
             )));
         }
-        classifier::classify(self.gpu, &self.store, images, 500)
+        classifier::classify_async(self.gpu, &self.store, images, 500).await
     }
 
     /// The report on images from their features and probabilities (see [`Evaluator::classify`]).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::gan::ema::{averaged_name, ema_specs};
 use crate::gan::generator::GeneratorKind;
 use crate::gan::model::discriminator_specs;
 use crate::gan::objective::Objective;
@@ -50,41 +51,11 @@ pub struct RunMeta {
     pub conditional: bool,
 }
 
-/// The generator's moving average is saved as a module `generator_ema` beside `generator`: the
-/// same PyTorch names under another prefix (`generator_ema.0.weight`).
-const G_PREFIX: &str = "generator.";
-const EMA_PREFIX: &str = "generator_ema.";
-
-/// The name of the moving average of generator tensor `name`.
-pub fn ema_name(name: &str) -> String {
-    match name.strip_prefix(G_PREFIX) {
-        Some(rest) => format!("{EMA_PREFIX}{rest}"),
-        None => name.to_string(),
-    }
-}
-
-/// The generator tensor whose moving average is named `name`, if it is one.
-pub fn averaged_name(name: &str) -> Option<String> {
-    name.strip_prefix(EMA_PREFIX)
-        .map(|rest| format!("{G_PREFIX}{rest}"))
-}
-
-/// The generator's specs under the moving average's names (layouts and shapes as the generator's).
-pub fn ema_specs(generator: &[ParamSpec]) -> Vec<ParamSpec> {
-    generator
-        .iter()
-        .map(|s| ParamSpec {
-            name: ema_name(&s.name),
-            ..s.clone()
-        })
-        .collect()
-}
-
 /// Whether a checkpoint holds a moving average of its generator.
 pub fn has_ema(ckpt: &Checkpoint) -> bool {
     ckpt.tensors
         .iter()
-        .any(|(n, _, _)| n.starts_with(EMA_PREFIX))
+        .any(|(n, _, _)| averaged_name(n).is_some())
 }
 
 /// The checkpoint's spelling of a moving average's decay, or of none.

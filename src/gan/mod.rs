@@ -6,6 +6,9 @@ pub mod bench;
 pub mod checkpoint;
 pub mod dcgan;
 pub mod diagnosis;
+pub mod ema;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod export;
 pub mod generator;
 pub mod model;
 pub mod objective;

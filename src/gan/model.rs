@@ -32,6 +32,12 @@ pub fn generator_input(conditional: bool) -> usize {
     LATENT + if conditional { CLASSES } else { 0 }
 }
 
+/// Labels 0, 1, ..., 9, 0, 1, ... for `count` images: every digit equally, for a conditional
+/// model's sample grids and scores.
+pub fn cycled_labels(count: usize) -> Vec<f32> {
+    (0..count).map(|i| (i % CLASSES) as f32).collect()
+}
+
 pub fn generator_specs(conditional: bool) -> Vec<ParamSpec> {
     let mut s = linear_specs("generator.0", generator_input(conditional), HIDDEN);
     s.extend(batch_norm_specs("generator.2", HIDDEN));

@@ -21,14 +21,14 @@ pub enum Term {
     G,
 }
 
-/// The GAN's loss (`train --loss`).
+/// The GAN's loss (`train --loss`). Each term writes its mean loss and the mean of
+/// sigmoid(logits): D(x) under bce, and under hinge the same monotone view of the logits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Objective {
-    /// Binary cross-entropy on D's logits (the article's): each term writes its mean loss and
-    /// the mean of sigmoid(logits), i.e. mean D(x)
+    /// Binary cross-entropy on D's logits (the article's)
     Bce,
-    /// Hinge loss: D minimises mean(max(0, 1 - D(x))) + mean(max(0, 1 + D(G(z)))), G minimises
-    /// -mean(D(G(z))) (on logits); the mean outputs are sigmoid(logits), as for bce
+    /// Hinge loss on D's logits: D minimises mean(max(0, 1 - D(x))) + mean(max(0, 1 + D(G(z)))),
+    /// G minimises -mean(D(G(z)))
     Hinge,
 }
 

@@ -8,9 +8,9 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gan::checkpoint::RunMeta;
 use crate::gan::generator::GeneratorKind;
+use crate::gan::model::cycled_labels;
 use crate::gan::objective::Objective;
 use crate::gan::step::StepConfig;
-use crate::gan::trainer::cycled_labels;
 use crate::io::assets::default_path;
 use crate::spec::AdamSpec;
 
@@ -217,16 +217,20 @@ impl TrainOptions {
     /// The `train` arguments that continue this run: --out, and every option the run set away
     /// from its default (spelled out, so that the command continues the same run).
     pub fn resume_command(&self) -> String {
-        let quote = |p: &Path| {
-            let s = p.display().to_string();
-            if s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c))
-            {
-                s
-            } else {
-                format!("'{}'", s.replace('\'', "'\\''"))
-            }
-        };
+        format!(
+            "train --resume --out {}{}",
+            quote(&self.out),
+            self.changed_flags()
+        )
+    }
+
+    /// The `train` arguments that make this run from the start.
+    pub fn train_command(&self) -> String {
+        format!("train --out {}{}", quote(&self.out), self.changed_flags())
+    }
+
+    /// Every option set away from its default, as flags (each with a leading space).
+    fn changed_flags(&self) -> String {
         let d = TrainOptions::defaults();
         let opt = |v: Option<f32>| v.map(|v| v.to_string()).unwrap_or_default();
         let model = match self.model {
@@ -287,7 +291,7 @@ impl TrainOptions {
                 self.checkpoint_every.is_some(),
             ),
         ];
-        let mut args = format!("train --resume --out {}", quote(&self.out));
+        let mut args = String::new();
         for (flag, value, set) in flags {
             if set {
                 args += &format!(" {flag}");
@@ -326,6 +330,18 @@ impl TrainOptions {
             conditional: self.conditional,
             ..StepConfig::article(self.model, self.batch, self.seed)
         }
+    }
+}
+
+/// `p` as a shell word: as it is when that is safe, else in single quotes.
+fn quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

@@ -4,10 +4,12 @@ use std::path::Path;
 
 use crate::data::MAX_IMAGES;
 use crate::error::{Error, Result};
-use crate::gan::checkpoint::{averaged_name, ema_specs, has_ema, is_conditional};
+use crate::gan::checkpoint::{has_ema, is_conditional};
+use crate::gan::ema::{averaged_name, ema_specs};
 use crate::gan::generator::GeneratorKind;
+use crate::gan::model::cycled_labels;
 use crate::gan::model::{CLASSES, LATENT};
-use crate::gan::trainer::{SampleNoise, Sampler, cycled_labels, generator_store};
+use crate::gan::trainer::{SampleNoise, Sampler, generator_store};
 use crate::gpu::{Gpu, ready_now};
 use crate::io::{checkpoint, image, npy};
 use crate::nn::{Recorder, convert_layouts};

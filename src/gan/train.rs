@@ -14,7 +14,7 @@ use crate::gan::checkpoint::{CHECKPOINT, Resumed, RunMeta};
 use crate::gan::diagnosis;
 use crate::gan::objective::{Objective, StepStats};
 use crate::gan::options::{MAX_STEPS, TrainOptions};
-use crate::gan::trainer::{GpuTrainer, Sampler, grid_seed};
+use crate::gan::trainer::{EpochScorer, GpuTrainer, Sampler, grid_seed};
 use crate::gpu::Gpu;
 use crate::io::metrics::Metrics;
 use crate::io::{FolderLock, image, remove_stale_temporaries};
@@ -85,40 +85,25 @@ impl EpochLog {
     }
 }
 
-/// What scores the generator at each epoch's end: a sampler (asking a class-conditional
-/// generator for the digits 0..9 in turn) and the evaluation classifier.
-struct EpochScorer<'g> {
-    sampler: Sampler<'g>,
-    evaluator: Evaluator<'g>,
-}
-
-impl<'g> EpochScorer<'g> {
-    /// The scorer, when asked for (`--fid-samples` > 0) and the classifier is at hand.
-    fn new(gpu: &'g Gpu, opts: &TrainOptions, trainer: &GpuTrainer<'g>) -> Result<Option<Self>> {
-        if opts.fid_samples == 0 {
-            return Ok(None);
-        }
-        match Evaluator::load(gpu, &opts.classifier) {
-            Ok(evaluator) => {
-                let g = trainer.sampling_store();
-                let seed = grid_seed(opts.seed) ^ 1;
-                let labels = opts.sample_labels(opts.fid_samples);
-                let sampler = Sampler::new(gpu, opts.model, g, opts.fid_samples, seed, labels)?;
-                Ok(Some(EpochScorer { sampler, evaluator }))
-            }
-            Err(e) => {
-                eprintln!(
-                    "note: no FID per epoch ({e}); `wgsl-gan train-classifier` makes the classifier"
-                );
-                Ok(None)
-            }
-        }
+/// The epoch scorer, when asked for (`--fid-samples` > 0) and the classifier is at hand.
+fn epoch_scorer<'g>(
+    gpu: &'g Gpu,
+    opts: &TrainOptions,
+    trainer: &GpuTrainer<'g>,
+) -> Result<Option<EpochScorer<'g>>> {
+    if opts.fid_samples == 0 {
+        return Ok(None);
     }
-
-    fn score(&mut self) -> Result<Report> {
-        let images = self.sampler.generate()?;
-        self.evaluator
-            .evaluate_requested(&images, self.sampler.labels())
+    match Evaluator::load(gpu, &opts.classifier) {
+        Ok(evaluator) => {
+            EpochScorer::new(gpu, opts, opts.fid_samples, trainer, evaluator).map(Some)
+        }
+        Err(e) => {
+            eprintln!(
+                "note: no FID per epoch ({e}); `wgsl-gan train-classifier` makes the classifier"
+            );
+            Ok(None)
+        }
     }
 }
 
@@ -208,7 +193,7 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
     let folder = RunFolder::open(&opts.out)?;
     let mut trainer = folder.undo_on_error(plan.trainer(gpu, &opts))?;
     let mut grid = folder.undo_on_error(grid_sampler(gpu, &opts, &trainer))?;
-    let mut scorer = folder.undo_on_error(EpochScorer::new(gpu, &opts, &trainer))?;
+    let mut scorer = folder.undo_on_error(epoch_scorer(gpu, &opts, &trainer))?;
     let mut out = RunOutputs::open(folder, &opts, &plan)?;
     let (schedule, start, total) = (plan.schedule, plan.start(), plan.total);
     let poison_at = nan_test_hook();
@@ -520,9 +505,14 @@ fn write_metrics_png(out: &Path) {
 
 /// What an epoch line's numbers mean, in two lines, for what that line shows.
 fn legend(score: Option<&Report>, loss: Objective, ema: bool) -> String {
+    let beliefs = match loss {
+        Objective::Bce => "the discriminator's mean belief that real and generated images are real",
+        Objective::Hinge => {
+            "the mean sigmoid of the discriminator's logits on real and generated images"
+        }
+    };
     let mut legend = format!(
-        "D loss, G loss: {}; D(x), D(G(z)): the discriminator's mean belief that real and \
-generated images are real (both near 0.5 when neither side wins)",
+        "D loss, G loss: {}; D(x), D(G(z)): {beliefs} (both near 0.5 when neither side wins)",
         loss.describe()
     );
     if let Some(report) = score {

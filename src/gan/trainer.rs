@@ -2,10 +2,12 @@
 //! number and batch offset as its inputs; losses are read back only when asked for.
 
 use crate::error::{Error, Result};
-use crate::gan::checkpoint::{averaged_name, ema_name};
+use crate::eval::{Evaluator, Report};
+use crate::gan::ema::{averaged_name, ema_name};
 use crate::gan::generator::{AnyGenerator, GeneratorKind};
-use crate::gan::model::{CLASSES, LATENT, PIXELS, generator_input};
+use crate::gan::model::{LATENT, PIXELS, generator_input};
 use crate::gan::objective::StepStats;
+use crate::gan::options::TrainOptions;
 use crate::gan::step::{Gan, StepConfig};
 use crate::gpu::{Dispatch, Gpu, ready_now};
 use crate::nn::{Backend, BnMode, NamedValues, ParamStore, Program, Recorder, Run, Stream};
@@ -163,10 +165,47 @@ pub struct Sampler<'g> {
     program: Program<'g>,
 }
 
-/// Labels 0, 1, ..., 9, 0, 1, ... for `count` images: every digit equally, for a conditional
-/// model's sample grids and scores.
-pub fn cycled_labels(count: usize) -> Vec<f32> {
-    (0..count).map(|i| (i % CLASSES) as f32).collect()
+/// What scores the generator at each epoch's end (`train`, and the page): `count` images from
+/// fixed noise (a class-conditional generator asked for the digits 0..9 in turn), drawn with the
+/// weights samples are drawn with, and the evaluation classifier.
+pub struct EpochScorer<'g> {
+    sampler: Sampler<'g>,
+    evaluator: Evaluator<'g>,
+}
+
+impl<'g> EpochScorer<'g> {
+    /// The scorer of `trainer`'s run with `opts`, scoring `count` images.
+    pub fn new(
+        gpu: &'g Gpu,
+        opts: &TrainOptions,
+        count: usize,
+        trainer: &GpuTrainer<'g>,
+        evaluator: Evaluator<'g>,
+    ) -> Result<EpochScorer<'g>> {
+        let (g, labels) = (trainer.sampling_store(), opts.sample_labels(count));
+        let seed = EpochScorer::noise_seed(opts.seed);
+        let sampler = Sampler::new(gpu, opts.model, g, count, seed, labels)?;
+        Ok(EpochScorer { sampler, evaluator })
+    }
+
+    /// The seed of the scored images' noise for a run of `seed`: `eval --checkpoint --seed` with
+    /// it scores the same images.
+    pub fn noise_seed(seed: u64) -> u64 {
+        grid_seed(seed) ^ 1
+    }
+
+    /// The scores of the generator as it is now.
+    pub fn score(&mut self) -> Result<Report> {
+        ready_now(self.score_async())
+    }
+
+    /// [`EpochScorer::score`], awaitable (the browser build).
+    pub async fn score_async(&mut self) -> Result<Report> {
+        let (images, _) = self.sampler.generate_from_async(None, false).await?;
+        self.evaluator
+            .evaluate_requested_async(&images, self.sampler.labels())
+            .await
+    }
 }
 
 /// Seed of the fixed noise behind the per-epoch sample grids.

@@ -1,5 +1,6 @@
-//! The data the defaults need, compiled into the binary: the four gzipped MNIST files and the
-//! evaluation classifier. A binary from `cargo install` then trains and scores from any folder.
+//! The data the defaults need, compiled into the binary: the four gzipped MNIST files, the
+//! evaluation classifier and the class-conditional generator `sample` draws with by default. A
+//! binary from `cargo install` then trains, scores and draws from any folder.
 //! They live under the path `<built-in>/`, which every reader here resolves before the file
 //! system; `--data-dir` and `--classifier` point elsewhere.
 
@@ -28,6 +29,10 @@ const FILES: &[(&str, &[u8])] = &[
     (
         "mnist-classifier.safetensors",
         include_bytes!("../../assets/mnist-classifier.safetensors"),
+    ),
+    (
+        "generator.safetensors",
+        include_bytes!("../../assets/generator.safetensors"),
     ),
 ];
 
