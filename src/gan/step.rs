@@ -212,6 +212,10 @@ impl<B: Backend> Gan<B> {
         let (d, g, c) = (&self.discriminator, &self.generator, &self.config);
         let (o, dlogits, stats) = (c.objective, &self.dlogits, &self.stats);
         let real_label = 1.0 - c.label_smoothing;
+        // Scores D's current logits for one term of the step.
+        let score = |be: &mut B, term, target| {
+            o.score(be, term, target, real_label, &d.logits, dlogits, stats)
+        };
         let [z_d, z_g] = &self.noise;
         if c.noise == Noise::Drawn {
             let per_run = NOISE_STREAMS_PER_STEP;
@@ -232,28 +236,12 @@ impl<B: Backend> Gan<B> {
             be.gather_labels(&l.all, &self.order, &l.real)?;
         }
         d.forward(be, BnMode::TRAIN, real)?;
-        o.score(
-            be,
-            Term::D,
-            Target::Real,
-            real_label,
-            &d.logits,
-            dlogits,
-            stats,
-        )?;
+        score(be, Term::D, Target::Real)?;
         d.backward(be, dlogits, Backprop::Params, real)?;
         let input = self.generator_input(be, z_d, 0)?;
         g.forward(be, input, BnMode::TRAIN)?;
         d.forward(be, BnMode::TRAIN, fake_d)?;
-        o.score(
-            be,
-            Term::D,
-            Target::Fake,
-            real_label,
-            &d.logits,
-            dlogits,
-            stats,
-        )?;
+        score(be, Term::D, Target::Fake)?;
         d.backward(be, dlogits, Backprop::Params, fake_d)?;
         self.d_store.adam(be, c.adam_d)?;
 
@@ -261,15 +249,7 @@ impl<B: Backend> Gan<B> {
         let input = self.generator_input(be, z_g, 1)?;
         g.forward(be, input, BnMode::TRAIN)?;
         d.forward(be, BnMode::TRAIN_KEEP_RUNNING, fake_g)?;
-        o.score(
-            be,
-            Term::G,
-            Target::Real,
-            real_label,
-            &d.logits,
-            dlogits,
-            stats,
-        )?;
+        score(be, Term::G, Target::Real)?;
         d.backward(be, dlogits, Backprop::Input(&self.dinput), fake_g)?;
         be.fill(&self.g_store.grads, 0.0)?;
         g.backward(be, input, &self.dinput)?;
