@@ -1,7 +1,8 @@
 //! What a run's curves say, in words: the common ways a GAN fails, recognised from its own
-//! metrics.csv at each epoch's end. `train` prints a line for each finding of the epoch just
-//! ended; metrics.png marks every finding (`wgsl-gan plot` prints them too). A pure function of
-//! the file, so a run, its resumption and a later `plot` say the same.
+//! metrics.csv at each epoch's end, and at a logged step when the discriminator's win is
+//! clear-cut before its epoch ends. `train` prints a line for each finding as it is made;
+//! metrics.png marks every finding (`wgsl-gan plot` prints them too). A pure function of the
+//! file, so a run, its resumption and a later `plot` say the same.
 
 use std::path::Path;
 
@@ -11,6 +12,9 @@ use crate::io::metrics::{self, Mark, MetricsLog};
 /// Mean D(G(z)) over an epoch below this: the discriminator is sure every generated image is
 /// fake (if G's loss is rising too, it is winning).
 pub const D_WINS_BELOW: f64 = 0.05;
+/// Logged steps in a row, within one epoch, each with D(G(z)) under `D_WINS_BELOW` while G's loss
+/// rises across them: the discriminator's win is clear-cut before the epoch ends.
+pub const CLEAR_CUT_ROWS: usize = 4;
 /// Digits with at least 5% of the scored images: this many or fewer is mode collapse.
 pub const COLLAPSE_COVERAGE: f64 = 3.0;
 /// One digit above this share of the scored images is mode collapse.
@@ -35,10 +39,12 @@ pub enum Kind {
 /// One finding: where it was seen and what it means.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finding {
-    /// The 1-based epoch at whose end it was seen.
+    /// The 1-based epoch it was seen in.
     pub epoch: u64,
-    /// The step that epoch ended at.
+    /// The step it was seen at: the epoch's end, or a logged step within it.
     pub step: f64,
+    /// Seen at a logged step before its epoch ended, not at the epoch's end.
+    pub within_epoch: bool,
     /// Which failure shape.
     pub kind: Kind,
     /// One line: what is seen, and what it means.
@@ -55,7 +61,8 @@ impl Finding {
         };
         Mark {
             step: self.step,
-            epoch: self.epoch as f64,
+            // The epoch panel has one x per epoch end.
+            epoch: (!self.within_epoch).then_some(self.epoch as f64),
             label: label.to_string(),
         }
     }
@@ -64,9 +71,15 @@ impl Finding {
 /// One epoch's logged figures.
 struct Epoch {
     number: u64,
-    last_step: f64,
+    steps: Vec<f64>,
     g_loss: Vec<f64>,
     d_fake: Vec<f64>,
+}
+
+impl Epoch {
+    fn last_step(&self) -> f64 {
+        self.steps.last().copied().unwrap_or(f64::NAN)
+    }
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -81,13 +94,13 @@ fn epochs(log: &MetricsLog) -> Vec<Epoch> {
         if out.last().is_none_or(|e| e.number != number) {
             out.push(Epoch {
                 number,
-                last_step: log.steps[i],
+                steps: Vec::new(),
                 g_loss: Vec::new(),
                 d_fake: Vec::new(),
             });
         }
         let e = out.last_mut().expect("pushed above");
-        e.last_step = log.steps[i];
+        e.steps.push(log.steps[i]);
         e.g_loss.push(log.g_loss[i]);
         e.d_fake.push(log.d_fake[i]);
     }
@@ -101,11 +114,15 @@ pub fn diagnose(log: &MetricsLog) -> Vec<Finding> {
     for (i, e) in epochs.iter().enumerate() {
         let at = |kind, text: String| Finding {
             epoch: e.number,
-            step: e.last_step,
+            step: e.last_step(),
+            within_epoch: false,
             kind,
             text: format!("epoch {}: {text}", e.number),
         };
-        if let Some(text) = discriminator_wins(e, i.checked_sub(1).map(|p| &epochs[p])) {
+        // A clear-cut win at the epoch's last logged step is the epoch's own finding.
+        let early = clear_cut_win(&epochs, i).filter(|f| f.step < e.last_step());
+        found.extend(early);
+        if let Some(text) = discriminator_wins(e, previous(&epochs, i)) {
             found.push(at(Kind::DiscriminatorWins, text));
         }
         let scored: Vec<_> = log
@@ -127,6 +144,55 @@ pub fn diagnose(log: &MetricsLog) -> Vec<Finding> {
     found
 }
 
+/// The finding of the step just logged, when it is the one at which the discriminator's win
+/// became clear-cut (`train` asks after each logged step that does not end an epoch).
+pub fn clear_cut_now(log: &MetricsLog) -> Option<Finding> {
+    let epochs = epochs(log);
+    let last = epochs.len().checked_sub(1)?;
+    clear_cut_win(&epochs, last).filter(|f| f.step == epochs[last].last_step())
+}
+
+fn previous(epochs: &[Epoch], i: usize) -> Option<&Epoch> {
+    i.checked_sub(1).map(|p| &epochs[p])
+}
+
+/// The first logged step of epoch `i` that ends `CLEAR_CUT_ROWS` rows with D(G(z)) under the
+/// threshold at each while G's loss rose across them (the mean of the later half above that of
+/// the earlier). Only news: not when the previous epoch already ended with D winning.
+fn clear_cut_win(epochs: &[Epoch], i: usize) -> Option<Finding> {
+    let e = &epochs[i];
+    let already = previous(epochs, i)
+        .is_some_and(|p| discriminator_wins(p, previous(epochs, i - 1)).is_some());
+    if already {
+        return None;
+    }
+    let half = CLEAR_CUT_ROWS / 2;
+    let j = (CLEAR_CUT_ROWS - 1..e.steps.len()).find(|&j| {
+        let rows = j + 1 - CLEAR_CUT_ROWS..=j;
+        let (g, fake) = (&e.g_loss[rows.clone()], &e.d_fake[rows]);
+        fake.iter().all(|&f| f < D_WINS_BELOW) && mean(&g[half..]) > mean(&g[..half])
+    })?;
+    let (step, fake) = (e.steps[j], e.d_fake[j]);
+    let (from, to) = (e.g_loss[j + 1 - CLEAR_CUT_ROWS], e.g_loss[j]);
+    Some(Finding {
+        epoch: e.number,
+        step,
+        within_epoch: true,
+        kind: Kind::DiscriminatorWins,
+        text: format!(
+            "step {step:.0} (epoch {}): the discriminator is winning: D(G(z)) under \
+             {D_WINS_BELOW} at the last {CLEAR_CUT_ROWS} logged steps ({fake:.3} now) while G's \
+             loss rose {from:.2} -> {to:.2}. {WINNING}",
+            e.number
+        ),
+    })
+}
+
+/// What a winning discriminator means, and what to do about it.
+const WINNING: &str = "D rejects every generated image so surely that G's gradient carries \
+little; the article's model does this from its first epochs. Options that counter it: \
+--label-smoothing 0.1, --lr-d below --lr-g, --loss hinge (README, \"Getting better samples\")";
+
 /// D(G(z)) under the threshold for the epoch while G's loss rises: against the previous epoch's
 /// mean, or, for the first epoch, from its first half to its second.
 fn discriminator_wins(e: &Epoch, previous: Option<&Epoch>) -> Option<String> {
@@ -146,10 +212,7 @@ fn discriminator_wins(e: &Epoch, previous: Option<&Epoch>) -> Option<String> {
     (to > from).then(|| {
         format!(
             "the discriminator is winning: mean D(G(z)) {fake:.3} (under {D_WINS_BELOW}) while G's \
-             loss rose {from:.2} -> {to:.2}. D rejects every generated image so surely that G's \
-             gradient carries little; the article's model does this from its first epochs. \
-             Options that counter it: --label-smoothing 0.1, --lr-d below --lr-g, --loss hinge \
-             (README, \"Getting better samples\")"
+             loss rose {from:.2} -> {to:.2}. {WINNING}"
         )
     })
 }
@@ -309,13 +372,102 @@ mod tests {
         assert!(diagnose(&log(&g, &fake, &[])).is_empty());
     }
 
+    /// A log of one epoch per (G's loss, D(G(z))) pair of rows, a logged step every 50 steps,
+    /// no scores.
+    fn rows(epochs: &[(&[f64], &[f64])]) -> MetricsLog {
+        let mut m = log(&[], &[], &[]);
+        for (e, (g, fake)) in epochs.iter().enumerate() {
+            for (&g, &f) in g.iter().zip(fake.iter()) {
+                m.steps.push(50.0 * (m.steps.len() + 1) as f64);
+                m.epochs.push(e as f64 + 1.0);
+                m.d_loss.push(0.1);
+                m.g_loss.push(g);
+                m.d_real.push(0.9);
+                m.d_fake.push(f);
+            }
+        }
+        m
+    }
+
+    /// The first `n` rows of `m`.
+    fn first(m: &MetricsLog, n: usize) -> MetricsLog {
+        let cut = |v: &Vec<f64>| v[..n].to_vec();
+        MetricsLog {
+            steps: cut(&m.steps),
+            epochs: cut(&m.epochs),
+            d_loss: cut(&m.d_loss),
+            g_loss: cut(&m.g_loss),
+            d_real: cut(&m.d_real),
+            d_fake: cut(&m.d_fake),
+            scores: vec![],
+        }
+    }
+
+    #[test]
+    fn a_clear_cut_win_is_said_at_the_logged_step_it_becomes_clear_once_per_run_of_wins() {
+        let g: &[f64] = &[1.0, 2.0, 2.5, 3.0, 3.2, 3.4, 3.6, 3.8];
+        let fake: &[f64] = &[0.1, 0.04, 0.03, 0.03, 0.02, 0.02, 0.02, 0.02];
+        let healthy: (&[f64], &[f64]) = (&[1.0; 8], &[0.4; 8]);
+        // Epoch 1 wins from its second row on; epoch 2 goes on with D(G(z)) as low (no news,
+        // and G's loss no higher than epoch 1's: no verdict); epoch 3 is healthy; epoch 4 wins
+        // again.
+        let m = rows(&[(g, fake), (g, fake), healthy, (g, fake)]);
+        let found = diagnose(&m);
+        let within: Vec<(u64, f64)> = found
+            .iter()
+            .filter(|f| f.within_epoch)
+            .map(|f| (f.epoch, f.step))
+            .collect();
+        // Rows 2 to 5 of an epoch are the first window under 0.05 with G's loss rising.
+        assert_eq!(within, [(1, 250.0), (4, 1450.0)]);
+        let first_win = &found[0];
+        assert_eq!(first_win.kind, Kind::DiscriminatorWins);
+        assert!(
+            first_win
+                .text
+                .starts_with("step 250 (epoch 1): the discriminator is winning")
+                && first_win.text.contains("(0.020 now)")
+                && first_win.text.contains("rose 2.00 -> 3.20"),
+            "{}",
+            first_win.text
+        );
+        assert_eq!(first_win.mark().epoch, None);
+        // The epochs' own verdicts are unchanged beside them.
+        let ends: Vec<u64> = found
+            .iter()
+            .filter(|f| !f.within_epoch)
+            .map(|f| f.epoch)
+            .collect();
+        assert_eq!(ends, [1, 4]);
+
+        // Live: said at the step that makes it clear, not before, not again after.
+        assert_eq!(clear_cut_now(&first(&m, 4)), None);
+        assert_eq!(clear_cut_now(&first(&m, 5)).map(|f| f.step), Some(250.0));
+        assert_eq!(clear_cut_now(&first(&m, 6)), None);
+        assert_eq!(clear_cut_now(&first(&m, 12)), None);
+        assert_eq!(clear_cut_now(&first(&m, 29)).map(|f| f.step), Some(1450.0));
+
+        // One row at 0.05 breaks the window; a falling G loss is not a win; windows do not
+        // reach back into the previous epoch.
+        let noisy: &[f64] = &[0.3, 0.04, 0.03, 0.05, 0.02, 0.02, 0.02, 0.3];
+        let late = diagnose(&rows(&[(g, noisy)]));
+        assert_eq!(late.iter().filter(|f| f.within_epoch).count(), 0);
+        let falling: Vec<f64> = g.iter().rev().copied().collect();
+        assert!(diagnose(&rows(&[(&falling, fake)])).is_empty());
+        let split = rows(&[
+            (&[1.0, 2.0, 3.0], &[0.02; 3]),
+            (&[3.5, 4.0, 4.5], &[0.02; 3]),
+        ]);
+        assert!(diagnose(&split).iter().all(|f| !f.within_epoch));
+    }
+
     #[test]
     fn each_finding_is_marked_at_its_epoch_end() {
         let marks: Vec<Mark> = diagnose(&log(&[1.0, 3.0], &[0.3, 0.01], &[(80.0, 10.0, 0.1); 2]))
             .iter()
             .map(Finding::mark)
             .collect();
-        assert_eq!((marks[0].step, marks[0].epoch), (200.0, 2.0));
+        assert_eq!((marks[0].step, marks[0].epoch), (200.0, Some(2.0)));
         assert_eq!(marks[0].label, "D wins");
     }
 }

@@ -16,7 +16,7 @@ use crate::gan::objective::{Objective, StepStats};
 use crate::gan::options::{MAX_STEPS, TrainOptions};
 use crate::gan::trainer::{EpochScorer, GpuTrainer, Sampler, grid_seed};
 use crate::gpu::Gpu;
-use crate::io::metrics::Metrics;
+use crate::io::metrics::{self, Metrics};
 use crate::io::{FolderLock, image, remove_stale_temporaries};
 
 /// Set (by the Ctrl-C handler) to stop training at the end of the current step.
@@ -209,6 +209,9 @@ pub fn train(gpu: &Gpu, opts: TrainOptions) -> Result<TrainSummary> {
         let score = scoring.map(EpochScorer::score).transpose()?;
         if let Some(s) = stats {
             out.record(done, place.epoch, s, score.as_ref())?;
+            if !(place.epoch_end || last) {
+                out.diagnose_step();
+            }
         }
         if poison_at == Some(done) {
             trainer.poison_generator()?;
@@ -453,9 +456,25 @@ impl RunOutputs {
         {
             Ok(found) => found
                 .into_iter()
-                .filter(|f| f.epoch == epoch)
+                .filter(|f| f.epoch == epoch && !f.within_epoch)
                 .for_each(|f| say(&self.bar, format!("  diagnosis: {}", f.text))),
             Err(e) => say(&self.bar, format!("warning: no diagnosis this epoch: {e}")),
+        }
+    }
+
+    /// A line when the step just logged makes the discriminator's win clear-cut mid-epoch.
+    fn diagnose_step(&mut self) {
+        // Rows are written unbuffered: the file holds this step's row without a sync.
+        match metrics::read(&self.out.join("metrics.csv")) {
+            Ok(log) => {
+                if let Some(f) = diagnosis::clear_cut_now(&log) {
+                    say(&self.bar, format!("  diagnosis: {}", f.text));
+                }
+            }
+            Err(e) => say(
+                &self.bar,
+                format!("warning: no diagnosis at this step: {e}"),
+            ),
         }
     }
 

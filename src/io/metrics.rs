@@ -186,8 +186,9 @@ pub fn read(csv: &Path) -> Result<MetricsLog> {
 pub struct Mark {
     /// The step (x of the step panels).
     pub step: f64,
-    /// The 1-based epoch (x of the epoch panel).
-    pub epoch: f64,
+    /// The 1-based epoch (x of the epoch panel) when it was seen at an epoch's end; a moment
+    /// within an epoch is marked on the step panels only.
+    pub epoch: Option<f64>,
     /// A word or two ("D wins").
     pub label: String,
 }

@@ -257,7 +257,9 @@ pub fn metrics_png(run: &MetricsLog, csv: &Path, marks: &[Mark]) -> Result<Vec<u
                     + Text::new(label, (6, -16), ("sans-serif", 14))
             }))
             .map_err(drawing)?;
-        let at = marks.iter().map(|m| (m.epoch, m.label.as_str()));
+        let at = marks
+            .iter()
+            .filter_map(|m| Some((m.epoch?, m.label.as_str())));
         draw_marks(&mut chart, at, 0.5..last_epoch + 0.5, fid_range)?;
         root.present().map_err(drawing)?;
     }
