@@ -81,7 +81,7 @@ def call(s, ident, method, params=None):
 
 with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
     chrome = subprocess.Popen([browser, "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu",
-                               "--no-first-run", f"--user-data-dir={profile}", "--window-size=1000,1000",
+                               "--no-first-run", f"--user-data-dir={profile}", "--window-size=1000,1400",
                                f"--remote-debugging-port={port}", "--remote-allow-origins=*", url],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
