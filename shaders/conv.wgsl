@@ -216,3 +216,122 @@ fn im2col_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         textureStore(ip_packed, vec2<u32>(x, kk), v);
     }
 }
+
+// ---- Direct kernels for a convolution whose weight is small (the first layer's: 1 channel,
+// 3x3, so C*K*K = 9), where the GEMM is degenerate (K = 9 in the forward, N = 9 in the input
+// gradient) and its cost is the output's stores. One invocation per output pixel. The weight
+// (and bias) are read from a uniform buffer, which `stage_small` fills from the parameters: on
+// llvmpipe a uniform load is a branchless gather, where a storage load is a loop over the lanes.
+// OUT_C is the convolution's output channels (a multiple of 4); IN_C * K * K <= SMALL_DEPTH_MAX
+// and OUT_C * (IN_C * K * K + 1) <= 4 * SMALL_STAGE.
+override OUT_C: u32 = 4u;
+const SMALL_DEPTH_MAX: u32 = 16u;
+const SMALL_STAGE: u32 = 1024u;
+
+@group(0) @binding(0) var<storage, read> st_w: array<f32>;
+@group(0) @binding(1) var<storage, read> st_b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> st_out: array<f32>;
+@group(0) @binding(3) var<uniform> st_p: Params;
+
+// The staged operand: W [OUT_C, IN_C*K*K] row-major, then the bias [OUT_C] (for dcols_small,
+// which has none, the weight's first OUT_C values stand in and are never read).
+
+@compute @workgroup_size(256)
+fn stage_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = flat_index(gid, nwg);
+    let nw = OUT_C * IN_C * KERNEL * KERNEL;
+    if (idx < nw) {
+        st_out[idx] = st_w[idx];
+    } else if (idx < st_p.total) {
+        st_out[idx] = st_b[idx - nw];
+    }
+}
+
+@group(0) @binding(0) var<storage, read> sm_in: array<f32>;
+@group(0) @binding(1) var<uniform> sm_wb: array<vec4<f32>, SMALL_STAGE>;
+@group(0) @binding(2) var<storage, read_write> sm_out4: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> sm_p: Params;
+
+fn staged(m: u32) -> f32 {
+    return sm_wb[m / 4u][m % 4u];
+}
+
+// y [B*OH*OW, OUT_C] = act(im2col(x) W^T + b), x [B, H, W, IN_C], W [OUT_C, IN_C*K*K]: each
+// output is its window's sum in column order, then the bias, as the matmul sums.
+@compute @workgroup_size(256)
+fn conv_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = flat_index(gid, nwg);
+    let alpha = sm_p.alpha;
+    let rows = sm_p.total;
+    let area = KERNEL * KERNEL;
+    let depth = IN_C * area;
+    let t = divmod_index(min(idx, rows - 1u), OUT_W);
+    let u = divmod_index(t.x, OUT_H);
+    let y0 = i32(u.y * STRIDE) - i32(PAD);
+    let x0 = i32(t.y * STRIDE) - i32(PAD);
+    var win: array<f32, SMALL_DEPTH_MAX>;
+    for (var j = 0u; j < depth; j++) {
+        let ci = j / area;
+        let tap = j % area;
+        let iy = y0 + i32(tap / KERNEL);
+        let ix = x0 + i32(tap % KERNEL);
+        let inside = iy >= 0 && iy < i32(IN_H) && ix >= 0 && ix < i32(IN_W);
+        let sy = u32(clamp(iy, 0, i32(IN_H) - 1));
+        let sx = u32(clamp(ix, 0, i32(IN_W) - 1));
+        win[j] = select(0.0, sm_in[((u.x * IN_H + sy) * IN_W + sx) * IN_C + ci], inside);
+    }
+    for (var g = 0u; g < OUT_C / 4u; g++) {
+        var acc = vec4<f32>(0.0);
+        for (var j = 0u; j < depth; j++) {
+            let w = vec4<f32>(staged((4u * g) * depth + j), staged((4u * g + 1u) * depth + j),
+                              staged((4u * g + 2u) * depth + j), staged((4u * g + 3u) * depth + j));
+            acc += win[j] * w;
+        }
+        let nw = OUT_C * depth;
+        let b = vec4<f32>(staged(nw + 4u * g), staged(nw + 4u * g + 1u), staged(nw + 4u * g + 2u),
+                          staged(nw + 4u * g + 3u));
+        let v = acc + b;
+        let y = vec4<f32>(activate(v.x, ACT, alpha), activate(v.y, ACT, alpha),
+                          activate(v.z, ACT, alpha), activate(v.w, ACT, alpha));
+        if (idx < rows) {
+            sm_out4[idx * (OUT_C / 4u) + g] = y;
+        }
+    }
+}
+
+@group(0) @binding(0) var<storage, read> sd_dy4: array<vec4<f32>>;
+@group(0) @binding(1) var<uniform> sd_w: array<vec4<f32>, SMALL_STAGE>;
+@group(0) @binding(2) var<storage, read_write> sd_dcols: array<f32>;
+@group(0) @binding(3) var<uniform> sd_p: Params;
+
+fn staged_w(m: u32) -> f32 {
+    return sd_w[m / 4u][m % 4u];
+}
+
+// dcols [B*OH*OW, IN_C*K*K] = dy W, dy [B*OH*OW, OUT_C]: the input gradient's product, each
+// entry summed over the output channels in order; col2im then gathers dcols into dx.
+@compute @workgroup_size(256)
+fn dcols_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = flat_index(gid, nwg);
+    let rows = sd_p.total;
+    let depth = IN_C * KERNEL * KERNEL;
+    let r = min(idx, rows - 1u);
+    var acc: array<f32, SMALL_DEPTH_MAX>;
+    for (var g = 0u; g < OUT_C / 4u; g++) {
+        let dy = sd_dy4[r * (OUT_C / 4u) + g];
+        for (var j = 0u; j < depth; j++) {
+            let w = vec4<f32>(staged_w((4u * g) * depth + j), staged_w((4u * g + 1u) * depth + j),
+                              staged_w((4u * g + 2u) * depth + j), staged_w((4u * g + 3u) * depth + j));
+            // In channel order, as the product sums.
+            acc[j] += dy.x * w.x;
+            acc[j] += dy.y * w.y;
+            acc[j] += dy.z * w.z;
+            acc[j] += dy.w * w.w;
+        }
+    }
+    for (var j = 0u; j < depth; j++) {
+        if (idx < rows) {
+            sd_dcols[idx * depth + j] = acc[j];
+        }
+    }
+}

@@ -7,7 +7,7 @@ use common::*;
 use wgsl_gan::gpu::plan::MatmulShape;
 use wgsl_gan::gpu::plan::{self, MatmulKernel};
 use wgsl_gan::gpu::tune;
-use wgsl_gan::gpu::{Gpu, Words, ops};
+use wgsl_gan::gpu::{Gpu, KernelStyle, Words, ops};
 use wgsl_gan::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads, Saved};
 use wgsl_gan::{cpu, rng};
 
@@ -393,6 +393,68 @@ fn convolutions_match_cpu_under_every_plan() {
                 }
             }
             gpu.set_tuned_plans(None);
+        }
+    }
+}
+
+/// A convolution with a small weight (C*K*K <= 16, output channels in fours) runs the direct
+/// kernels on CPU-style adapters, the products elsewhere; both against the CPU reference, at
+/// row counts that are not multiples of the workgroup, with padding, strides, several channels.
+#[test]
+fn small_convolutions_run_direct_kernels_and_match_cpu() {
+    let g = |batch, height, width, channels, kernel, stride, padding| {
+        ConvGeom::new([batch, height, width, channels], kernel, stride, padding)
+    };
+    let cases = [
+        (g(3, 28, 28, 1, 3, 2, 0), 32),
+        (g(2, 5, 5, 1, 3, 1, 1), 4),
+        (g(1, 9, 7, 4, 2, 2, 0), 8),
+        (g(2, 10, 9, 1, 4, 3, 2), 12),
+        (g(1, 6, 6, 1, 3, 2, 0), 5),
+    ];
+    for gpu in each_style() {
+        for (i, &(geom, out)) in cases.iter().enumerate() {
+            let [rows, depth] = geom.cols_shape();
+            let direct = gpu.style == KernelStyle::Cpu && out % 4 == 0;
+            let seed = 900 + 10 * i as u64;
+            let (gx, cx) = random_pair(&gpu, seed, &geom.input_shape());
+            let (gw, cw) = random_pair(&gpu, seed + 1, &[out, depth]);
+            let (gb, cb) = random_pair(&gpu, seed + 2, &[out]);
+            let (gdy, cdy) = random_pair(&gpu, seed + 3, &[rows, out]);
+            let (gyx, cyx) = random_pair(&gpu, seed + 4, &geom.input_shape());
+            let what = format!("{:?}, {geom:?}, {out} out", gpu.style);
+            for act in [
+                Activation::Identity,
+                Activation::LeakyRelu(0.2),
+                Activation::Tanh,
+            ] {
+                let (gy, cy) = nan_pair(&gpu, &[rows, out]);
+                let d = ops::conv2d(&gpu, &gx, &gw, &gb, &gy, geom, act).unwrap();
+                let entries: Vec<&str> = d.parts().iter().map(|p| p.0).collect();
+                assert_eq!(
+                    entries.contains(&"conv_small"),
+                    direct,
+                    "{what}: {entries:?}"
+                );
+                gpu.run(&[&d]).unwrap();
+                cpu::ops::conv2d(&cx, &cw, &cb, &cy, geom, act).unwrap();
+                assert_close(&gpu, &gy, &cy, 1e-5, &format!("conv2d {what} {act:?}"));
+            }
+            for through in [None, Some(Activation::LeakyRelu(0.2))] {
+                let (gdx, cdx) = nan_pair(&gpu, &geom.input_shape());
+                let g_through = through.map(|a| (&gyx, a));
+                let d = ops::conv2d_input_grad(&gpu, &gdy, &gw, &gdx, geom, g_through).unwrap();
+                let entries: Vec<&str> = d.parts().iter().map(|p| p.0).collect();
+                assert_eq!(
+                    entries.contains(&"dcols_small"),
+                    direct,
+                    "{what}: {entries:?}"
+                );
+                gpu.run(&[&d]).unwrap();
+                let c_through = through.map(|a| (&cyx, a));
+                cpu::ops::conv2d_input_grad(&cdy, &cw, &cdx, geom, c_through).unwrap();
+                assert_close(&gpu, &gdx, &cdx, 1e-5, &format!("input grad {what}"));
+            }
         }
     }
 }

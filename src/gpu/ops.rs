@@ -455,10 +455,65 @@ fn im2col_packed(
     Ok((view, fill))
 }
 
+/// Columns of im2col (C*K*K) up to which a convolution may run the direct kernels, and the
+/// floats of their staged weight and bias (`SMALL_DEPTH_MAX`, `4 * SMALL_STAGE` in
+/// shaders/conv.wgsl).
+const SMALL_DEPTH_MAX: usize = 16;
+const SMALL_STAGE_FLOATS: usize = 4096;
+
+/// Whether a convolution with `out` output channels runs the direct kernels (`conv_small`,
+/// `dcols_small`) instead of a product: on CPU-style adapters, for a weight of at most
+/// `SMALL_DEPTH_MAX` columns (the first layer's 1 x 3 x 3), output channels in fours.
+fn small_weight(gpu: &Gpu, geom: &ConvGeom, out: usize) -> bool {
+    let depth = geom.cols_shape()[1];
+    gpu.style == KernelStyle::Cpu
+        && depth <= SMALL_DEPTH_MAX
+        && out.is_multiple_of(4)
+        && out * (depth + 1) <= SMALL_STAGE_FLOATS
+}
+
+/// The direct kernels' pipeline: the convolution's constants and its output channels.
+fn small_key(entry: &'static str, geom: &ConvGeom, out: usize, act: Activation) -> PipelineKey {
+    let mut key = conv_key(entry, geom, act);
+    key.constants.push(("OUT_C", u(out)));
+    key
+}
+
+/// A uniform buffer for the direct kernels, filled on the GPU with the weight (and the bias):
+/// uniform loads are cheap where storage loads in a loop are not (llvmpipe).
+fn stage_small(
+    gpu: &Gpu,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    geom: &ConvGeom,
+    out: usize,
+) -> Result<(wgpu::Buffer, Dispatch)> {
+    let staged = gpu.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("small convolution weight"),
+        size: (SMALL_STAGE_FLOATS * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM,
+        mapped_at_creation: false,
+    });
+    let key = small_key("stage_small", geom, out, Activation::Identity);
+    let n = out * (geom.cols_shape()[1] + 1);
+    let fill = gpu.dispatch(
+        key,
+        &[
+            weight.binding(),
+            bias.unwrap_or(weight).binding(),
+            staged.as_entire_binding(),
+        ],
+        &conv_params(geom, n, Activation::Identity),
+        gpu.grid(n),
+    )?;
+    Ok((staged, fill))
+}
+
 /// y [B*OH*OW, C_out] = act(im2col(x) W^T + b): a convolution of x [B, H, W, C] with weight
 /// [C_out, C*K*K] and bias `[C_out]`, NHWC out. The layout is chosen here, once, from the
 /// product's plan: with the packed lanes kernel im2col writes the packed operand itself (no
 /// cols matrix to write and pack again); otherwise im2col into a cols buffer, then the product.
+/// A small weight on a CPU-style adapter skips both: one direct kernel ([`small_weight`]).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     gpu: &Gpu,
@@ -473,7 +528,15 @@ pub fn conv2d(
     let out = spec::conv2d_dims(&geom, x.shape(), weight.shape(), bias.shape(), y.shape())?;
     let spec = MatmulSpec::by_weight(act);
     let product = Product::planned(gpu, rows, out, depth, spec);
-    let mut d = if product.plan.kernel == MatmulKernel::LanesPacked {
+    let mut d = if small_weight(gpu, &geom, out) {
+        let (staged, fill) = stage_small(gpu, weight, Some(bias), &geom, out)?;
+        fill.then(gpu.dispatch(
+            small_key("conv_small", &geom, out, act),
+            &[x.binding(), staged.as_entire_binding(), y.binding()],
+            &conv_params(&geom, rows, act),
+            gpu.grid(rows),
+        )?)
+    } else if product.plan.kernel == MatmulKernel::LanesPacked {
         let (a_view, fill) = im2col_packed(gpu, x, geom, false)?;
         let (b_view, pack_b) = pack(gpu, weight, depth, out, true)?;
         let run = product.packed(gpu, &a_view, &b_view, Some(bias), ProductOut::Buffer(y))?;
@@ -518,7 +581,8 @@ pub fn conv2d_weight_grad(
 /// input gradient; with `through` = (x, act), x was act's output and dx is taken through act.
 /// With the packed lanes kernel (no split, channels in fours) the product writes dcols as a
 /// texture, its columns in (tap, channel) order, that col2im reads four channels at a time;
-/// otherwise through a dcols buffer.
+/// otherwise through a dcols buffer. A small weight on a CPU-style adapter computes dcols with a
+/// direct kernel ([`small_weight`]).
 pub fn conv2d_input_grad(
     gpu: &Gpu,
     dy: &Tensor,
@@ -539,7 +603,18 @@ pub fn conv2d_input_grad(
         && plan.splits == 1
         && geom.channels.is_multiple_of(4)
         && fits_texture(gpu, rows, depth);
-    let mut d = if texture_out {
+    let mut d = if small_weight(gpu, &geom, out) {
+        let dcols = Tensor::zeros(gpu, &[rows, depth])?;
+        let (staged, fill) = stage_small(gpu, weight, None, &geom, out)?;
+        let run = gpu.dispatch(
+            small_key("dcols_small", &geom, out, Activation::Identity),
+            &[dy.binding(), staged.as_entire_binding(), dcols.binding()],
+            &conv_params(&geom, rows, Activation::Identity),
+            gpu.grid(rows),
+        )?;
+        fill.then(run)
+            .then(col2im_from(gpu, Dcols::Buffer(&dcols), dx, geom, through)?)
+    } else if texture_out {
         let (a_view, pack_a) = pack(gpu, dy, out, rows, true)?;
         let (b_view, pack_b) = pack_taps_major(gpu, weight, out, depth, geom.kernel * geom.kernel)?;
         let dcols = texture_of_rows(gpu, rows, depth, "dcols")?;
