@@ -173,7 +173,8 @@ fn clear_cut_win(epochs: &[Epoch], i: usize) -> Option<Finding> {
         fake.iter().all(|&f| f < D_WINS_BELOW) && mean(&g[half..]) > mean(&g[..half])
     })?;
     let (step, fake) = (e.steps[j], e.d_fake[j]);
-    let (from, to) = (e.g_loss[j + 1 - CLEAR_CUT_ROWS], e.g_loss[j]);
+    let g = &e.g_loss[j + 1 - CLEAR_CUT_ROWS..=j];
+    let (from, to) = (mean(&g[..half]), mean(&g[half..]));
     Some(Finding {
         epoch: e.number,
         step,
@@ -182,7 +183,7 @@ fn clear_cut_win(epochs: &[Epoch], i: usize) -> Option<Finding> {
         text: format!(
             "step {step:.0} (epoch {}): the discriminator is winning: D(G(z)) under \
              {D_WINS_BELOW} at the last {CLEAR_CUT_ROWS} logged steps ({fake:.3} now) while G's \
-             loss rose {from:.2} -> {to:.2}. {WINNING}",
+             loss rose {from:.2} -> {to:.2} (means of their halves). {WINNING}",
             e.number
         ),
     })
@@ -427,7 +428,9 @@ mod tests {
                 .text
                 .starts_with("step 250 (epoch 1): the discriminator is winning")
                 && first_win.text.contains("(0.020 now)")
-                && first_win.text.contains("rose 2.00 -> 3.20"),
+                && first_win
+                    .text
+                    .contains("rose 2.25 -> 3.10 (means of their halves)"),
             "{}",
             first_win.text
         );

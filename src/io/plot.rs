@@ -19,30 +19,28 @@ const PANEL_HEIGHT: u32 = 300;
 
 const MARK: RGBColor = RGBColor(214, 39, 40);
 
-/// A red dashed line across the panel at each mark's x, its label at the top; marks at one x
-/// share a line and their labels stack.
+/// A red dashed line across the panel at each mark's x, its label at the top; labels of marks
+/// close enough to overlap stack (a mark within an epoch can sit near that epoch's end).
 fn draw_marks<'a, DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     marks: impl Iterator<Item = (f64, &'a str)>,
     xs: std::ops::Range<f64>,
     y: std::ops::Range<f64>,
 ) -> Result<()> {
-    let mut stacked: Vec<(f64, usize)> = Vec::new();
+    // About a label's width, as a share of the panel's x range.
+    let near = 0.1 * (xs.end - xs.start);
+    let mut placed: Vec<(f64, usize)> = Vec::new();
     for (x, label) in marks {
-        let row = match stacked.iter_mut().find(|(at, _)| *at == x) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                stacked.push((x, 0));
-                let line = vec![(x, y.start), (x, y.end)];
-                chart
-                    .draw_series(DashedLineSeries::new(line, 6, 4, MARK.stroke_width(1)))
-                    .map_err(drawing)?;
-                0
-            }
-        };
+        if !placed.iter().any(|(at, _)| *at == x) {
+            let line = vec![(x, y.start), (x, y.end)];
+            chart
+                .draw_series(DashedLineSeries::new(line, 6, 4, MARK.stroke_width(1)))
+                .map_err(drawing)?;
+        }
+        let row = (0..)
+            .find(|r| !placed.iter().any(|(at, n)| n == r && (at - x).abs() < near))
+            .unwrap_or_default();
+        placed.push((x, row));
         // Labels go right of their line, or left of it near the right edge.
         let width = 7 * label.len() as i32;
         let dx = if x > xs.start + 0.85 * (xs.end - xs.start) {
