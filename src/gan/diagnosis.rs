@@ -191,8 +191,9 @@ fn clear_cut_win(epochs: &[Epoch], i: usize) -> Option<Finding> {
 
 /// What a winning discriminator means, and what to do about it.
 const WINNING: &str = "D rejects every generated image so surely that G's gradient carries \
-little; the article's model does this from its first epochs. Options that counter it: \
---label-smoothing 0.1, --lr-d below --lr-g, --loss hinge (README, \"Getting better samples\")";
+little; the article's model does this from its first epochs. What counters it best here: a \
+slower D (--lr-d 0.0001 --lr-g 0.0004); also --label-smoothing 0.1, --loss hinge (README, \
+\"Getting better samples\")";
 
 /// D(G(z)) under the threshold for the epoch while G's loss rises: against the previous epoch's
 /// mean, or, for the first epoch, from its first half to its second.
