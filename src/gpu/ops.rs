@@ -513,7 +513,8 @@ fn stage_small(
 /// [C_out, C*K*K] and bias `[C_out]`, NHWC out. The layout is chosen here, once, from the
 /// product's plan: with the packed lanes kernel im2col writes the packed operand itself (no
 /// cols matrix to write and pack again); otherwise im2col into a cols buffer, then the product.
-/// A small weight on a CPU-style adapter skips both: one direct kernel ([`small_weight`]).
+/// A small weight (C*K*K <= 16, output channels in fours) on a CPU-style adapter skips both:
+/// one direct kernel, `conv_small`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     gpu: &Gpu,
@@ -582,7 +583,7 @@ pub fn conv2d_weight_grad(
 /// With the packed lanes kernel (no split, channels in fours) the product writes dcols as a
 /// texture, its columns in (tap, channel) order, that col2im reads four channels at a time;
 /// otherwise through a dcols buffer. A small weight on a CPU-style adapter computes dcols with a
-/// direct kernel ([`small_weight`]).
+/// direct kernel, `dcols_small`.
 pub fn conv2d_input_grad(
     gpu: &Gpu,
     dy: &Tensor,
