@@ -247,14 +247,22 @@ fn stage_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
-@group(0) @binding(0) var<storage, read> sm_in: array<f32>;
-@group(0) @binding(1) var<uniform> sm_wb: array<vec4<f32>, SMALL_STAGE>;
-@group(0) @binding(2) var<storage, read_write> sm_out4: array<vec4<f32>>;
-@group(0) @binding(3) var<uniform> sm_p: Params;
+// The staged weight and bias, bound at 1 by both direct kernels.
+@group(0) @binding(1) var<uniform> small_wb: array<vec4<f32>, SMALL_STAGE>;
 
 fn staged(m: u32) -> f32 {
-    return sm_wb[m / 4u][m % 4u];
+    return small_wb[m / 4u][m % 4u];
 }
+
+// W[4g .. 4g + 3, j] of the staged W [OUT_C, depth].
+fn staged_column(g: u32, j: u32, depth: u32) -> vec4<f32> {
+    return vec4<f32>(staged((4u * g) * depth + j), staged((4u * g + 1u) * depth + j),
+                     staged((4u * g + 2u) * depth + j), staged((4u * g + 3u) * depth + j));
+}
+
+@group(0) @binding(0) var<storage, read> sm_in: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sm_out4: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> sm_p: Params;
 
 // y [B*OH*OW, OUT_C] = act(im2col(x) W^T + b), x [B, H, W, IN_C], W [OUT_C, IN_C*K*K]: each
 // output is its window's sum in column order, then the bias, as the matmul sums.
@@ -283,9 +291,7 @@ fn conv_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     for (var g = 0u; g < OUT_C / 4u; g++) {
         var acc = vec4<f32>(0.0);
         for (var j = 0u; j < depth; j++) {
-            let w = vec4<f32>(staged((4u * g) * depth + j), staged((4u * g + 1u) * depth + j),
-                              staged((4u * g + 2u) * depth + j), staged((4u * g + 3u) * depth + j));
-            acc += win[j] * w;
+            acc += win[j] * staged_column(g, j, depth);
         }
         let nw = OUT_C * depth;
         let b = vec4<f32>(staged(nw + 4u * g), staged(nw + 4u * g + 1u), staged(nw + 4u * g + 2u),
@@ -300,13 +306,8 @@ fn conv_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 }
 
 @group(0) @binding(0) var<storage, read> sd_dy4: array<vec4<f32>>;
-@group(0) @binding(1) var<uniform> sd_w: array<vec4<f32>, SMALL_STAGE>;
 @group(0) @binding(2) var<storage, read_write> sd_dcols: array<f32>;
 @group(0) @binding(3) var<uniform> sd_p: Params;
-
-fn staged_w(m: u32) -> f32 {
-    return sd_w[m / 4u][m % 4u];
-}
 
 // dcols [B*OH*OW, IN_C*K*K] = dy W, dy [B*OH*OW, OUT_C]: the input gradient's product, each
 // entry summed over the output channels in order; col2im then gathers dcols into dx.
@@ -320,8 +321,7 @@ fn dcols_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     for (var g = 0u; g < OUT_C / 4u; g++) {
         let dy = sd_dy4[r * (OUT_C / 4u) + g];
         for (var j = 0u; j < depth; j++) {
-            let w = vec4<f32>(staged_w((4u * g) * depth + j), staged_w((4u * g + 1u) * depth + j),
-                              staged_w((4u * g + 2u) * depth + j), staged_w((4u * g + 3u) * depth + j));
+            let w = staged_column(g, j, depth);
             // In channel order, as the product sums.
             acc[j] += dy.x * w.x;
             acc[j] += dy.y * w.y;
