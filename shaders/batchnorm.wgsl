@@ -1,8 +1,8 @@
 // Batch normalisation over the rows of x: [rows, C], one statistic per channel (column). A dense
 // layer's output is [N, C]; an NHWC feature map is [N * H * W, C]: the same kernel serves both.
 // Reductions run one workgroup per channel through a fixed-order tree in workgroup memory, or,
-// for the statistics on CPU drivers, one invocation per channel in row order (`stats_serial`):
-// both deterministic, no atomics.
+// on CPU drivers with channels in fours, one invocation per four channels in row order (the
+// `*4` kernels): both deterministic, no atomics.
 
 // Activations as pipeline constants (llvmpipe runs every case of a runtime switch, loads
 // included): ACT_AFTER is applied after the normalisation (apply; in backward, dy is multiplied by
@@ -10,6 +10,14 @@
 // at x).
 override ACT_AFTER: u32 = 0u;
 override ACT_BEFORE: u32 = 0u;
+// The `*4` kernels (channels in fours) read x, dy and y from their texture twins
+// (src/gpu/tensor.rs: texel (q, row) holds channels 4q .. 4q + 3 of a row), vectorised gathers
+// on llvmpipe, where these say so; apply4 and backward_dx4 write their output's twin with
+// TWIN_OUT.
+override X_TEXTURE: bool = false;
+override DY_TEXTURE: bool = false;
+override Y_TEXTURE: bool = false;
+override TWIN_OUT: bool = false;
 
 struct Params {
     rows: u32,
@@ -67,38 +75,66 @@ fn stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 }
 
-// The same statistics for CPU drivers: one invocation per channel walks its rows in order, with
-// no workgroup memory or barriers (see sum_over_rows_serial in reduce.wgsl); lanes take
-// neighbouring channels. Lanes past the last channel read it again and store nothing.
+// The same statistics for CPU drivers, channels in fours: one invocation per four channels walks
+// their rows in order with vec4 loads (a storage load is a loop over the lanes on llvmpipe, so
+// one vec4 load costs what one f32 load does), no workgroup memory or barriers (see
+// sum_over_rows_serial4 in reduce.wgsl); lanes take neighbouring groups of four. Lanes past the
+// last group read it again and store nothing. Each channel's sums run in row order.
+@group(0) @binding(0) var<storage, read> s4_x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> s4_mean: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> s4_invstd: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> s4_running_mean: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> s4_running_var: array<vec4<f32>>;
+@group(0) @binding(5) var s4_x_texture: texture_2d<f32>;
+@group(0) @binding(6) var<uniform> s4_p: Params;
+
+fn s4_x_at(r: u32, q: u32, groups: u32) -> vec4<f32> {
+    if (X_TEXTURE) {
+        return textureLoad(s4_x_texture, vec2<u32>(q, r), 0);
+    }
+    return s4_x[r * groups + q];
+}
+
 @compute @workgroup_size(8)
-fn stats_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) li: u32) {
-    let n = st_p.rows;
-    let c = st_p.c;
-    let eps = st_p.eps;
-    let update = (st_p.flags & 1u) != 0u;
-    let m = st_p.momentum;
-    let ch = (wg.x + wg.y * nwg.x) * 8u + li;
-    let read_ch = min(ch, c - 1u);
-    var s = 0.0;
+fn stats_serial4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let n = s4_p.rows;
+    let groups = s4_p.c / 4u;
+    let eps = s4_p.eps;
+    let update = (s4_p.flags & 1u) != 0u;
+    let m = s4_p.momentum;
+    let q = (wg.x + wg.y * nwg.x) * 8u + li;
+    let read_q = min(q, groups - 1u);
+    var s = vec4<f32>(0.0);
     for (var r = 0u; r < n; r++) {
-        s += st_x[r * c + read_ch];
+        s += s4_x_at(r, read_q, groups);
     }
     let mean = s / f32(n);
-    var sq = 0.0;
+    var sq = vec4<f32>(0.0);
     for (var r = 0u; r < n; r++) {
-        let d = st_x[r * c + read_ch] - mean;
+        let d = s4_x_at(r, read_q, groups) - mean;
         sq += d * d;
     }
     let variance = sq / f32(n);
-    if (ch < c) {
-        st_mean[ch] = mean;
-        st_invstd[ch] = inverseSqrt(variance + eps);
+    if (q < groups) {
+        s4_mean[q] = mean;
+        s4_invstd[q] = inverseSqrt(variance + eps);
         if (update) {
-            st_running_mean[ch] = m * st_running_mean[ch] + (1.0 - m) * mean;
-            st_running_var[ch] = m * st_running_var[ch] + (1.0 - m) * variance;
+            s4_running_mean[q] = m * s4_running_mean[q] + (1.0 - m) * mean;
+            s4_running_var[q] = m * s4_running_var[q] + (1.0 - m) * variance;
         }
     }
+}
+
+// Activations of four values (common.wgsl's `activate` and `derivative` per component).
+fn activate4(v: vec4<f32>, mode: u32, alpha: f32) -> vec4<f32> {
+    return vec4<f32>(activate(v.x, mode, alpha), activate(v.y, mode, alpha),
+                     activate(v.z, mode, alpha), activate(v.w, mode, alpha));
+}
+
+fn derivative4(v: vec4<f32>, mode: u32, alpha: f32) -> vec4<f32> {
+    return vec4<f32>(derivative(v.x, mode, alpha), derivative(v.y, mode, alpha),
+                     derivative(v.z, mode, alpha), derivative(v.w, mode, alpha));
 }
 
 // ---- inference: take the running statistics as the batch statistics
@@ -154,6 +190,48 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     }
 }
 
+// apply for CPU drivers, channels in fours: APPLY_ROWS rows of four channels per invocation.
+@group(0) @binding(0) var<storage, read> a4_x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a4_mean: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> a4_invstd: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> a4_gamma: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> a4_beta: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> a4_y: array<vec4<f32>>;
+@group(0) @binding(6) var a4_x_texture: texture_2d<f32>;
+@group(0) @binding(7) var a4_twin: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(8) var<uniform> a4_p: Params;
+
+@compute @workgroup_size(256)
+fn apply4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = flat_index(gid, nwg);
+    let groups = a4_p.c / 4u;
+    let rows = a4_p.rows;
+    let alpha = a4_p.alpha;
+    let q = idx % groups;
+    let row0 = (idx / groups) * APPLY_ROWS;
+    if (row0 >= rows) {
+        return;
+    }
+    let mean = a4_mean[q];
+    let invstd = a4_invstd[q];
+    let gamma = a4_gamma[q];
+    let beta = a4_beta[q];
+    for (var r = row0; r < min(row0 + APPLY_ROWS, rows); r++) {
+        let i = r * groups + q;
+        var x: vec4<f32>;
+        if (X_TEXTURE) {
+            x = textureLoad(a4_x_texture, vec2<u32>(q, r), 0);
+        } else {
+            x = a4_x[i];
+        }
+        let y = activate4((x - mean) * invstd * gamma + beta, ACT_AFTER, alpha);
+        a4_y[i] = y;
+        if (TWIN_OUT) {
+            textureStore(a4_twin, vec2<u32>(q, r), y);
+        }
+    }
+}
+
 // ---- backward, one workgroup per channel:
 // dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * invstd * (dy - dbeta / N - xhat * dgamma / N)
 // The activations on either side are folded in (one dispatch instead of three): dy is first
@@ -171,15 +249,6 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 
 fn bw_dy_at(i: u32, alpha: f32) -> f32 {
     return bw_dy[i] * derivative(bw_y[i], ACT_AFTER, alpha);
-}
-
-// dx of one element from its x and dy (already through ACT_AFTER) and its channel's statistics
-// and sums (sum(dy), sum(dy * xhat)); k = gamma * invstd. Shared by both backward variants.
-fn bn_dx(x: f32, dy: f32, mean: f32, invstd: f32, k: f32, sums: vec2<f32>, inv_n: f32,
-         alpha: f32) -> f32 {
-    let xhat = (x - mean) * invstd;
-    let dx = k * (dy - sums.x * inv_n - xhat * sums.y * inv_n);
-    return dx * derivative(x, ACT_BEFORE, alpha);
 }
 
 @compute @workgroup_size(256)
@@ -206,7 +275,10 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     let inv_n = 1.0 / f32(n);
     for (var r = li; r < n; r += 256u) {
         let i = r * c + ch;
-        bw_dx[i] = bn_dx(bw_x[i], bw_dy_at(i, alpha), mean, invstd, k, sums, inv_n, alpha);
+        let x = bw_x[i];
+        let xhat = (x - mean) * invstd;
+        let dx = k * (bw_dy_at(i, alpha) - sums.x * inv_n - xhat * sums.y * inv_n);
+        bw_dx[i] = dx * derivative(x, ACT_BEFORE, alpha);
     }
     if (li == 0u && (bw_p.flags & 1u) != 0u) {
         if ((bw_p.flags & 2u) != 0u) {
@@ -219,84 +291,171 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     }
 }
 
-// ---- the same backward for CPU drivers, in two dispatches without workgroup memory or barriers
-// (a barrier is a coroutine switch on llvmpipe). backward_sums: one invocation per channel walks
-// its rows in order (deterministic, like stats_serial) and writes sum(dy) and sum(dy * xhat) into
-// sums[ch] and sums[c + ch] (and dgamma, dbeta per the flags); backward_dx: APPLY_ROWS rows of
-// one channel per invocation, like apply.
-@group(0) @binding(0) var<storage, read> bs_x: array<f32>;
-@group(0) @binding(1) var<storage, read> bs_mean: array<f32>;
-@group(0) @binding(2) var<storage, read> bs_invstd: array<f32>;
-@group(0) @binding(3) var<storage, read> bs_dy: array<f32>;
-@group(0) @binding(4) var<storage, read> bs_y: array<f32>;
-@group(0) @binding(5) var<storage, read_write> bs_sums: array<f32>;
-@group(0) @binding(6) var<storage, read_write> bs_dgamma: array<f32>;
-@group(0) @binding(7) var<storage, read_write> bs_dbeta: array<f32>;
-@group(0) @binding(8) var<uniform> bs_p: Params;
+// ---- the same backward for CPU drivers, channels in fours, in two dispatches without workgroup
+// memory or barriers (a barrier is a coroutine switch on llvmpipe), with vec4 loads.
+// backward_sums4: one invocation per four channels walks their rows in order (deterministic, like
+// stats_serial4) and writes sum(dy) and sum(dy * xhat) into sums[ch] and sums[c + ch] (and dgamma,
+// dbeta per the flags); backward_dx4: APPLY_ROWS rows of four channels per invocation, like apply4.
+@group(0) @binding(0) var<storage, read> bs_x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> bs_mean: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bs_invstd: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bs_dy: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> bs_y: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> bs_sums: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> bs_dgamma: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> bs_dbeta: array<vec4<f32>>;
+@group(0) @binding(8) var bs_x_texture: texture_2d<f32>;
+@group(0) @binding(9) var bs_dy_texture: texture_2d<f32>;
+@group(0) @binding(10) var bs_y_texture: texture_2d<f32>;
+@group(0) @binding(11) var<uniform> bs_p: Params;
+
+// x, dy (through ACT_AFTER) of row r, channels 4q ..
+fn bs_x_at(r: u32, q: u32, groups: u32) -> vec4<f32> {
+    if (X_TEXTURE) {
+        return textureLoad(bs_x_texture, vec2<u32>(q, r), 0);
+    }
+    return bs_x[r * groups + q];
+}
+
+fn bs_dy_at(r: u32, q: u32, groups: u32, alpha: f32) -> vec4<f32> {
+    var dy: vec4<f32>;
+    var y: vec4<f32>;
+    if (DY_TEXTURE) {
+        dy = textureLoad(bs_dy_texture, vec2<u32>(q, r), 0);
+    } else {
+        dy = bs_dy[r * groups + q];
+    }
+    if (ACT_AFTER == 0u) {
+        return dy;
+    }
+    if (Y_TEXTURE) {
+        y = textureLoad(bs_y_texture, vec2<u32>(q, r), 0);
+    } else {
+        y = bs_y[r * groups + q];
+    }
+    return dy * derivative4(y, ACT_AFTER, alpha);
+}
 
 @compute @workgroup_size(8)
-fn backward_sums(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                 @builtin(local_invocation_index) li: u32) {
+fn backward_sums4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) li: u32) {
     let n = bs_p.rows;
-    let c = bs_p.c;
+    let groups = bs_p.c / 4u;
     let alpha = bs_p.alpha;
     let flags = bs_p.flags;
-    let ch = (wg.x + wg.y * nwg.x) * 8u + li;
-    // Lanes past the last channel read it again and store nothing.
-    let read_ch = min(ch, c - 1u);
-    let mean = bs_mean[read_ch];
-    let invstd = bs_invstd[read_ch];
-    var s = vec2<f32>(0.0, 0.0);
+    let q = (wg.x + wg.y * nwg.x) * 8u + li;
+    // Lanes past the last group read it again and store nothing.
+    let read_q = min(q, groups - 1u);
+    let mean = bs_mean[read_q];
+    let invstd = bs_invstd[read_q];
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
     for (var r = 0u; r < n; r++) {
-        let i = r * c + read_ch;
-        let dy = bs_dy[i] * derivative(bs_y[i], ACT_AFTER, alpha);
-        s += vec2<f32>(dy, dy * (bs_x[i] - mean) * invstd);
+        let dy = bs_dy_at(r, read_q, groups, alpha);
+        s0 += dy;
+        s1 += dy * (bs_x_at(r, read_q, groups) - mean) * invstd;
     }
-    if (ch < c) {
-        bs_sums[ch] = s.x;
-        bs_sums[c + ch] = s.y;
+    if (q < groups) {
+        bs_sums[q] = s0;
+        bs_sums[groups + q] = s1;
         if ((flags & 1u) != 0u) {
             if ((flags & 2u) != 0u) {
-                bs_dgamma[ch] += s.y;
-                bs_dbeta[ch] += s.x;
+                bs_dgamma[q] += s1;
+                bs_dbeta[q] += s0;
             } else {
-                bs_dgamma[ch] = s.y;
-                bs_dbeta[ch] = s.x;
+                bs_dgamma[q] = s1;
+                bs_dbeta[q] = s0;
             }
         }
     }
 }
 
-@group(0) @binding(0) var<storage, read> bd_x: array<f32>;
-@group(0) @binding(1) var<storage, read> bd_mean: array<f32>;
-@group(0) @binding(2) var<storage, read> bd_invstd: array<f32>;
-@group(0) @binding(3) var<storage, read> bd_gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> bd_dy: array<f32>;
-@group(0) @binding(5) var<storage, read> bd_y: array<f32>;
-@group(0) @binding(6) var<storage, read> bd_sums: array<f32>;
-@group(0) @binding(7) var<storage, read_write> bd_dx: array<f32>;
-@group(0) @binding(8) var<uniform> bd_p: Params;
+@group(0) @binding(0) var<storage, read> bd_x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> bd_mean: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bd_invstd: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bd_gamma: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> bd_dy: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bd_y: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> bd_sums: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> bd_dx: array<vec4<f32>>;
+@group(0) @binding(8) var bd_x_texture: texture_2d<f32>;
+@group(0) @binding(9) var bd_dy_texture: texture_2d<f32>;
+@group(0) @binding(10) var bd_y_texture: texture_2d<f32>;
+@group(0) @binding(11) var bd_twin: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(12) var<uniform> bd_p: Params;
 
 @compute @workgroup_size(256)
-fn backward_dx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn backward_dx4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat_index(gid, nwg);
     // Uniforms copied before the branch: read after it, each is a per-lane load on llvmpipe.
-    let c = bd_p.c;
+    let groups = bd_p.c / 4u;
     let rows = bd_p.rows;
     let alpha = bd_p.alpha;
-    let ch = idx % c;
-    let row0 = (idx / c) * APPLY_ROWS;
+    let q = idx % groups;
+    let row0 = (idx / groups) * APPLY_ROWS;
     if (row0 >= rows) {
         return;
     }
-    let mean = bd_mean[ch];
-    let invstd = bd_invstd[ch];
-    let k = bd_gamma[ch] * invstd;
+    let mean = bd_mean[q];
+    let invstd = bd_invstd[q];
+    let k = bd_gamma[q] * invstd;
     let inv_n = 1.0 / f32(rows);
-    let sums = vec2<f32>(bd_sums[ch], bd_sums[c + ch]);
+    let sum_dy = bd_sums[q];
+    let sum_dy_xhat = bd_sums[groups + q];
     for (var r = row0; r < min(row0 + APPLY_ROWS, rows); r++) {
-        let i = r * c + ch;
-        let dy = bd_dy[i] * derivative(bd_y[i], ACT_AFTER, alpha);
-        bd_dx[i] = bn_dx(bd_x[i], dy, mean, invstd, k, sums, inv_n, alpha);
+        let i = r * groups + q;
+        var x: vec4<f32>;
+        var dy: vec4<f32>;
+        if (X_TEXTURE) {
+            x = textureLoad(bd_x_texture, vec2<u32>(q, r), 0);
+        } else {
+            x = bd_x[i];
+        }
+        if (DY_TEXTURE) {
+            dy = textureLoad(bd_dy_texture, vec2<u32>(q, r), 0);
+        } else {
+            dy = bd_dy[i];
+        }
+        if (ACT_AFTER != 0u) {
+            var y: vec4<f32>;
+            if (Y_TEXTURE) {
+                y = textureLoad(bd_y_texture, vec2<u32>(q, r), 0);
+            } else {
+                y = bd_y[i];
+            }
+            dy *= derivative4(y, ACT_AFTER, alpha);
+        }
+        let xhat = (x - mean) * invstd;
+        let dx = k * (dy - sum_dy * inv_n - xhat * sum_dy_xhat * inv_n) * derivative4(x, ACT_BEFORE, alpha);
+        bd_dx[i] = dx;
+        if (TWIN_OUT) {
+            textureStore(bd_twin, vec2<u32>(q, r), dx);
+        }
+    }
+}
+
+@group(0) @binding(0) var xt_tex: texture_2d<f32>;
+@group(0) @binding(1) var<storage, read_write> xt_mean: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> xt_p: Params;
+
+@compute @workgroup_size(8)
+fn stats_tex(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let n = xt_p.rows;
+    let groups = xt_p.c / 4u;
+    let q = (wg.x + wg.y * nwg.x) * 8u + li;
+    let read_q = min(q, groups - 1u);
+    var s = vec4<f32>(0.0);
+    for (var r = 0u; r < n; r++) {
+        s += textureLoad(xt_tex, vec2<u32>(read_q, r), 0);
+    }
+    let mean = s / f32(n);
+    var sq = vec4<f32>(0.0);
+    for (var r = 0u; r < n; r++) {
+        let d = textureLoad(xt_tex, vec2<u32>(read_q, r), 0) - mean;
+        sq += d * d;
+    }
+    if (q < groups) {
+        xt_mean[q] = mean + sq;
     }
 }

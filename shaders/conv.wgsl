@@ -35,6 +35,9 @@ override OUT_W: u32 = 1u;
 // col2im: dx *= ACT'(y), the derivative of the activation whose output y this input was (a
 // constant, so that without one y is never read).
 override ACT: u32 = 0u;
+// The kernel also writes its output's texture twin (src/gpu/tensor.rs): conv_small, and col2im
+// with DCOLS_TEXTURE.
+override TWIN_OUT: bool = false;
 
 // (a / b, a % b).
 fn divmod_index(a: u32, b: u32) -> vec2<u32> {
@@ -90,11 +93,17 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 // (llvmpipe loads all four channels of a fetch lane by lane, used or not). C % 4 == 0 there.
 override DCOLS_TEXTURE: bool = false;
 
+// With DCOLS_TEXTURE (four channels per invocation) y may be read from its texture twin
+// (Y_TEXTURE), and dx's twin written too (TWIN_OUT).
+override Y_TEXTURE: bool = false;
+
 @group(0) @binding(0) var<storage, read> c2_dcols: array<f32>;
 @group(0) @binding(1) var<storage, read_write> c2_dx: array<f32>;
 @group(0) @binding(2) var<storage, read> c2_y: array<f32>;
 @group(0) @binding(3) var c2_dcols_texture: texture_2d<f32>;
-@group(0) @binding(4) var<uniform> c2_p: Params;
+@group(0) @binding(4) var c2_y_texture: texture_2d<f32>;
+@group(0) @binding(5) var c2_dx_twin: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(6) var<uniform> c2_p: Params;
 
 
 @compute @workgroup_size(256)
@@ -144,8 +153,19 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
     if (DCOLS_TEXTURE) {
         let first = p.x * c + 4u * ci;
+        var y: vec4<f32>;
+        if (Y_TEXTURE) {
+            y = textureLoad(c2_y_texture, vec2<u32>(ci, p.x), 0);
+        } else {
+            y = vec4<f32>(c2_y[first], c2_y[first + 1u], c2_y[first + 2u], c2_y[first + 3u]);
+        }
+        let dx = sum * vec4<f32>(derivative(y.x, ACT, alpha), derivative(y.y, ACT, alpha),
+                                 derivative(y.z, ACT, alpha), derivative(y.w, ACT, alpha));
         for (var i = 0u; i < 4u; i++) {
-            c2_dx[first + i] = sum[i] * derivative(c2_y[first + i], ACT, alpha);
+            c2_dx[first + i] = dx[i];
+        }
+        if (TWIN_OUT) {
+            textureStore(c2_dx_twin, vec2<u32>(ci, p.x), dx);
         }
     } else {
         c2_dx[idx] = sum.x * derivative(c2_y[idx], ACT, alpha);
@@ -161,9 +181,14 @@ override COLS_MAJOR: bool = false;
 // The packed texture's width in texels (a constant: idx is divided by it).
 override TEX_W: u32 = 1u;
 
+// With X_TEXTURE, x is read from its texture twin (src/gpu/tensor.rs: texel (q, pixel) holds
+// channels 4q .. 4q + 3), a vectorised gather on llvmpipe, instead of the buffer.
+override X_TEXTURE: bool = false;
+
 @group(0) @binding(0) var<storage, read> ip_x: array<f32>;
 @group(0) @binding(1) var ip_packed: texture_storage_2d<rgba32float, write>;
-@group(0) @binding(2) var<uniform> ip_p: Params;
+@group(0) @binding(2) var ip_x_texture: texture_2d<f32>;
+@group(0) @binding(3) var<uniform> ip_p: Params;
 
 // Row r of cols: the window's image, top-left corner (may lie in the padding), and whether r is
 // a row at all.
@@ -193,7 +218,14 @@ fn cols_at(win: Window, j: u32, g: Params) -> f32 {
     let inside = iy >= 0 && iy < i32(IN_H) && ix >= 0 && ix < i32(IN_W) && win.live && j < IN_C * area;
     let sy = u32(clamp(iy, 0, i32(IN_H) - 1));
     let sx = u32(clamp(ix, 0, i32(IN_W) - 1));
-    return select(0.0, ip_x[((win.bi * IN_H + sy) * IN_W + sx) * IN_C + ci], inside);
+    let pixel = (win.bi * IN_H + sy) * IN_W + sx;
+    var v: f32;
+    if (X_TEXTURE) {
+        v = textureLoad(ip_x_texture, vec2<u32>(ci / 4u, pixel), 0)[ci % 4u];
+    } else {
+        v = ip_x[pixel * IN_C + ci];
+    }
+    return select(0.0, v, inside);
 }
 
 @compute @workgroup_size(256)
@@ -262,7 +294,8 @@ fn staged_column(g: u32, j: u32, depth: u32) -> vec4<f32> {
 
 @group(0) @binding(0) var<storage, read> sm_in: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sm_out4: array<vec4<f32>>;
-@group(0) @binding(3) var<uniform> sm_p: Params;
+@group(0) @binding(3) var sm_twin: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(4) var<uniform> sm_p: Params;
 
 // y [B*OH*OW, OUT_C] = act(im2col(x) W^T + b), x [B, H, W, IN_C], W [OUT_C, IN_C*K*K]: each
 // output is its window's sum in column order, then the bias, as the matmul sums.
@@ -301,6 +334,9 @@ fn conv_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
                           activate(v.z, ACT, alpha), activate(v.w, ACT, alpha));
         if (idx < rows) {
             sm_out4[idx * (OUT_C / 4u) + g] = y;
+            if (TWIN_OUT) {
+                textureStore(sm_twin, vec2<u32>(g, idx), y);
+            }
         }
     }
 }

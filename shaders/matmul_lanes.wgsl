@@ -48,6 +48,8 @@ override ACCUMULATE: bool = false;
 override ACT: u32 = 0u;
 // C into `c_texture` (no split, no accumulate); `c` is then unused.
 override TEXTURE_OUT: bool = false;
+// C's texture twin (src/gpu/tensor.rs) in `c_texture` too, besides the buffer (no split).
+override TWIN_OUT: bool = false;
 
 const ROWS: u32 = 32u;
 const COLS: u32 = 32u;
@@ -162,15 +164,20 @@ fn store_row(row: u32, col: u32, split: u32, v: vec4<f32>) {
         }
         return;
     }
+    var out = v;
     for (var j = 0u; j < 4u; j++) {
         if (row < m && col + j < n) {
             let idx = row * n + col + j;
             if (SPLIT) {
                 c[split * m * n + idx] = v[j];
             } else {
-                c[idx] = epilogue(idx, col + j, v[j]);
+                out[j] = epilogue(idx, col + j, v[j]);
+                c[idx] = out[j];
             }
         }
+    }
+    if (TWIN_OUT && row < m && col < n) {
+        textureStore(c_texture, vec2<u32>(col / 4u, row), out);
     }
 }
 

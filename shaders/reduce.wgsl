@@ -1,6 +1,7 @@
 // Reductions of a [rows, cols] matrix, one workgroup per output, fixed-order trees: deterministic.
 // sum_over_rows -> [cols] (bias gradients), sum_over_cols -> [rows], mean_all -> [1].
-// sum_over_rows has a serial variant for CPU drivers (src/gpu/ops.rs `KernelStyle`).
+// sum_over_rows has a serial variant for CPU drivers (src/gpu/ops.rs `KernelStyle`), for columns
+// in fours.
 
 struct Params {
     rows: u32,
@@ -45,23 +46,41 @@ fn sum_over_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
-// The same sum for CPU drivers: each invocation sums its column's rows in order, with no
-// workgroup memory or barriers (a barrier is a coroutine switch on llvmpipe, which runs 8
-// invocations as the lanes of one SIMD group; lanes take neighbouring columns).
+// The same sum for CPU drivers, columns in fours: each invocation sums four columns' rows in
+// order with vec4 loads, with no workgroup memory or barriers (a barrier is a coroutine switch on
+// llvmpipe, which runs 8 invocations as the lanes of one SIMD group and makes each storage load a
+// loop over the lanes, so a vec4 load costs what an f32 load does; lanes take neighbouring groups).
+// With X_TEXTURE, src is read from its texture twin (src/gpu/tensor.rs).
+override X_TEXTURE: bool = false;
+
+@group(0) @binding(0) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> dst4: array<vec4<f32>>;
+@group(0) @binding(2) var src_texture: texture_2d<f32>;
+@group(0) @binding(3) var<uniform> p4: Params;
+
 @compute @workgroup_size(8)
-fn sum_over_rows_serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                        @builtin(local_invocation_index) li: u32) {
-    let rows = p.rows;
-    let cols = p.cols;
-    let col = output_index(wg, nwg) * 8u + li;
-    // Lanes past the last column read it again and store nothing: no branch around the loop.
-    let read_col = min(col, cols - 1u);
-    var s = 0.0;
+fn sum_over_rows_serial4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_index) li: u32) {
+    let rows = p4.rows;
+    let groups = p4.cols / 4u;
+    let accumulate = (p4.flags & 1u) != 0u;
+    let q = output_index(wg, nwg) * 8u + li;
+    // Lanes past the last group read it again and store nothing: no branch around the loop.
+    let read_q = min(q, groups - 1u);
+    var s = vec4<f32>(0.0);
     for (var r = 0u; r < rows; r++) {
-        s += src[r * cols + read_col];
+        if (X_TEXTURE) {
+            s += textureLoad(src_texture, vec2<u32>(read_q, r), 0);
+        } else {
+            s += src4[r * groups + read_q];
+        }
     }
-    if (col < cols) {
-        store(col, s);
+    if (q < groups) {
+        if (accumulate) {
+            dst4[q] += s;
+        } else {
+            dst4[q] = s;
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use common::*;
 use wgsl_gan::gpu::plan::MatmulShape;
 use wgsl_gan::gpu::plan::{self, MatmulKernel};
 use wgsl_gan::gpu::tune;
-use wgsl_gan::gpu::{Gpu, KernelStyle, Words, ops};
+use wgsl_gan::gpu::{Gpu, KernelStyle, Tensor, Words, ops};
 use wgsl_gan::spec::{Activation, AdamSpec, ConvGeom, MatmulSpec, ParamGrads, Saved};
 use wgsl_gan::{cpu, rng};
 
@@ -274,6 +274,9 @@ fn geoms() -> Vec<ConvGeom> {
         g(1, 13, 11, 5, 3, 2, 0),
         g(2, 7, 7, 64, 3, 2, 1),
         g(1, 9, 9, 2, 4, 2, 1),
+        // Channels in fours (the packed path's (tap, channel) order), rows off the texel.
+        g(1, 5, 7, 8, 3, 1, 1),
+        g(2, 7, 7, 8, 4, 2, 1),
         // Single-channel inputs (the first layer's case): the article's, with 8 outputs in the
         // convolution test, and one with padding, stride 3 and K = 5.
         g(3, 28, 28, 1, 3, 2, 0),
@@ -462,10 +465,12 @@ fn small_convolutions_run_direct_kernels_and_match_cpu() {
 #[test]
 fn batch_norm_matches_cpu_for_dense_and_spatial_inputs() {
     for gpu in each_style() {
-        let shapes: [&[usize]; 6] = [
+        let shapes: [&[usize]; 7] = [
             &[1, 1],
             &[7, 3],
             &[64, 128],
+            // Channels in fours (the CPU style's vec4 kernels), 9 groups: a partial workgroup.
+            &[13, 36],
             &[300, 5],
             &[2, 5, 5, 3],
             &[64, 7, 7, 64],
@@ -620,9 +625,17 @@ fn bce_with_logits_matches_cpu_and_stays_finite_at_extreme_logits() {
 #[test]
 fn reductions_match_cpu() {
     for gpu in each_style() {
-        for (i, (rows, cols)) in [(1, 1), (7, 13), (300, 5), (5, 300), (1000, 3), (12544, 32)]
-            .into_iter()
-            .enumerate()
+        for (i, (rows, cols)) in [
+            (1, 1),
+            (7, 13),
+            (300, 5),
+            (5, 300),
+            (1000, 3),
+            (12544, 32),
+            (9, 44),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let (gx, cx) = random_pair(&gpu, i as u64, &[rows, cols]);
             for accumulate in [false, true] {
@@ -1031,5 +1044,189 @@ fn conditioning_kernels_match_cpu() {
             1e-5,
             &format!("projection dembed {rows}x{cols}"),
         );
+    }
+}
+
+/// Activations with texture twins (CPU-style adapters, src/gpu/tensor.rs): every op that reads
+/// a twin gives the CPU reference's result, and every op that writes one leaves it equal to its
+/// buffer, at odd shapes and through each path: twins written by the kernel itself, and the copy
+/// after a kernel that cannot (a tiled or split product).
+#[test]
+fn texture_twins_match_cpu_and_their_buffers() {
+    let mut gpu = gpu();
+    gpu.style = KernelStyle::Cpu;
+    let gpu = gpu;
+    // A twinned tensor holding seeded random values (written by `copy`, which keeps the twin).
+    let twinned = |seed: u64, shape: &[usize]| {
+        let (g, c) = random_pair(&gpu, seed, shape);
+        let t = Tensor::zeros_with_twin(&gpu, shape).unwrap();
+        assert!(t.twin().is_some(), "{shape:?} has no twin");
+        gpu.run(&[&ops::copy(&gpu, &g, &t).unwrap()]).unwrap();
+        (t, c)
+    };
+    let empty = |shape: &[usize]| {
+        let t = Tensor::zeros_with_twin(&gpu, shape).unwrap();
+        (t, cpu::Tensor::zeros(shape))
+    };
+    let same_twin = |t: &Tensor, what: &str| {
+        let twin = t.read_twin(&gpu).unwrap().expect("a twin");
+        assert!(
+            twin == t.read(&gpu).unwrap(),
+            "{what}: the texture twin differs from its buffer"
+        );
+    };
+    let leaky = Activation::LeakyRelu(0.2);
+
+    // Batch norm and the bias-gradient sum, their inputs from twins.
+    for (i, shape) in [[13usize, 36], [2304, 64], [9, 4]].into_iter().enumerate() {
+        let seed = 900 + 20 * i as u64;
+        let c = shape[1];
+        let (gx, cx) = twinned(seed, &shape);
+        same_twin(&gx, "copy");
+        let (ggamma, cgamma) = random_pair(&gpu, seed + 1, &[c]);
+        let (gbeta, cbeta) = random_pair(&gpu, seed + 2, &[c]);
+        let (grm, crm) = random_pair(&gpu, seed + 3, &[c]);
+        let (grv, crv) = pair(&gpu, &random(seed + 4, c, 0.5, 2.0), &[c]);
+        let (gmean, cmean) = nan_pair(&gpu, &[c]);
+        let (ginv, cinv) = nan_pair(&gpu, &[c]);
+        let (gy, cy) = empty(&shape);
+        gpu.run(&[
+            &ops::batch_norm_stats(&gpu, &gx, &gmean, &ginv, &grm, &grv, 0.8, 1e-3, true).unwrap(),
+            &ops::batch_norm_apply(&gpu, &gx, &gmean, &ginv, &ggamma, &gbeta, &gy, leaky).unwrap(),
+        ])
+        .unwrap();
+        cpu::ops::batch_norm_stats(&cx, &cmean, &cinv, &crm, &crv, 0.8, 1e-3, true).unwrap();
+        cpu::ops::batch_norm_apply(&cx, &cmean, &cinv, &cgamma, &cbeta, &cy, leaky).unwrap();
+        let what = format!("twinned batch norm {shape:?}");
+        assert_close(&gpu, &ginv, &cinv, 1e-5, &format!("{what} invstd"));
+        assert_close(&gpu, &gy, &cy, 1e-5, &format!("{what} y"));
+        same_twin(&gy, &format!("{what} y"));
+
+        let (gdy, cdy) = twinned(seed + 5, &shape);
+        let (gdx, cdx) = empty(&shape);
+        let (gdg, cdg) = random_pair(&gpu, seed + 6, &[c]);
+        let (gdb, cdb) = random_pair(&gpu, seed + 7, &[c]);
+        let grads = ParamGrads::Accumulate;
+        gpu.run(&[&ops::batch_norm_backward(
+            &gpu,
+            &gx,
+            &gmean,
+            &ginv,
+            &ggamma,
+            &gdy,
+            &gdx,
+            &gdg,
+            &gdb,
+            grads,
+            Some((&gy, leaky)),
+            leaky,
+        )
+        .unwrap()])
+            .unwrap();
+        cpu::ops::batch_norm_backward(
+            &cx,
+            &cmean,
+            &cinv,
+            &cgamma,
+            &cdy,
+            &cdx,
+            &cdg,
+            &cdb,
+            grads,
+            Some((&cy, leaky)),
+            leaky,
+        )
+        .unwrap();
+        assert_close(&gpu, &gdx, &cdx, 1e-4, &format!("{what} dx"));
+        assert_close(&gpu, &gdg, &cdg, 1e-4, &format!("{what} dgamma"));
+        assert_close(&gpu, &gdb, &cdb, 1e-5, &format!("{what} dbeta"));
+        same_twin(&gdx, &format!("{what} dx"));
+
+        let (gs, cs) = nan_pair(&gpu, &[c]);
+        gpu.run(&[&ops::sum_over_rows(&gpu, &gdy, &gs, false).unwrap()])
+            .unwrap();
+        cpu::ops::sum_over_rows(&cdy, &cs, false).unwrap();
+        assert_close(&gpu, &gs, &cs, 1e-5, &format!("{what} sum over rows"));
+    }
+
+    // Convolutions: x, dy and y from twins; y and dx written with their twins.
+    let geoms = [
+        (ConvGeom::new([2, 7, 7, 8], 3, 2, 1), 12),
+        (ConvGeom::new([1, 5, 6, 4], 3, 1, 0), 4),
+        // The first layer's direct kernel, its output twinned.
+        (ConvGeom::new([2, 9, 9, 1], 3, 2, 0), 8),
+    ];
+    for (i, (geom, out)) in geoms.into_iter().enumerate() {
+        let [rows, depth] = geom.cols_shape();
+        let seed = 1000 + 20 * i as u64;
+        let input = geom.input_shape();
+        let (gx, cx) = match geom.channels % 4 {
+            0 => twinned(seed, &input),
+            _ => random_pair(&gpu, seed, &input),
+        };
+        let (gw, cw) = random_pair(&gpu, seed + 1, &[out, depth]);
+        let (gb, cb) = random_pair(&gpu, seed + 2, &[out]);
+        let (gdy, cdy) = twinned(seed + 3, &[rows, out]);
+        let plans = [
+            MatmulKernel::LanesPacked,
+            MatmulKernel::Lanes,
+            MatmulKernel::Tiled {
+                tile_m: 32,
+                tile_n: 64,
+            },
+        ];
+        for (pi, kernel) in plans.into_iter().enumerate() {
+            // The lanes kernel split in two: its twin is copied after the reduction.
+            let splits = if pi == 1 && depth >= 16 { 2 } else { 1 };
+            let fwd = MatmulSpec {
+                trans_b: true,
+                ..MatmulSpec::PLAIN
+            };
+            let wgrad = MatmulSpec {
+                trans_a: true,
+                ..MatmulSpec::PLAIN
+            };
+            let mut table = tune::PlanTable::default();
+            table.plans.extend(
+                [
+                    (rows, out, depth, fwd),
+                    (out, depth, rows, wgrad),
+                    (rows, depth, out, MatmulSpec::PLAIN),
+                ]
+                .into_iter()
+                .map(|(m, n, k, spec)| {
+                    let p = plan::MatmulPlan::new(kernel, k, if k >= 16 { splits } else { 1 });
+                    (MatmulShape::new(m, n, k, spec), p)
+                })
+                .filter(|(s, p)| plan::plan_fits(&gpu, *p, s.m, s.n, s.k)),
+            );
+            gpu.set_tuned_plans(Some(table));
+            let what = format!("twinned {geom:?}, {out} out, {kernel:?}, {splits} splits");
+
+            let (gy, cy) = empty(&[rows, out]);
+            gpu.run(&[&ops::conv2d(&gpu, &gx, &gw, &gb, &gy, geom, leaky).unwrap()])
+                .unwrap();
+            cpu::ops::conv2d(&cx, &cw, &cb, &cy, geom, leaky).unwrap();
+            assert_close(&gpu, &gy, &cy, 1e-5, &format!("conv2d {what}"));
+            same_twin(&gy, &format!("conv2d {what}"));
+
+            let (gdw, cdw) = random_pair(&gpu, seed + 5, &[out, depth]);
+            gpu.run(&[&ops::conv2d_weight_grad(&gpu, &gdy, &gx, &gdw, geom).unwrap()])
+                .unwrap();
+            cpu::ops::conv2d_weight_grad(&cdy, &cx, &cdw, geom).unwrap();
+            assert_close(&gpu, &gdw, &cdw, 1e-5, &format!("weight grad {what}"));
+
+            if geom.channels % 4 == 0 {
+                // Through the activation whose output x was (its twin read by col2im).
+                let (gdx, cdx) = empty(&input);
+                let through = Some((&gx, leaky));
+                gpu.run(&[&ops::conv2d_input_grad(&gpu, &gdy, &gw, &gdx, geom, through).unwrap()])
+                    .unwrap();
+                cpu::ops::conv2d_input_grad(&cdy, &cw, &cdx, geom, Some((&cx, leaky))).unwrap();
+                assert_close(&gpu, &gdx, &cdx, 1e-5, &format!("input grad {what}"));
+                same_twin(&gdx, &format!("input grad {what}"));
+            }
+        }
+        gpu.set_tuned_plans(None);
     }
 }

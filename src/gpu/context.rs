@@ -40,7 +40,7 @@ pub enum KernelStyle {
     Gpu,
     /// For CPU drivers (llvmpipe), where a storage load costs a loop over the SIMD lanes and a
     /// barrier a coroutine switch: the lanes matmul (where subgroups allow) and serial
-    /// per-column reductions.
+    /// per-column reductions with vec4 loads (channels in fours).
     Cpu,
 }
 
@@ -83,8 +83,10 @@ pub struct Gpu {
     pub style: KernelStyle,
     /// Bound where a kernel's optional input is absent (a binding cannot alias the output).
     pub(crate) placeholder: wgpu::Buffer,
-    /// The same for an absent texture operand (sampled or written).
+    /// The same for an absent sampled texture.
     pub(crate) placeholder_texture: wgpu::TextureView,
+    /// And for an absent written (storage) texture: one texture cannot be both in a dispatch.
+    pub(crate) placeholder_written: wgpu::TextureView,
     pub(crate) pipelines: super::kernel::PipelineCache,
     /// Matmul plans from `wgsl-gan tune` for this adapter, and the file they came from.
     tuned: RefCell<Option<PlanTable>>,
@@ -97,7 +99,8 @@ pub struct Gpu {
     bind_groups_created: AtomicUsize,
 }
 
-/// A `width` x `height` rgba32float texture that kernels write (storage) and read (sampled).
+/// A `width` x `height` rgba32float texture that kernels write (storage) and read (sampled),
+/// and that can be copied out (tensor twins' test hook).
 pub(crate) fn rgba32_texture(
     device: &wgpu::Device,
     width: u32,
@@ -115,7 +118,9 @@ pub(crate) fn rgba32_texture(
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
         format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+        usage: wgpu::TextureUsages::STORAGE_BINDING
+            | wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::COPY_SRC,
         view_formats: &[],
     });
     texture.create_view(&Default::default())
@@ -332,6 +337,7 @@ impl Gpu {
             mapped_at_creation: false,
         });
         let placeholder_texture = rgba32_texture(&device, 1, 1, "placeholder texture");
+        let placeholder_written = rgba32_texture(&device, 1, 1, "placeholder written texture");
         let (plan_file, tuned) = tune::load(&info, style).unzip();
         Ok(Gpu {
             tuned: RefCell::new(tuned),
@@ -339,6 +345,7 @@ impl Gpu {
             shapes: Default::default(),
             placeholder,
             placeholder_texture,
+            placeholder_written,
             device,
             queue,
             info,

@@ -15,18 +15,25 @@ fn key(shader: Shader, entry: &'static str) -> PipelineKey {
     }
 }
 
+/// Whether per-channel kernels over `cols` channels run their CPU-style variants (`NAME4`): on
+/// CPU-style adapters, for channels in fours, which they read as vec4s. Other channel counts
+/// take the tree kernels there too.
+fn by_fours(gpu: &Gpu, cols: usize) -> bool {
+    gpu.style == KernelStyle::Cpu && cols.is_multiple_of(4)
+}
+
 /// Entry point and grid of a per-column reduction over `cols` columns: one 256-invocation
-/// workgroup per column (tree), or in the CPU style one invocation per column (`NAME_serial`,
-/// 8 per workgroup).
+/// workgroup per column (tree), or where [`by_fours`] says so one invocation per four columns
+/// (`serial`, 8 per workgroup).
 fn per_column(
     gpu: &Gpu,
     entry: &'static str,
     serial: &'static str,
     cols: usize,
 ) -> (&'static str, [u32; 3]) {
-    match gpu.style {
-        KernelStyle::Gpu => (entry, gpu.grid_of_groups(cols)),
-        KernelStyle::Cpu => (serial, gpu.grid_of_groups(cols.div_ceil(8))),
+    match by_fours(gpu, cols) {
+        false => (entry, gpu.grid_of_groups(cols)),
+        true => (serial, gpu.grid_of_groups((cols / 4).div_ceil(8))),
     }
 }
 
@@ -155,11 +162,20 @@ impl Product {
         } = *self;
         let split = plan.splits > 1;
         let texture_out = matches!(out, ProductOut::Texture(_));
+        let lanes = matches!(plan.kernel, MatmulKernel::Lanes | MatmulKernel::LanesPacked);
+        // C's texture twin written by the lanes kernels' own stores where they can; otherwise
+        // refreshed after the product.
+        let twin = match out {
+            ProductOut::Buffer(c) => c.twin(),
+            ProductOut::Texture(_) => None,
+        };
+        let twin_native = twin.is_some() && lanes && !split;
         ensure(
             !texture_out
                 || (plan.kernel == MatmulKernel::LanesPacked && !split && !spec.accumulate),
             || format!("a {plan:?} product cannot write a texture"),
         )?;
+
         let epilogue = [
             ("BIAS", u32::from(bias.is_some())),
             ("ACCUMULATE", u32::from(spec.accumulate)),
@@ -180,11 +196,19 @@ impl Product {
                 ]);
                 (Shader::Matmul, "main")
             }
-            MatmulKernel::Lanes => (Shader::MatmulLanes, "main"),
+            MatmulKernel::Lanes => {
+                if twin_native {
+                    constants.push(("TWIN_OUT", 1));
+                }
+                (Shader::MatmulLanes, "main")
+            }
             // The operands are packed with their transposes applied.
             MatmulKernel::LanesPacked => {
                 constants.retain(|&(name, _)| !name.starts_with("TRANS"));
                 constants.push(("TEXTURE_OUT", u32::from(texture_out)));
+                if twin_native {
+                    constants.push(("TWIN_OUT", 1));
+                }
                 (Shader::MatmulLanes, "main_packed")
             }
         };
@@ -221,9 +245,12 @@ impl Product {
             // Split: every split writes its raw slice of a workspace, then `reduce_splits`.
             ProductOut::Buffer(_) if split => (
                 Tensor::zeros(gpu, &[plan.splits, m, n])?,
-                texture(&gpu.placeholder_texture),
+                texture(&gpu.placeholder_written),
             ),
-            ProductOut::Buffer(c) => (c.clone(), texture(&gpu.placeholder_texture)),
+            ProductOut::Buffer(c) => match twin {
+                Some(view) if twin_native => (c.clone(), texture(view)),
+                _ => (c.clone(), texture(&gpu.placeholder_written)),
+            },
         };
         let epilogue_bias = match split {
             true => gpu.placeholder.as_entire_binding(),
@@ -238,7 +265,10 @@ impl Product {
             return Ok(products);
         };
         if !split {
-            return Ok(products);
+            return match twin_native {
+                true => Ok(products),
+                false => refresh_twin(gpu, products, c),
+            };
         }
         let reduce = gpu.dispatch(
             PipelineKey {
@@ -250,8 +280,42 @@ impl Product {
             &params,
             gpu.grid(m * n),
         )?;
-        Ok(products.then(reduce))
+        refresh_twin(gpu, products.then(reduce), c)
     }
+}
+
+/// `t`'s texture twin (src/gpu/tensor.rs) for a kernel that may read it instead of the buffer:
+/// whether there is one (the kernel's `*_TEXTURE` constant), and what to bind (it, or the
+/// placeholder).
+fn twin_in<'a>(gpu: &'a Gpu, t: &'a Tensor) -> (u32, wgpu::BindingResource<'a>) {
+    match t.twin() {
+        Some(view) => (1, wgpu::BindingResource::TextureView(view)),
+        None => (
+            0,
+            wgpu::BindingResource::TextureView(&gpu.placeholder_texture),
+        ),
+    }
+}
+
+/// `t`'s texture twin for a kernel that writes it with its output (`TWIN_OUT`), as [`twin_in`].
+fn twin_out<'a>(gpu: &'a Gpu, t: &'a Tensor) -> (u32, wgpu::BindingResource<'a>) {
+    match t.twin() {
+        Some(view) => (1, wgpu::BindingResource::TextureView(view)),
+        None => (
+            0,
+            wgpu::BindingResource::TextureView(&gpu.placeholder_written),
+        ),
+    }
+}
+
+/// `d`, which wrote `t` but not its texture twin, then the copy that brings the twin up to
+/// date (nothing more without a twin).
+fn refresh_twin(gpu: &Gpu, d: Dispatch, t: &Tensor) -> Result<Dispatch> {
+    let Some(view) = t.twin() else {
+        return Ok(d);
+    };
+    let c = t.shape().last().copied().unwrap_or(1);
+    Ok(d.then(pack_into(gpu, t, t.len() / c, c, false, 0, view)?))
 }
 
 /// A texture holding X [K, J] four values per texel (texel (x, kk) = X[kk, 4x .. 4x + 3], zero
@@ -279,6 +343,8 @@ fn pack_taps_major(
     pack_with(gpu, weight, k, j, false, taps)
 }
 
+/// [`pack`]; with `taps` > 0, X's columns are a convolution weight's reordered from (channel,
+/// tap) to (tap, channel).
 fn pack_with(
     gpu: &Gpu,
     src: &Tensor,
@@ -288,17 +354,30 @@ fn pack_with(
     taps: usize,
 ) -> Result<(wgpu::TextureView, Dispatch)> {
     let view = texture_of_rows(gpu, k, j, "packed matmul operand")?;
-    let fill = gpu.dispatch(
+    let fill = pack_into(gpu, src, k, j, transpose, taps, &view)?;
+    Ok((view, fill))
+}
+
+/// [`pack_with`] into an existing texture of [`texture_of_rows`]' layout.
+fn pack_into(
+    gpu: &Gpu,
+    src: &Tensor,
+    k: usize,
+    j: usize,
+    transpose: bool,
+    taps: usize,
+    view: &wgpu::TextureView,
+) -> Result<Dispatch> {
+    gpu.dispatch(
         key(Shader::MatmulLanes, "pack"),
-        &[src.binding(), wgpu::BindingResource::TextureView(&view)],
+        &[src.binding(), wgpu::BindingResource::TextureView(view)],
         &[u(k), u(j), u32::from(transpose), u(taps)],
         if transpose {
             [u(k.div_ceil(8)), u(j.div_ceil(4).div_ceil(8)), 1]
         } else {
             [u(j.div_ceil(4).div_ceil(8)), u(k.div_ceil(8)), 1]
         },
-    )?;
-    Ok((view, fill))
+    )
 }
 
 fn fits_texture(gpu: &Gpu, rows: usize, cols: usize) -> bool {
@@ -357,12 +436,13 @@ fn conv_params(g: &ConvGeom, total: usize, act: Activation) -> Vec<u32> {
 pub fn im2col(gpu: &Gpu, x: &Tensor, cols: &Tensor, geom: ConvGeom) -> Result<Dispatch> {
     geom.check(x.shape(), cols.shape())?;
     let total = geom.cols_shape()[0] * geom.channels;
-    gpu.dispatch(
+    let d = gpu.dispatch(
         conv_key("im2col", &geom, Activation::Identity),
         &[x.binding(), cols.binding()],
         &conv_params(&geom, total, Activation::Identity),
         gpu.grid(total),
-    )
+    )?;
+    refresh_twin(gpu, d, cols)
 }
 
 /// dx [B, H, W, C] = col2im(dcols [B*OH*OW, C*K*K]): the adjoint of im2col; with `through` =
@@ -400,11 +480,20 @@ fn col2im_from(
         Dcols::Buffer(t) => (t.binding(), texture(&gpu.placeholder_texture), false),
         Dcols::Texture(v) => (gpu.placeholder.as_entire_binding(), texture(v), true),
     };
-    let (y, act) = through.unwrap_or((dx, Activation::Identity));
+    let (y_tensor, act) = through.unwrap_or((dx, Activation::Identity));
     // Without an activation the derivative is 1 and y is never read; dcols' buffer stands in.
     let y = match through {
-        Some(_) => y.binding(),
+        Some(_) => y_tensor.binding(),
         None => buffer.clone(),
+    };
+    // Four channels per invocation (from the texture): y's and dx's twins can be used.
+    let (y_texture, y_view) = match (through, from_texture) {
+        (Some(_), true) => twin_in(gpu, y_tensor),
+        _ => (0, texture(&gpu.placeholder_texture)),
+    };
+    let (twin_native, dx_twin) = match from_texture {
+        true => twin_out(gpu, dx),
+        false => (0, texture(&gpu.placeholder_written)),
     };
     // From the texture, an invocation computes four channels.
     ensure(!from_texture || geom.channels.is_multiple_of(4), || {
@@ -414,20 +503,28 @@ fn col2im_from(
         )
     })?;
     let mut key = conv_key("col2im", &geom, act);
-    key.constants
-        .push(("DCOLS_TEXTURE", u32::from(from_texture)));
+    key.constants.extend([
+        ("DCOLS_TEXTURE", u32::from(from_texture)),
+        ("Y_TEXTURE", y_texture),
+        ("TWIN_OUT", twin_native),
+    ]);
     let invocations = if from_texture { total / 4 } else { total };
-    gpu.dispatch(
+    let d = gpu.dispatch(
         key,
-        &[buffer, dx.binding(), y, view],
+        &[buffer, dx.binding(), y, view, y_view, dx_twin],
         &conv_params(&geom, total, act),
         gpu.grid(invocations),
-    )
+    )?;
+    match twin_native {
+        1 => Ok(d),
+        _ => refresh_twin(gpu, d, dx),
+    }
 }
 
 /// im2col of x [B, H, W, C] straight into a packed operand of the lanes kernel: cols^T
 /// ([C*K*K, B*OH*OW], a convolution's op(A)) or with `cols_major` cols itself ([B*OH*OW,
-/// C*K*K], a weight gradient's op(B)), four values per texel.
+/// C*K*K], a weight gradient's op(B)), four values per texel. x is read from its texture twin
+/// where it has one.
 fn im2col_packed(
     gpu: &Gpu,
     x: &Tensor,
@@ -442,13 +539,21 @@ fn im2col_packed(
     };
     let view = texture_of_rows(gpu, k, j, "im2col, packed")?;
     let texels = k * j.div_ceil(4);
+    let (x_texture, x_view) = twin_in(gpu, x);
     let mut key = conv_key("im2col_packed", &geom, Activation::Identity);
-    key.constants.push(("COLS_MAJOR", u32::from(cols_major)));
-    // The texture's width (texture_of_rows), which the kernel divides by.
-    key.constants.push(("TEX_W", u(j.div_ceil(4))));
+    key.constants.extend([
+        ("COLS_MAJOR", u32::from(cols_major)),
+        // The texture's width (texture_of_rows), which the kernel divides by.
+        ("TEX_W", u(j.div_ceil(4))),
+        ("X_TEXTURE", x_texture),
+    ]);
     let fill = gpu.dispatch(
         key,
-        &[x.binding(), wgpu::BindingResource::TextureView(&view)],
+        &[
+            x.binding(),
+            wgpu::BindingResource::TextureView(&view),
+            x_view,
+        ],
         &conv_params(&geom, texels, Activation::Identity),
         gpu.grid(texels),
     )?;
@@ -531,9 +636,17 @@ pub fn conv2d(
     let product = Product::planned(gpu, rows, out, depth, spec);
     let mut d = if small_weight(gpu, &geom, out) {
         let (staged, fill) = stage_small(gpu, weight, Some(bias), &geom, out)?;
+        let (twin, twin_view) = twin_out(gpu, y);
+        let mut key = small_key("conv_small", &geom, out, act);
+        key.constants.push(("TWIN_OUT", twin));
         fill.then(gpu.dispatch(
-            small_key("conv_small", &geom, out, act),
-            &[x.binding(), staged.as_entire_binding(), y.binding()],
+            key,
+            &[
+                x.binding(),
+                staged.as_entire_binding(),
+                y.binding(),
+                twin_view,
+            ],
             &conv_params(&geom, rows, act),
             gpu.grid(rows),
         )?)
@@ -565,10 +678,17 @@ pub fn conv2d_weight_grad(
     let spec = MatmulSpec::WEIGHT_GRAD;
     let product = Product::planned(gpu, out, depth, rows, spec);
     let mut d = if product.plan.kernel == MatmulKernel::LanesPacked {
-        let (a_view, pack_a) = pack(gpu, dy, rows, out, false)?;
         let (b_view, fill) = im2col_packed(gpu, x, geom, true)?;
+        // dy's texture twin is already op(A) packed (texel (x, row) = dy[row, 4x .. 4x + 3]).
+        let (a_view, fill) = match dy.twin() {
+            Some(view) => (view.clone(), fill),
+            None => {
+                let (view, pack_a) = pack(gpu, dy, rows, out, false)?;
+                (view, pack_a.then(fill))
+            }
+        };
         let run = product.packed(gpu, &a_view, &b_view, None, ProductOut::Buffer(dweight))?;
-        pack_a.then(fill).then(run)
+        fill.then(run)
     } else {
         let cols = Tensor::zeros(gpu, &[rows, depth])?;
         let run = matmul_planned(gpu, dy, &cols, None, dweight, spec, product.plan)?;
@@ -665,16 +785,23 @@ pub fn batch_norm_stats(
             running_var.shape(),
         ],
     )?;
-    let (entry, grid) = per_column(gpu, "stats", "stats_serial", c);
+    let (entry, grid) = per_column(gpu, "stats", "stats_serial4", c);
+    let mut key = key(Shader::BatchNorm, entry);
+    let mut bindings = vec![
+        x.binding(),
+        mean.binding(),
+        invstd.binding(),
+        running_mean.binding(),
+        running_var.binding(),
+    ];
+    if by_fours(gpu, c) {
+        let (x_texture, x_view) = twin_in(gpu, x);
+        key.constants.push(("X_TEXTURE", x_texture));
+        bindings.push(x_view);
+    }
     gpu.dispatch(
-        key(Shader::BatchNorm, entry),
-        &[
-            x.binding(),
-            mean.binding(),
-            invstd.binding(),
-            running_mean.binding(),
-            running_var.binding(),
-        ],
+        key,
+        &bindings,
         &bn_params(
             rows,
             c,
@@ -736,27 +863,46 @@ pub fn batch_norm_apply(
         [mean.shape(), invstd.shape(), gamma.shape(), beta.shape()],
         y.shape(),
     )?;
-    let key = PipelineKey {
+    // Channels per invocation.
+    let (entry, channels) = match by_fours(gpu, c) {
+        false => ("apply", 1),
+        true => ("apply4", 4),
+    };
+    let mut key = PipelineKey {
         shader: Shader::BatchNorm,
-        entry: "apply",
+        entry,
         constants: vec![
             ("ACT_AFTER", act.code()),
             ("APPLY_ROWS", BN_APPLY_ROWS as u32),
         ],
     };
-    gpu.dispatch(
+    let mut bindings = vec![
+        x.binding(),
+        mean.binding(),
+        invstd.binding(),
+        gamma.binding(),
+        beta.binding(),
+        y.binding(),
+    ];
+    let mut twin_native = 0;
+    if channels == 4 {
+        let (x_texture, x_view) = twin_in(gpu, x);
+        let (twin, twin_view) = twin_out(gpu, y);
+        key.constants
+            .extend([("X_TEXTURE", x_texture), ("TWIN_OUT", twin)]);
+        bindings.extend([x_view, twin_view]);
+        twin_native = twin;
+    }
+    let d = gpu.dispatch(
         key,
-        &[
-            x.binding(),
-            mean.binding(),
-            invstd.binding(),
-            gamma.binding(),
-            beta.binding(),
-            y.binding(),
-        ],
+        &bindings,
         &bn_params(rows, c, 0, 0.0, 0.0, act),
-        gpu.grid(rows.div_ceil(BN_APPLY_ROWS) * c),
-    )
+        gpu.grid(rows.div_ceil(BN_APPLY_ROWS) * c / channels),
+    )?;
+    match twin_native {
+        1 => Ok(d),
+        _ => refresh_twin(gpu, d, y),
+    }
 }
 
 /// dx [rows.., C] from dy through a training-mode batch norm of x; dgamma, dbeta `[C]` per `grads`.
@@ -807,12 +953,28 @@ pub fn batch_norm_backward(
             ("APPLY_ROWS", rows_each as u32),
         ],
     };
+    // The `*4` kernels read x, dy and y from their texture twins where they have them.
+    let (x_texture, x_view) = twin_in(gpu, x);
+    let (dy_texture, dy_view) = twin_in(gpu, dy);
+    let (y_texture, y_view) = twin_in(gpu, y);
+    let twins = |entry, twin_out: Option<u32>| {
+        let mut k = key(entry, BN_APPLY_ROWS);
+        k.constants.extend([
+            ("X_TEXTURE", x_texture),
+            ("DY_TEXTURE", dy_texture),
+            ("Y_TEXTURE", y_texture),
+        ]);
+        if let Some(t) = twin_out {
+            k.constants.push(("TWIN_OUT", t));
+        }
+        k
+    };
     let params = [u(rows), u(c), flags, 0, 0, f(alpha)];
-    if gpu.style == KernelStyle::Cpu {
+    if by_fours(gpu, c) {
         // Two barrier-free dispatches: per-channel sums in row order, then dx row-parallel.
         let sums = Tensor::zeros(gpu, &[2, c])?;
         let reduce = gpu.dispatch(
-            key("backward_sums", BN_APPLY_ROWS),
+            twins("backward_sums4", None),
             &[
                 x.binding(),
                 mean.binding(),
@@ -822,12 +984,16 @@ pub fn batch_norm_backward(
                 sums.binding(),
                 dgamma.binding(),
                 dbeta.binding(),
+                x_view.clone(),
+                dy_view.clone(),
+                y_view.clone(),
             ],
             &params,
-            gpu.grid_of_groups(c.div_ceil(8)),
+            gpu.grid_of_groups((c / 4).div_ceil(8)),
         )?;
-        let dx = gpu.dispatch(
-            key("backward_dx", BN_APPLY_ROWS),
+        let (twin, twin_view) = twin_out(gpu, dx);
+        let dx_pass = gpu.dispatch(
+            twins("backward_dx4", Some(twin)),
             &[
                 x.binding(),
                 mean.binding(),
@@ -837,15 +1003,19 @@ pub fn batch_norm_backward(
                 y.binding(),
                 sums.binding(),
                 dx.binding(),
+                x_view,
+                dy_view,
+                y_view,
+                twin_view,
             ],
             &params,
-            gpu.grid(rows.div_ceil(BN_APPLY_ROWS) * c),
+            gpu.grid(rows.div_ceil(BN_APPLY_ROWS) * c / 4),
         )?;
-        let mut d = reduce.then(dx);
+        let mut d = reduce.then(dx_pass);
         d.name = "batch_norm_backward";
         return Ok(d);
     }
-    gpu.dispatch(
+    let d = gpu.dispatch(
         key("backward", BN_APPLY_ROWS),
         &[
             x.binding(),
@@ -860,7 +1030,8 @@ pub fn batch_norm_backward(
         ],
         &params,
         gpu.grid_of_groups(c),
-    )
+    )?;
+    refresh_twin(gpu, d, dx)
 }
 
 fn activation_key(entry: &'static str, act: Activation) -> PipelineKey {
@@ -874,12 +1045,13 @@ fn activation_key(entry: &'static str, act: Activation) -> PipelineKey {
 /// y = act(x), any shape.
 pub fn activation_forward(gpu: &Gpu, x: &Tensor, y: &Tensor, act: Activation) -> Result<Dispatch> {
     let n = spec::elementwise_dims("activation", x.shape(), &[y.shape()])?;
-    gpu.dispatch(
+    let d = gpu.dispatch(
         activation_key("forward", act),
         &[x.binding(), y.binding()],
         &[u(n), 0, f(act.alpha())],
         gpu.grid(n),
-    )
+    )?;
+    refresh_twin(gpu, d, y)
 }
 
 /// dx = dy * act'(x), computed from `saved`: the forward's output y, or its input x where the
@@ -896,12 +1068,13 @@ pub fn activation_backward(
         saved.shape(),
         &[dy.shape(), dx.shape()],
     )?;
-    gpu.dispatch(
+    let d = gpu.dispatch(
         activation_key("backward", act),
         &[saved.binding(), dy.binding(), dx.binding()],
         &[u(n), 0, f(act.alpha())],
         gpu.grid(n),
-    )
+    )?;
+    refresh_twin(gpu, d, dx)
 }
 
 /// Mean BCE of logits [N..] against `target`, into stats`[slot]`; mean sigmoid into stats[slot + 1];
@@ -981,10 +1154,17 @@ pub fn softmax_cross_entropy(
 /// out `[cols]` (+)= column sums of x [rows, cols].
 pub fn sum_over_rows(gpu: &Gpu, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
     let (rows, cols) = spec::sum_dims(x.shape(), out.shape(), true)?;
-    let (entry, grid) = per_column(gpu, "sum_over_rows", "sum_over_rows_serial", cols);
+    let (entry, grid) = per_column(gpu, "sum_over_rows", "sum_over_rows_serial4", cols);
+    let mut key = key(Shader::Reduce, entry);
+    let mut bindings = vec![x.binding(), out.binding()];
+    if by_fours(gpu, cols) {
+        let (x_texture, x_view) = twin_in(gpu, x);
+        key.constants.push(("X_TEXTURE", x_texture));
+        bindings.push(x_view);
+    }
     gpu.dispatch(
-        key(Shader::Reduce, entry),
-        &[x.binding(), out.binding()],
+        key,
+        &bindings,
         &[u(rows), u(cols), u32::from(accumulate)],
         grid,
     )
@@ -1083,23 +1263,25 @@ pub fn ema(
 /// dst = value.
 pub fn fill(gpu: &Gpu, dst: &Tensor, value: f32) -> Result<Dispatch> {
     let n = dst.len();
-    gpu.dispatch(
+    let d = gpu.dispatch(
         key(Shader::Elementwise, "fill"),
         &[dst.binding()],
         &[u(n), 1, f(value)],
         gpu.grid(n),
-    )
+    )?;
+    refresh_twin(gpu, d, dst)
 }
 
 /// dst = alpha * src.
 pub fn scale(gpu: &Gpu, src: &Tensor, dst: &Tensor, alpha: f32) -> Result<Dispatch> {
     let n = spec::elementwise_dims("scale", src.shape(), &[dst.shape()])?;
-    gpu.dispatch(
+    let d = gpu.dispatch(
         key(Shader::Elementwise, "scale"),
         &[src.binding(), dst.binding()],
         &[u(n), 1, f(alpha)],
         gpu.grid(n),
-    )
+    )?;
+    refresh_twin(gpu, d, dst)
 }
 
 /// dst = src.
@@ -1110,23 +1292,25 @@ pub fn copy(gpu: &Gpu, src: &Tensor, dst: &Tensor) -> Result<Dispatch> {
 /// dst = a + b.
 pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, dst: &Tensor) -> Result<Dispatch> {
     let n = spec::elementwise_dims("add", a.shape(), &[b.shape(), dst.shape()])?;
-    gpu.dispatch(
+    let d = gpu.dispatch(
         key(Shader::Elementwise, "add"),
         &[a.binding(), b.binding(), dst.binding()],
         &[u(n), 1, 0],
         gpu.grid(n),
-    )
+    )?;
+    refresh_twin(gpu, d, dst)
 }
 
 /// x [rows.., C] += bias `[C]`, in place.
 pub fn add_bias(gpu: &Gpu, x: &Tensor, bias: &Tensor) -> Result<Dispatch> {
     let (n, c) = spec::add_bias_dims(x.shape(), bias.shape())?;
-    gpu.dispatch(
+    let d = gpu.dispatch(
         key(Shader::Elementwise, "add_bias"),
         &[x.binding(), bias.binding()],
         &[u(n), u(c), 0],
         gpu.grid(n),
-    )
+    )?;
+    refresh_twin(gpu, d, x)
 }
 
 /// dst `[B]` = labels[order[offset + b]] as f32; labels: bytes packed 4 per u32.

@@ -1,15 +1,18 @@
 //! A GPU tensor: an f32 storage buffer (or a view into one) and its shape.
 
 use crate::error::{Error, Result, ensure};
-use crate::gpu::{Gpu, map_and_read_async, ready_now};
+use crate::gpu::context::rgba32_texture;
+use crate::gpu::{Gpu, KernelStyle, map_and_read_async, ready_now};
 
 #[derive(Clone, Debug)]
-/// A GPU tensor: a view of `shape` into an f32 storage buffer (clones share the buffer).
+/// A GPU tensor: a view of `shape` into an f32 storage buffer (clones share the buffer), and
+/// optionally its texture twin (see [`Tensor::zeros_with_twin`]).
 pub struct Tensor {
     buffer: wgpu::Buffer,
     /// Offset of the first element, in elements.
     offset: usize,
     shape: Vec<usize>,
+    twin: Option<wgpu::TextureView>,
 }
 
 impl Tensor {
@@ -21,7 +24,81 @@ impl Tensor {
             buffer,
             offset: 0,
             shape: shape.to_vec(),
+            twin: None,
         })
+    }
+
+    /// [`Tensor::zeros`], with a texture twin where it pays: on CPU-style adapters (llvmpipe),
+    /// where a texel fetch is a vectorised gather and a storage load a loop over the SIMD lanes,
+    /// for an activation [rows.., C] with C in fours that fits a texture. The twin is an
+    /// rgba32float texture of C/4 x rows texels, texel (q, row) = elements row * C + 4q .. + 3.
+    /// The launchers of [`crate::gpu::ops`] that write activations (products, convolutions,
+    /// im2col and col2im, batch norm, activations, the elementwise ops) keep the twin equal to
+    /// the buffer, by writing both or by a copy after the kernel; those that read activations
+    /// (packed im2col, col2im's activation derivative, batch norm, bias-gradient sums, a weight
+    /// gradient's dy) read the twin. Such a tensor is written by kernels only (no
+    /// [`Tensor::write`]) and cannot be viewed at an offset or reshaped to another C.
+    pub fn zeros_with_twin(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
+        let mut t = Tensor::zeros(gpu, shape)?;
+        let c = shape.last().copied().unwrap_or(0);
+        let max = gpu.limits.max_texture_dimension_2d as usize;
+        let pays = gpu.style == KernelStyle::Cpu && c > 0 && c.is_multiple_of(4);
+        if pays && t.len() / c <= max && c / 4 <= max {
+            let rows = t.len() / c;
+            let label = format!("texture twin of {shape:?}");
+            t.twin = Some(rgba32_texture(
+                &gpu.device,
+                (c / 4) as u32,
+                rows as u32,
+                &label,
+            ));
+        }
+        Ok(t)
+    }
+
+    /// The texture twin (see [`Tensor::zeros_with_twin`]), if the tensor has one.
+    pub fn twin(&self) -> Option<&wgpu::TextureView> {
+        self.twin.as_ref()
+    }
+
+    /// The texture twin's values in the buffer's order, or `None` without a twin: a test hook
+    /// (builds with the `test-hooks` feature), to check that kernels keep the twin equal to the
+    /// buffer.
+    #[cfg(feature = "test-hooks")]
+    pub fn read_twin(&self, gpu: &Gpu) -> Result<Option<Vec<f32>>> {
+        let Some(view) = &self.twin else {
+            return Ok(None);
+        };
+        let texture = view.texture();
+        let (width, rows) = (texture.width() as usize, texture.height() as usize);
+        // Rows of a texture copy are padded to 256 bytes.
+        let padded = (width * 16).div_ceil(256) * 256;
+        let staging = gpu.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("texture twin readback"),
+            size: (padded * rows) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &staging,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded as u32),
+                    rows_per_image: None,
+                },
+            },
+            texture.size(),
+        );
+        gpu.queue.submit([encoder.finish()]);
+        let bytes = crate::gpu::map_and_read(gpu, &staging, (padded * rows) as u64)?;
+        let values = bytes
+            .chunks(padded)
+            .flat_map(|row| bytemuck::pod_collect_to_vec::<u8, f32>(&row[..width * 16]))
+            .collect();
+        Ok(Some(values))
     }
 
     /// A new buffer of `shape` holding `data` (queued; visible to the next submit).
@@ -69,6 +146,16 @@ impl Tensor {
         ensure(shape.iter().product::<usize>() == self.len(), || {
             format!("cannot reshape {:?} to {shape:?}", self.shape)
         })?;
+        ensure(
+            self.twin.is_none() || shape.last() == self.shape.last(),
+            || {
+                format!(
+                    "cannot reshape {:?} to {shape:?}: its texture twin has {:?} channels",
+                    self.shape,
+                    self.shape.last()
+                )
+            },
+        )?;
         Ok(Tensor {
             shape: shape.to_vec(),
             ..self.clone()
@@ -79,6 +166,9 @@ impl Tensor {
     /// adapter's storage offset alignment (see `Gpu::view_alignment`).
     pub fn view(&self, gpu: &Gpu, offset: usize, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
+        ensure(self.twin.is_none(), || {
+            format!("{:?} has a texture twin and cannot be viewed", self.shape)
+        })?;
         ensure(offset + n <= self.len(), || {
             format!("view {offset}+{shape:?} outside {:?}", self.shape)
         })?;
@@ -95,6 +185,7 @@ impl Tensor {
             buffer: self.buffer.clone(),
             offset: self.offset + offset,
             shape: shape.to_vec(),
+            twin: None,
         })
     }
 
@@ -102,6 +193,9 @@ impl Tensor {
     pub fn write(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
         ensure(data.len() == self.len(), || {
             format!("writing {} values into {:?}", data.len(), self.shape)
+        })?;
+        ensure(self.twin.is_none(), || {
+            format!("{:?} has a texture twin: kernels write it", self.shape)
         })?;
         gpu.queue
             .write_buffer(&self.buffer, self.byte_offset(), bytemuck::cast_slice(data));

@@ -113,6 +113,10 @@ backend! {
 
         /// A new tensor of `shape`, all zeros.
         fn zeros(&mut self, shape: &[usize]) -> Result<Self::Tensor>;
+        /// [`Backend::zeros`] for an activation [rows.., C] that kernels write and read many
+        /// times: on the GPU with a texture twin where the adapter reads textures faster
+        /// ([`gpu::Tensor::zeros_with_twin`]); written by kernels only.
+        fn activation(&mut self, shape: &[usize]) -> Result<Self::Tensor>;
         /// A new u32 buffer holding `data`.
         fn words(&mut self, data: &[u32]) -> Result<Self::Words>;
         /// Overwrites `t` with `data` (before the program runs, on the GPU).
@@ -163,6 +167,9 @@ backend! {
 
         fn zeros(&mut self, shape: &[usize]) -> Result<gpu::Tensor> {
             gpu::Tensor::zeros(self.gpu, shape)
+        }
+        fn activation(&mut self, shape: &[usize]) -> Result<gpu::Tensor> {
+            gpu::Tensor::zeros_with_twin(self.gpu, shape)
         }
         fn words(&mut self, data: &[u32]) -> Result<gpu::Words> {
             gpu::Words::from_slice(self.gpu, data)
@@ -236,6 +243,9 @@ backend! {
         type Words = RefCell<Vec<u32>>;
 
         fn zeros(&mut self, shape: &[usize]) -> Result<cpu::Tensor> {
+            Ok(cpu::Tensor::zeros(shape))
+        }
+        fn activation(&mut self, shape: &[usize]) -> Result<cpu::Tensor> {
             Ok(cpu::Tensor::zeros(shape))
         }
         fn words(&mut self, data: &[u32]) -> Result<Self::Words> {

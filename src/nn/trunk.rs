@@ -107,14 +107,14 @@ impl<B: Backend> ConvTrunk<B> {
             bn3: BatchNorm::new(be, store, &name(6), 128, momentum, BN_EPS)?,
             input: be.reshape(input, &[batch, SIDE, SIDE, 1])?,
             features: be.zeros(&[batch, shape.feature_count()])?,
-            a1: be.zeros(&[rows(g1), 32])?,
-            c2out: be.zeros(&[rows(g2), 64])?,
-            a2: be.zeros(&[rows(g2), 64])?,
-            c3out: be.zeros(&[rows(g3), 128])?,
-            dc3: be.zeros(&[rows(g3), 128])?,
-            da2: be.zeros(&[batch, g3.height, g3.width, 64])?,
-            dc2: be.zeros(&[rows(g2), 64])?,
-            dc1: be.zeros(&[rows(g1), 32])?,
+            a1: be.activation(&[rows(g1), 32])?,
+            c2out: be.activation(&[rows(g2), 64])?,
+            a2: be.activation(&[rows(g2), 64])?,
+            c3out: be.activation(&[rows(g3), 128])?,
+            dc3: be.activation(&[rows(g3), 128])?,
+            da2: be.activation(&[batch, g3.height, g3.width, 64])?,
+            dc2: be.activation(&[rows(g2), 64])?,
+            dc1: be.activation(&[rows(g1), 32])?,
         })
     }
 
