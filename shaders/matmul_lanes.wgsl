@@ -326,3 +326,27 @@ fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
         textureStore(pk_dst, vec2<u32>(x, kk), v);
     }
 }
+
+// ---- pack_twin: `pack` with `transpose` of a src [J, K] that has a texture twin
+// (src/gpu/tensor.rs: texel (q, jj) holds src[jj, 4q .. 4q + 3]), from texel fetches instead of
+// storage loads: dst texel (x, kk) = src[4x .. 4x + 3, kk], zero past J.
+@group(0) @binding(0) var pt_src: texture_2d<f32>;
+@group(0) @binding(1) var pt_dst: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(2) var<uniform> pt_p: PackParams;
+
+@compute @workgroup_size(8, 8)
+fn pack_twin(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let k = pt_p.k;
+    let j = pt_p.j;
+    let kk = min(gid.x, k - 1u);
+    let x = gid.y;
+    let j0 = 4u * x;
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        let t = textureLoad(pt_src, vec2<u32>(kk / 4u, min(j0 + i, j - 1u)), 0)[kk % 4u];
+        v[i] = select(0.0, t, j0 + i < j);
+    }
+    if (gid.x < k && j0 < j) {
+        textureStore(pt_dst, vec2<u32>(x, kk), v);
+    }
+}

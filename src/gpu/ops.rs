@@ -368,9 +368,17 @@ fn pack_into(
     taps: usize,
     view: &wgpu::TextureView,
 ) -> Result<Dispatch> {
+    // Transposing a tensor [J, K] with a texture twin: from the twin's texels.
+    let twin = src
+        .twin()
+        .filter(|_| transpose && taps == 0 && src.shape().last() == Some(&k));
+    let (entry, source) = match twin {
+        Some(twin) => ("pack_twin", wgpu::BindingResource::TextureView(twin)),
+        None => ("pack", src.binding()),
+    };
     gpu.dispatch(
-        key(Shader::MatmulLanes, "pack"),
-        &[src.binding(), wgpu::BindingResource::TextureView(view)],
+        key(Shader::MatmulLanes, entry),
+        &[source, wgpu::BindingResource::TextureView(view)],
         &[u(k), u(j), u32::from(transpose), u(taps)],
         if transpose {
             [u(k.div_ceil(8)), u(j.div_ceil(4).div_ceil(8)), 1]
