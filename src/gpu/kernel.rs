@@ -38,6 +38,7 @@ macro_rules! shaders {
 shaders! {
     Matmul => "matmul.wgsl",
     MatmulLanes => "matmul_lanes.wgsl",
+    Pack => "pack.wgsl",
     Conv => "conv.wgsl",
     BatchNorm => "batchnorm.wgsl",
     Activation => "activation.wgsl",

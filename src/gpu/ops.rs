@@ -377,7 +377,7 @@ fn pack_into(
         None => ("pack", src.binding()),
     };
     gpu.dispatch(
-        key(Shader::MatmulLanes, entry),
+        key(Shader::Pack, entry),
         &[source, wgpu::BindingResource::TextureView(view)],
         &[u(k), u(j), u32::from(transpose), u(taps)],
         if transpose {
