@@ -126,17 +126,6 @@ fn stats_serial4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
-// Activations of four values (common.wgsl's `activate` and `derivative` per component).
-fn activate4(v: vec4<f32>, mode: u32, alpha: f32) -> vec4<f32> {
-    return vec4<f32>(activate(v.x, mode, alpha), activate(v.y, mode, alpha),
-                     activate(v.z, mode, alpha), activate(v.w, mode, alpha));
-}
-
-fn derivative4(v: vec4<f32>, mode: u32, alpha: f32) -> vec4<f32> {
-    return vec4<f32>(derivative(v.x, mode, alpha), derivative(v.y, mode, alpha),
-                     derivative(v.z, mode, alpha), derivative(v.w, mode, alpha));
-}
-
 // ---- inference: take the running statistics as the batch statistics
 @group(0) @binding(0) var<storage, read> ru_running_mean: array<f32>;
 @group(0) @binding(1) var<storage, read> ru_running_var: array<f32>;

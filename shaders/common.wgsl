@@ -5,7 +5,8 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * 256u;
 }
 
-// `activate` and `derivative` are generated from src/activation.rs and prepended too.
+// `activate` and `derivative` (and `activate4`, `derivative4`) are generated from
+// src/activation.rs and prepended too.
 
 // Sum over the 256 invocations of a workgroup in a fixed tree order: deterministic, no atomics.
 // Must be called in uniform control flow.

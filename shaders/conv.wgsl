@@ -159,8 +159,7 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         } else {
             y = vec4<f32>(c2_y[first], c2_y[first + 1u], c2_y[first + 2u], c2_y[first + 3u]);
         }
-        let dx = sum * vec4<f32>(derivative(y.x, ACT, alpha), derivative(y.y, ACT, alpha),
-                                 derivative(y.z, ACT, alpha), derivative(y.w, ACT, alpha));
+        let dx = sum * derivative4(y, ACT, alpha);
         for (var i = 0u; i < 4u; i++) {
             c2_dx[first + i] = dx[i];
         }
@@ -330,8 +329,7 @@ fn conv_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
         let b = vec4<f32>(staged(nw + 4u * g), staged(nw + 4u * g + 1u), staged(nw + 4u * g + 2u),
                           staged(nw + 4u * g + 3u));
         let v = acc + b;
-        let y = vec4<f32>(activate(v.x, ACT, alpha), activate(v.y, ACT, alpha),
-                          activate(v.z, ACT, alpha), activate(v.w, ACT, alpha));
+        let y = activate4(v, ACT, alpha);
         if (idx < rows) {
             sm_out4[idx * (OUT_C / 4u) + g] = y;
             if (TWIN_OUT) {

@@ -104,8 +104,8 @@ macro_rules! activations {
             }
         }
 
-        /// `activate` and `derivative` in WGSL, generated from the table; prepended to every
-        /// shader with shaders/common.wgsl.
+        /// `activate` and `derivative` (and their four-value forms) in WGSL, generated from the
+        /// table; prepended to every shader with shaders/common.wgsl.
         pub const WGSL: &str = concat!(
             "// Generated from the activation table in src/activation.rs.\n",
             "fn activate(v: f32, act: u32, alpha: f32) -> f32 {\n    switch act {\n",
@@ -114,7 +114,14 @@ macro_rules! activations {
             "// s is the forward's output y, or its input x where the activation saves its input.\n",
             "fn derivative(s: f32, act: u32, alpha: f32) -> f32 {\n    switch act {\n",
             $("        case ", $code, "u: { return ", $wdf, "; }\n",)*
-            "        default: { return 1.0; }\n    }\n}\n",
+            "        default: { return 1.0; }\n    }\n}\n\n",
+            "// Both for four values.\n",
+            "fn activate4(v: vec4<f32>, act: u32, alpha: f32) -> vec4<f32> {\n",
+            "    return vec4<f32>(activate(v.x, act, alpha), activate(v.y, act, alpha),\n",
+            "                     activate(v.z, act, alpha), activate(v.w, act, alpha));\n}\n\n",
+            "fn derivative4(s: vec4<f32>, act: u32, alpha: f32) -> vec4<f32> {\n",
+            "    return vec4<f32>(derivative(s.x, act, alpha), derivative(s.y, act, alpha),\n",
+            "                     derivative(s.z, act, alpha), derivative(s.w, act, alpha));\n}\n",
         );
     };
 }

@@ -342,32 +342,12 @@ fn convolutions_match_cpu_under_every_plan() {
             let (gyx, cyx) = random_pair(&gpu, seed + 4, &geom.input_shape());
             for &kernel in &plans {
                 // Split-K where K is long enough to split, so the workspace path runs too.
-                let force = |m: usize, n: usize, k: usize, spec: MatmulSpec| {
-                    kernel.map(|kernel| {
-                        let plan = plan::MatmulPlan::new(kernel, k, if k >= 64 { 3 } else { 1 });
-                        (MatmulShape::new(m, n, k, spec), plan)
-                    })
-                };
-                let fwd = MatmulSpec {
-                    trans_b: true,
-                    ..MatmulSpec::PLAIN
-                };
-                let wgrad = MatmulSpec {
-                    trans_a: true,
-                    ..MatmulSpec::PLAIN
-                };
-                let mut table = tune::PlanTable::default();
-                table.plans.extend(
-                    [
-                        force(rows, out, depth, fwd),
-                        force(out, depth, rows, wgrad),
-                        force(rows, depth, out, MatmulSpec::PLAIN),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .filter(|(s, p)| plan::plan_fits(&gpu, *p, s.m, s.n, s.k)),
-                );
-                gpu.set_tuned_plans(Some(table));
+                match kernel {
+                    Some(kernel) => {
+                        force_conv_plans(&gpu, geom, out, kernel, |k| if k >= 64 { 3 } else { 1 })
+                    }
+                    None => gpu.set_tuned_plans(Some(tune::PlanTable::default())),
+                }
                 let what = format!("{geom:?}, {out} out, {kernel:?}");
 
                 let act = Activation::LeakyRelu(0.2);
@@ -398,6 +378,41 @@ fn convolutions_match_cpu_under_every_plan() {
             gpu.set_tuned_plans(None);
         }
     }
+}
+
+/// Tunes the three products of a convolution with `out` output channels (forward, weight
+/// gradient, input gradient) to `kernel` split `splits(K)` ways, where that plan fits.
+fn force_conv_plans(
+    gpu: &Gpu,
+    geom: ConvGeom,
+    out: usize,
+    kernel: MatmulKernel,
+    splits: impl Fn(usize) -> usize,
+) {
+    let [rows, depth] = geom.cols_shape();
+    let fwd = MatmulSpec {
+        trans_b: true,
+        ..MatmulSpec::PLAIN
+    };
+    let wgrad = MatmulSpec {
+        trans_a: true,
+        ..MatmulSpec::PLAIN
+    };
+    let mut table = tune::PlanTable::default();
+    table.plans.extend(
+        [
+            (rows, out, depth, fwd),
+            (out, depth, rows, wgrad),
+            (rows, depth, out, MatmulSpec::PLAIN),
+        ]
+        .into_iter()
+        .map(|(m, n, k, spec)| {
+            let plan = plan::MatmulPlan::new(kernel, k, splits(k));
+            (MatmulShape::new(m, n, k, spec), plan)
+        })
+        .filter(|(s, p)| plan::plan_fits(gpu, *p, s.m, s.n, s.k)),
+    );
+    gpu.set_tuned_plans(Some(table));
 }
 
 /// A convolution with a small weight (C*K*K <= 16, output channels in fours) runs the direct
@@ -1178,29 +1193,13 @@ fn texture_twins_match_cpu_and_their_buffers() {
         for (pi, kernel) in plans.into_iter().enumerate() {
             // The lanes kernel split in two: its twin is copied after the reduction.
             let splits = if pi == 1 && depth >= 16 { 2 } else { 1 };
-            let fwd = MatmulSpec {
-                trans_b: true,
-                ..MatmulSpec::PLAIN
-            };
-            let wgrad = MatmulSpec {
-                trans_a: true,
-                ..MatmulSpec::PLAIN
-            };
-            let mut table = tune::PlanTable::default();
-            table.plans.extend(
-                [
-                    (rows, out, depth, fwd),
-                    (out, depth, rows, wgrad),
-                    (rows, depth, out, MatmulSpec::PLAIN),
-                ]
-                .into_iter()
-                .map(|(m, n, k, spec)| {
-                    let p = plan::MatmulPlan::new(kernel, k, if k >= 16 { splits } else { 1 });
-                    (MatmulShape::new(m, n, k, spec), p)
-                })
-                .filter(|(s, p)| plan::plan_fits(&gpu, *p, s.m, s.n, s.k)),
+            force_conv_plans(
+                &gpu,
+                geom,
+                out,
+                kernel,
+                |k| if k >= 16 { splits } else { 1 },
             );
-            gpu.set_tuned_plans(Some(table));
             let what = format!("twinned {geom:?}, {out} out, {kernel:?}, {splits} splits");
 
             let (gy, cy) = empty(&[rows, out]);

@@ -211,6 +211,14 @@ struct Part {
 }
 
 impl Dispatch {
+    /// A dispatch that records nothing (work a launcher found already done).
+    pub(crate) fn nothing() -> Dispatch {
+        Dispatch {
+            parts: Vec::new(),
+            name: "nothing",
+        }
+    }
+
     /// Records every part into `pass`, in order.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         for part in &self.parts {

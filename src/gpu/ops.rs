@@ -344,7 +344,8 @@ fn pack_taps_major(
 }
 
 /// [`pack`]; with `taps` > 0, X's columns are a convolution weight's reordered from (channel,
-/// tap) to (tap, channel).
+/// tap) to (tap, channel). Where X is `src` as stored and `src` has a texture twin, the twin is
+/// the packed operand and nothing is dispatched.
 fn pack_with(
     gpu: &Gpu,
     src: &Tensor,
@@ -353,6 +354,14 @@ fn pack_with(
     transpose: bool,
     taps: usize,
 ) -> Result<(wgpu::TextureView, Dispatch)> {
+    // A tensor's texture twin already is X when X is the tensor as stored: nothing to pack.
+    let as_stored = !transpose && taps == 0 && src.len() == k * j;
+    if let Some(twin) = src
+        .twin()
+        .filter(|_| as_stored && src.shape().last() == Some(&j))
+    {
+        return Ok((twin.clone(), Dispatch::nothing()));
+    }
     let view = texture_of_rows(gpu, k, j, "packed matmul operand")?;
     let fill = pack_into(gpu, src, k, j, transpose, taps, &view)?;
     Ok((view, fill))
@@ -371,7 +380,7 @@ fn pack_into(
     // Transposing a tensor [J, K] with a texture twin: from the twin's texels.
     let twin = src
         .twin()
-        .filter(|_| transpose && taps == 0 && src.shape().last() == Some(&k));
+        .filter(|_| transpose && taps == 0 && src.len() == k * j && src.shape().last() == Some(&k));
     let (entry, source) = match twin {
         Some(twin) => ("pack_twin", wgpu::BindingResource::TextureView(twin)),
         None => ("pack", src.binding()),
@@ -686,17 +695,10 @@ pub fn conv2d_weight_grad(
     let spec = MatmulSpec::WEIGHT_GRAD;
     let product = Product::planned(gpu, out, depth, rows, spec);
     let mut d = if product.plan.kernel == MatmulKernel::LanesPacked {
+        let (a_view, pack_a) = pack(gpu, dy, rows, out, false)?;
         let (b_view, fill) = im2col_packed(gpu, x, geom, true)?;
-        // dy's texture twin is already op(A) packed (texel (x, row) = dy[row, 4x .. 4x + 3]).
-        let (a_view, fill) = match dy.twin() {
-            Some(view) => (view.clone(), fill),
-            None => {
-                let (view, pack_a) = pack(gpu, dy, rows, out, false)?;
-                (view, pack_a.then(fill))
-            }
-        };
         let run = product.packed(gpu, &a_view, &b_view, None, ProductOut::Buffer(dweight))?;
-        fill.then(run)
+        pack_a.then(fill).then(run)
     } else {
         let cols = Tensor::zeros(gpu, &[rows, depth])?;
         let run = matmul_planned(gpu, dy, &cols, None, dweight, spec, product.plan)?;

@@ -35,8 +35,9 @@ impl Tensor {
     /// The launchers of [`crate::gpu::ops`] that write activations (products, convolutions,
     /// im2col and col2im, batch norm, activations, the elementwise ops) keep the twin equal to
     /// the buffer, by writing both or by a copy after the kernel; those that read activations
-    /// (packed im2col, col2im's activation derivative, batch norm, bias-gradient sums, a
-    /// gradient's dy packed for a product) read the twin. Such a tensor is written by kernels only (no
+    /// (packed im2col, col2im's activation derivative, batch norm, bias-gradient sums, the
+    /// packing of a product's operand) read the twin; where the operand is the tensor as stored,
+    /// the twin is the packed operand. Such a tensor is written by kernels only (no
     /// [`Tensor::write`]) and cannot be viewed at an offset or reshaped to another C.
     pub fn zeros_with_twin(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
         let mut t = Tensor::zeros(gpu, shape)?;
